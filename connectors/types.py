@@ -1,0 +1,157 @@
+"""The table contract between connectors and the planner: pure data plus one narrow protocol.
+
+A connector declares each table as a ``TableSpec`` (columns, Arrow types, what the API can filter on and how
+exactly, which API calls each column costs). The planner reads only these declarations to decide pushdown;
+the connector receives a ``ScanRequest`` and yields Arrow record batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+__all__ = [
+    "ColumnSpec",
+    "Connector",
+    "FilterCap",
+    "OPERATORS",
+    "Predicate",
+    "ScanRequest",
+    "ScanStats",
+    "TableSpec",
+]
+
+# Operators a connector may declare; LIKE_PREFIX is ``col LIKE 'abc%'`` with no other wildcard.
+OPERATORS = frozenset({"=", "<>", "IN", "<", "<=", ">", ">=", "BETWEEN", "LIKE_PREFIX", "IS_NULL"})
+
+
+@dataclass(frozen=True)
+class FilterCap:
+    """What an API can do with conditions on one column.
+
+    ``exact`` means the API enforces the condition precisely (same semantics as SQL, including case);
+    otherwise it only narrows and the engine re-checks. ``max_in`` caps IN-list size per API request.
+    """
+
+    ops: frozenset[str]
+    exact: bool = True
+    required: bool = False
+    max_in: int = 1
+    example: str = ""
+
+    def __post_init__(self) -> None:
+        unknown = self.ops - OPERATORS
+        if unknown:
+            raise ValueError(f"unknown filter operators {sorted(unknown)}; allowed: {sorted(OPERATORS)}")
+        if self.max_in < 1:
+            raise ValueError("max_in must be >= 1")
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One column: its Arrow type and the API calls it costs (``fetch`` names a fetch group)."""
+
+    name: str
+    type: pa.DataType
+    description: str = ""
+    nullable: bool = True
+    filter: FilterCap | None = None
+    fetch: str = "list"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A table as data. ``row_estimate``/``page_size`` feed the planner's API-call estimates."""
+
+    schema_name: str
+    name: str
+    columns: tuple[ColumnSpec, ...]
+    description: str = ""
+    primary_key: tuple[str, ...] = ()
+    row_estimate: int = 1000
+    page_size: int = 100
+    limit_pushdown: bool = True
+    fetch_costs: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        names = [c.name for c in self.columns]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.qualified_name}: duplicate column names")
+        missing = set(self.primary_key) - set(names)
+        if missing:
+            raise ValueError(f"{self.qualified_name}: primary key names unknown columns {sorted(missing)}")
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.schema_name}.{self.name}"
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema([pa.field(c.name, c.type, nullable=c.nullable) for c in self.columns])
+
+    def column(self, name: str) -> ColumnSpec:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+    def schema_for(self, columns: Sequence[str]) -> pa.Schema:
+        """The Arrow schema of a projection, in table order (so ``SELECT *`` keeps its column order)."""
+        wanted = set(columns)
+        return pa.schema([f for f in self.arrow_schema if f.name in wanted])
+
+
+@dataclass(frozen=True)
+class Predicate:
+    """A normalized condition ``column op values``; ``values`` holds Python scalars (1 for most ops)."""
+
+    column: str
+    op: str
+    values: tuple[Any, ...] = ()
+
+    def __str__(self) -> str:
+        if self.op == "IN":
+            return f"{self.column} IN ({', '.join(map(repr, self.values))})"
+        if self.op == "BETWEEN":
+            return f"{self.column} BETWEEN {self.values[0]!r} AND {self.values[1]!r}"
+        if self.op == "IS_NULL":
+            return f"{self.column} IS NULL"
+        if self.op == "LIKE_PREFIX":
+            return f"{self.column} LIKE {self.values[0] + '%'!r}"
+        return f"{self.column} {self.op} {self.values[0]!r}"
+
+
+@dataclass(frozen=True)
+class ScanRequest:
+    """What the planner asks of one table scan. ``limit`` is set only when every predicate is exact."""
+
+    table: str
+    columns: tuple[str, ...]
+    predicates: tuple[Predicate, ...] = ()
+    limit: int | None = None
+
+
+@dataclass
+class ScanStats:
+    """Counters a scan fills in as it runs (EXPLAIN ANALYZE and the request budget read them)."""
+
+    api_calls: int = 0
+    pages: int = 0
+    rows: int = 0
+    rate_limit_remaining: int | None = None
+    rate_limit_limit: int | None = None
+
+
+class Connector(Protocol):
+    """One SaaS app. ``scan`` pages through the API and yields batches in ``table.schema_for(columns)``."""
+
+    name: str
+
+    def tables(self) -> Sequence[TableSpec]: ...
+
+    def scan(self, request: ScanRequest, stats: ScanStats) -> AsyncIterator[pa.RecordBatch]: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,79 @@
+"""Run the stand-ins over real HTTP on 127.0.0.1, in a background thread or in the foreground."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+
+from sandbox.github_api import GitHubStandIn
+from sandbox.jira_api import JiraStandIn
+from sandbox.seed import ORG, build_seed
+
+GITHUB_TOKEN = "ghp_sandboxTokenForOmniSQLDemo000000000000"
+JIRA_EMAIL = "omnisql-bot@acme.example"
+JIRA_API_TOKEN = "ATATT3xSandboxJiraToken0000"
+
+
+@dataclass
+class Sandbox:
+    """The running stand-ins and how to reach them."""
+
+    github: GitHubStandIn
+    jira: JiraStandIn
+    github_url: str = ""
+    jira_url: str = ""
+    _thread: threading.Thread | None = None
+    _servers: tuple[uvicorn.Server, ...] = ()
+
+    def info(self) -> dict[str, Any]:
+        return {"github": {"base_url": self.github_url, "token": GITHUB_TOKEN, "org": ORG},
+                "jira": {"base_url": self.jira_url, "email": JIRA_EMAIL, "api_token": JIRA_API_TOKEN}}
+
+    def stop(self) -> None:
+        for server in self._servers:
+            server.should_exit = True
+        if self._thread:
+            self._thread.join(timeout=10)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(512)
+    return sock
+
+
+def start_sandbox(host: str = "127.0.0.1", github_port: int = 0, jira_port: int = 0,
+                  github_rate_limit: int = 5000, jira_rate_limit: int = 100_000) -> Sandbox:
+    """Start both stand-ins in a daemon thread; returns once they accept connections."""
+    seed = build_seed()
+    sandbox = Sandbox(github=GitHubStandIn(seed, GITHUB_TOKEN, github_rate_limit),
+                      jira=JiraStandIn(seed, JIRA_EMAIL, JIRA_API_TOKEN, jira_rate_limit))
+    sockets = [_bind(host, github_port), _bind(host, jira_port)]
+    sandbox.github_url = f"http://{host}:{sockets[0].getsockname()[1]}"
+    sandbox.jira_url = f"http://{host}:{sockets[1].getsockname()[1]}"
+    servers = tuple(uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+                    for app in (sandbox.github.app, sandbox.jira.app))
+    for server in servers:
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    started = threading.Event()
+
+    async def run() -> None:
+        tasks = [asyncio.create_task(s.serve(sockets=[sock])) for s, sock in zip(servers, sockets, strict=True)]
+        while not all(s.started for s in servers):
+            await asyncio.sleep(0.01)
+        started.set()
+        await asyncio.gather(*tasks)
+
+    thread = threading.Thread(target=asyncio.run, args=(run(),), name="omnisql-sandbox", daemon=True)
+    thread.start()
+    if not started.wait(timeout=20):
+        raise RuntimeError("sandbox did not start within 20 s")
+    sandbox._thread, sandbox._servers = thread, servers
+    return sandbox
