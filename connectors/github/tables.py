@@ -1,0 +1,63 @@
+"""``github.pull_requests`` declared as data: columns, types, what the REST API can filter, and costs."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from connectors.decode import WireField
+from connectors.types import ColumnSpec, FilterCap, TableSpec
+
+TS = pa.timestamp("us")
+EQ_IN = frozenset({"=", "IN"})
+
+PULL_REQUESTS = TableSpec(
+    schema_name="github",
+    name="pull_requests",
+    description="Pull requests of every repository in the organisation (GET /repos/{owner}/{repo}/pulls).",
+    primary_key=("pr_id",),
+    row_estimate=400,
+    page_size=100,
+    columns=(
+        ColumnSpec("pr_id", pa.int64(), "GitHub's pull request id", nullable=False),
+        ColumnSpec("number", pa.int64(), "Pull request number within its repository", nullable=False),
+        ColumnSpec("repo", pa.string(), "Repository name (without the org)", nullable=False,
+                   filter=FilterCap(EQ_IN, exact=True, max_in=50, example="repo = 'web-frontend'")),
+        ColumnSpec("title", pa.string(), "Title"),
+        ColumnSpec("author", pa.string(), "Login of the author"),
+        ColumnSpec("author_email", pa.string(), "Public email of the author (null when hidden); one "
+                   "GET /users/{login} per distinct author", fetch="user"),
+        # state=open is exact; 'closed' and 'merged' both map to state=closed, so the API only narrows.
+        ColumnSpec("status", pa.string(), "'open', 'closed' (not merged) or 'merged'", nullable=False,
+                   filter=FilterCap(EQ_IN, exact=False, max_in=3, example="status = 'merged'")),
+        ColumnSpec("branch", pa.string(), "Head branch name",
+                   filter=FilterCap(frozenset({"="}), exact=True, max_in=1, example="branch = 'feature/x'")),
+        ColumnSpec("base_branch", pa.string(), "Base branch name",
+                   filter=FilterCap(frozenset({"="}), exact=True, max_in=1, example="base_branch = 'main'")),
+        ColumnSpec("team_id", pa.string(), "Owning team, from the tenant's repo → team mapping",
+                   filter=FilterCap(EQ_IN, exact=True, max_in=10, example="team_id = 'web'")),
+        ColumnSpec("additions", pa.int64(), "Lines added; one GET /pulls/{n} per row", fetch="detail"),
+        ColumnSpec("deletions", pa.int64(), "Lines deleted; one GET /pulls/{n} per row", fetch="detail"),
+        ColumnSpec("diff_link", pa.string(), "URL of the diff"),
+        ColumnSpec("labels", pa.list_(pa.string()), "Label names"),
+        ColumnSpec("created_at", TS, "Creation time (UTC)"),
+        ColumnSpec("updated_at", TS, "Last update (UTC)"),
+        ColumnSpec("merged_at", TS, "Merge time (UTC); null when not merged"),
+    ),
+    fetch_costs={"detail": "one request per row", "user": "one request per distinct author"},
+)
+
+PULL_WIRE: dict[str, WireField] = {
+    "pr_id": WireField(("id",)),
+    "number": WireField(("number",)),
+    "repo": WireField(("base", "repo", "name")),
+    "title": WireField(("title",)),
+    "author": WireField(("user", "login")),
+    "status": WireField(("state",)),  # refined with merged_at after decoding
+    "branch": WireField(("head", "ref")),
+    "base_branch": WireField(("base", "ref")),
+    "diff_link": WireField(("diff_url",)),
+    "labels": WireField(("labels",), "names"),
+    "created_at": WireField(("created_at",), "timestamp"),
+    "updated_at": WireField(("updated_at",), "timestamp"),
+    "merged_at": WireField(("merged_at",), "timestamp"),
+}

@@ -1,0 +1,79 @@
+"""Build JQL from normalized predicates. Values are always quoted and escaped, so no value can change the
+structure of the query (quotes, backslashes, JQL keywords and reserved characters stay inside the string)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+
+from connectors.types import Predicate
+
+__all__ = ["build_jql", "quote"]
+
+
+def quote(value: object) -> str:
+    """A JQL string literal: backslash and double quote escaped, control characters spelled out."""
+    text = str(value)
+    text = (text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+            .replace("\t", "\\t"))
+    return f'"{text}"'
+
+
+def _minute(value: datetime, up: bool) -> str:
+    """JQL dates have minute precision: round so the API window contains the SQL window (it only narrows)."""
+    floor = value.replace(second=0, microsecond=0)
+    if up and floor != value:
+        floor += timedelta(minutes=1)
+    return quote(floor.strftime("%Y-%m-%d %H:%M"))
+
+
+def _clause(field: str, p: Predicate, kind: str) -> str | None:
+    if kind == "text":  # text fields only support ~ (contains), so = and IN narrow via ~
+        if p.op == "=":
+            return f"{field} ~ {quote(p.values[0])}"
+        if p.op == "IN":
+            return "(" + " OR ".join(f"{field} ~ {quote(v)}" for v in p.values) + ")"
+        return None
+    if kind == "date":
+        v = p.values
+        if p.op in (">", ">="):
+            return f"{field} >= {_minute(v[0], up=False)}"
+        if p.op in ("<", "<="):
+            return f"{field} <= {_minute(v[0], up=True)}"
+        if p.op == "BETWEEN":
+            return f"{field} >= {_minute(v[0], up=False)} AND {field} <= {_minute(v[1], up=True)}"
+        return None
+    literal = (lambda x: repr(float(x))) if kind == "number" else quote
+    if p.op == "=":
+        return f"{field} = {literal(p.values[0])}"
+    if p.op == "<>":  # JQL != also drops empty fields, as SQL <> drops NULL
+        return f"{field} != {literal(p.values[0])}"
+    if p.op == "IN":
+        return f"{field} IN ({', '.join(literal(v) for v in p.values)})"
+    if p.op in ("<", "<=", ">", ">="):
+        return f"{field} {p.op} {literal(p.values[0])}"
+    if p.op == "BETWEEN":
+        return f"{field} >= {literal(p.values[0])} AND {field} <= {literal(p.values[1])}"
+    if p.op == "IS_NULL":
+        return f"{field} IS EMPTY"
+    return None
+
+
+def build_jql(predicates: Sequence[Predicate], fields: Mapping[str, tuple[str, str]],
+              team_projects: Mapping[str, Sequence[str]], default_restriction: str) -> str:
+    """AND of one clause per pushable predicate; ``fields`` maps column → (JQL field, kind).
+
+    ``team`` is not a Jira field: it becomes ``project IN (...)`` through the tenant's team mapping."""
+    clauses: list[str] = []
+    for p in predicates:
+        if p.column == "team" and p.op in ("=", "IN"):
+            projects = sorted({proj for team in p.values for proj in team_projects.get(str(team), ())})
+            clauses.append(f"project IN ({', '.join(map(quote, projects))})" if projects else "issuekey IS EMPTY")
+            continue
+        if p.column not in fields:
+            continue
+        field, kind = fields[p.column]
+        clause = _clause(field, p, kind)
+        if clause:
+            clauses.append(clause)
+    return " AND ".join(clauses) if clauses else default_restriction
