@@ -1,0 +1,55 @@
+"""The catalog: every connector's TableSpecs, looked up by ``schema.table``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from connectors.errors import InvalidQuery
+from connectors.types import TableSpec
+
+__all__ = ["CATALOG_NAME", "Catalog"]
+
+CATALOG_NAME = "omnisql"
+
+
+class Catalog:
+    def __init__(self, specs: Iterable[TableSpec]) -> None:
+        self.tables: dict[tuple[str, str], TableSpec] = {(s.schema_name, s.name): s for s in specs}
+
+    @property
+    def schemas(self) -> list[str]:
+        return sorted({schema for schema, _ in self.tables})
+
+    def lookup(self, schema: str, table: str) -> TableSpec:
+        spec = self.tables.get((schema.lower(), table.lower()))
+        if spec is None:
+            known = ", ".join(f"{s}.{t}" for s, t in sorted(self.tables))
+            name = f"{schema}.{table}" if schema else table
+            raise InvalidQuery(f"unknown table {name}; available tables: {known}")
+        return spec
+
+    def resolve_unqualified(self, table: str) -> TableSpec | None:
+        matches = [spec for (_, t), spec in self.tables.items() if t == table.lower()]
+        return matches[0] if len(matches) == 1 else None
+
+    def sqlglot_schema(self) -> Mapping[str, Mapping[str, Mapping[str, str]]]:
+        """``{schema: {table: {column: type}}}`` for sqlglot's qualifier (types only need to be plausible)."""
+        out: dict[str, dict[str, dict[str, str]]] = {}
+        for (schema, table), spec in self.tables.items():
+            out.setdefault(schema, {})[table] = {c.name: _sql_type(c.type) for c in spec.columns}
+        return out
+
+
+def _sql_type(arrow_type: object) -> str:
+    text = str(arrow_type)
+    if text.startswith("int"):
+        return "BIGINT"
+    if text == "double":
+        return "DOUBLE"
+    if text.startswith("timestamp"):
+        return "TIMESTAMP"
+    if text.startswith("list"):
+        return "VARCHAR[]"
+    if text == "bool":
+        return "BOOLEAN"
+    return "VARCHAR"

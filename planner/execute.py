@@ -1,0 +1,132 @@
+"""Run a FetchPlan: every scan step's requests concurrently on one asyncio loop, then the final SQL in DuckDB
+over zero-copy Arrow views. Total latency is the slowest source, not the sum."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Coroutine, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import pyarrow as pa
+
+from connectors.errors import OmniSQLError, SourceTimeout, UpstreamError
+from connectors.types import Connector, ScanRequest, ScanStats
+from planner.duck import Duck
+from planner.plan import FetchPlan, ScanStep
+from planner.planner import EXPLAIN_SCHEMA
+
+__all__ = ["BackgroundLoop", "Executor", "QueryResult", "StepResult"]
+
+T = TypeVar("T")
+
+
+class BackgroundLoop:
+    """One asyncio loop in a daemon thread; synchronous callers (gRPC threads) submit coroutines to it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="omnisql-io", daemon=True)
+        self.thread.start()
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        return self.submit(coro).result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+
+
+@dataclass
+class StepResult:
+    table: pa.Table
+    stats: ScanStats
+    ms: float
+
+
+@dataclass
+class QueryResult:
+    table: pa.Table
+    steps: list[StepResult] = field(default_factory=list)
+    fetch_ms: float = 0.0
+    duckdb_ms: float = 0.0
+
+    @property
+    def api_calls(self) -> int:
+        return sum(s.stats.api_calls for s in self.steps)
+
+
+class Executor:
+    def __init__(self, connectors: Mapping[str, Connector], duck: Duck, loop: BackgroundLoop,
+                 deadline_s: float = 60.0) -> None:
+        self.connectors = connectors
+        self.duck = duck
+        self.loop = loop
+        self.deadline_s = deadline_s
+
+    def execute(self, plan: FetchPlan) -> QueryResult:
+        started = time.perf_counter()
+        steps = self.loop.run(self._fetch_all(plan))
+        fetched = time.perf_counter()
+        if plan.explain:
+            table = explain_table(plan, steps if plan.explain == "EXPLAIN ANALYZE" else None)
+        else:
+            table = self.duck.run(plan.final_sql, {s.view_name: r.table for s, r in zip(plan.steps, steps,
+                                                                                         strict=True)})
+            if table.schema != plan.schema:
+                table = table.cast(plan.schema)
+        return QueryResult(table, steps, fetch_ms=(fetched - started) * 1000,
+                           duckdb_ms=(time.perf_counter() - fetched) * 1000)
+
+    async def _fetch_all(self, plan: FetchPlan) -> list[StepResult]:
+        if plan.explain == "EXPLAIN":
+            return [StepResult(s.schema.empty_table(), ScanStats(), 0.0) for s in plan.steps]
+        try:
+            return await asyncio.wait_for(asyncio.gather(*(self._fetch(s) for s in plan.steps)), self.deadline_s)
+        except TimeoutError as exc:
+            raise SourceTimeout(f"the sources did not answer within the query deadline of {self.deadline_s:.0f} s;"
+                                " narrow the query or retry") from exc
+
+    async def _fetch(self, step: ScanStep) -> StepResult:
+        started = time.perf_counter()
+        connector = self.connectors[step.spec.schema_name]
+        stats = ScanStats()
+        parts = await asyncio.gather(*(self._scan(connector, r, stats) for r in step.requests))
+        batches = [b for part in parts for b in part]
+        table = pa.Table.from_batches(batches, schema=step.schema) if batches else step.schema.empty_table()
+        return StepResult(table, stats, (time.perf_counter() - started) * 1000)
+
+    async def _scan(self, connector: Connector, request: ScanRequest, stats: ScanStats) -> list[pa.RecordBatch]:
+        try:
+            return [b async for b in connector.scan(request, stats)]
+        except OmniSQLError:
+            raise
+        except (KeyError, TypeError, ValueError, pa.ArrowException) as exc:
+            raise UpstreamError(f"{connector.name} returned data OmniSQL could not decode "
+                                f"({type(exc).__name__}); retry later or report this") from exc
+
+
+def explain_table(plan: FetchPlan, actual: list[StepResult] | None) -> pa.Table:
+    rows = []
+    for i, step in enumerate(plan.steps):
+        result = actual[i] if actual else None
+        rows.append({
+            "step": step.index, "source_table": step.spec.qualified_name, "alias": step.alias,
+            "strategy": step.strategy,
+            "pushed_exact": "; ".join(str(c.predicate) for c in step.pushed if c.exact) or None,
+            "pushed_inexact": "; ".join(str(c.predicate) for c in step.pushed if not c.exact) or None,
+            "local": "; ".join(step.local) or None, "projection": ", ".join(step.columns),
+            "limit": step.limit, "requests": len(step.requests), "est_api_calls": step.est_calls,
+            "est_pages": step.est_pages,
+            "api_calls": result.stats.api_calls if result else None, "pages": result.stats.pages if result else None,
+            "rows": result.table.num_rows if result else None, "ms": round(result.ms, 2) if result else None,
+        })
+    rows.append({"step": len(plan.steps), "source_table": None, "alias": None, "strategy": "duckdb",
+                 "local": plan.final_sql, "requests": 0})
+    return pa.Table.from_pylist(rows, schema=EXPLAIN_SCHEMA)

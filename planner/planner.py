@@ -1,0 +1,207 @@
+"""SQL → FetchPlan: parse, qualify, collect per-table conditions by scope, decide pushdown, write the final
+DuckDB SQL over per-scan views. Every condition stays in the final SQL, so pushdown can only narrow what is
+fetched, never change an answer."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+from sqlglot import exp
+from sqlglot.optimizer.scope import traverse_scope
+
+from connectors.types import TableSpec
+from planner.catalog import Catalog
+from planner.duck import Duck
+from planner.parse import SCAN_TAG, base_tables, bind_parameters, parse_query, qualify_query
+from planner.passes import rewrite
+from planner.plan import FetchPlan, ScanStep
+from planner.predicates import to_predicate
+from planner.pushdown import decide, estimate_calls, split_requests
+
+__all__ = ["EXPLAIN_SCHEMA", "Planner"]
+
+_EXPLAIN = re.compile(r"^\s*EXPLAIN(\s+ANALYZE)?\s+", re.IGNORECASE)
+EXPLAIN_SCHEMA = pa.schema([
+    pa.field("step", pa.int32(), nullable=False), pa.field("source_table", pa.string()),
+    pa.field("alias", pa.string()), pa.field("strategy", pa.string()),
+    pa.field("pushed_exact", pa.string()), pa.field("pushed_inexact", pa.string()),
+    pa.field("local", pa.string()), pa.field("projection", pa.string()), pa.field("limit", pa.int64()),
+    pa.field("requests", pa.int64()), pa.field("est_api_calls", pa.int64()), pa.field("est_pages", pa.int64()),
+    pa.field("api_calls", pa.int64()), pa.field("pages", pa.int64()), pa.field("rows", pa.int64()),
+    pa.field("ms", pa.float64()),
+])
+
+
+@dataclass
+class _Conditions:
+    """Conjuncts that restrict one table reference; ``nullable_side`` = it is null-extended by an outer join."""
+
+    alias: str = ""
+    where: list[exp.Expression] = field(default_factory=list)
+    nullable_side: bool = False
+
+
+class Planner:
+    def __init__(self, catalog: Catalog, duck: Duck, pushdown: bool = True) -> None:
+        self.catalog = catalog
+        self.duck = duck
+        self.pushdown = pushdown
+
+    def plan(self, sql: str, params: Sequence[Any] = ()) -> FetchPlan:
+        explain = None
+        match = _EXPLAIN.match(sql)
+        if match:
+            explain = "EXPLAIN ANALYZE" if match.group(1) else "EXPLAIN"
+            sql = sql[match.end():]
+        tree = parse_query(sql)
+        if params or any(isinstance(n, exp.Placeholder | exp.Parameter) for n in tree.walk()):
+            tree = bind_parameters(tree, params)
+        tables = base_tables(tree, self.catalog)
+        qualified = qualify_query(tree, self.catalog)
+        conditions = _collect_conditions(qualified)
+        columns = _columns_by_alias(qualified)
+        limit = _pushable_limit(qualified)
+        steps = []
+        for node in tables:
+            index = node.meta[SCAN_TAG]
+            spec = self.catalog.lookup(node.db, node.name)
+            found = conditions.get(index, _Conditions(alias=node.alias_or_name))
+            steps.append(self._step(index, spec, found, columns.get(found.alias or node.alias_or_name, set()),
+                                    limit if len(tables) == 1 else None))
+        final_sql = _final_sql(tree, steps)
+        schema = EXPLAIN_SCHEMA if explain else self.duck.result_schema(
+            final_sql, {s.view_name: s.schema for s in steps})
+        return FetchPlan(tuple(steps), final_sql, schema, explain)
+
+    def _step(self, index: int, spec: TableSpec, found: _Conditions, used: set[str],
+              limit: tuple[int, bool] | None) -> ScanStep:
+        names = [c.name for c in spec.columns]
+        columns = tuple(n for n in names if n in used) or (spec.primary_key[:1] or (names[0],))
+        predicates, local = [], []
+        for condition in found.where:
+            predicate = to_predicate(rewrite(condition), spec) if self.pushdown else None
+            if predicate is None or (found.nullable_side and predicate.op == "IS_NULL"):
+                local.append(condition.sql("duckdb"))
+            else:
+                predicates.append(predicate)
+        verdict = decide(spec, predicates)
+        local += [f"{p} ({why})" for p, why in verdict.unsupported]
+        scan_limit = None
+        if limit is not None and self.pushdown and spec.limit_pushdown:
+            n, all_where_pushed = limit
+            if all_where_pushed and not local and all(c.exact for c in verdict.pushed):
+                scan_limit = n
+        requests = split_requests(spec, columns, verdict, scan_limit)
+        pages, calls = estimate_calls(spec, requests)
+        return ScanStep(index=index, alias=found.alias, spec=spec, columns=columns, pushed=tuple(verdict.pushed),
+                        local=tuple(local), requests=requests, limit=scan_limit, est_pages=pages, est_calls=calls)
+
+
+def _aliases(node: exp.Expression) -> set[str]:
+    return {c.table for c in node.find_all(exp.Column)}
+
+
+def _collect_conditions(qualified: exp.Expression) -> dict[int, _Conditions]:
+    """Per tagged table reference: the conjuncts of its own scope's WHERE/ON that only mention it."""
+    found: dict[int, _Conditions] = {}
+    for scope in traverse_scope(qualified):
+        select = scope.expression
+        if not isinstance(select, exp.Select):
+            continue
+        tagged = {alias: src for alias, (_, src) in scope.selected_sources.items()
+                  if isinstance(src, exp.Table) and SCAN_TAG in src.meta}
+        for alias, src in tagged.items():
+            found[src.meta[SCAN_TAG]] = _Conditions(alias=alias)
+        nullable = _null_supplied(select)
+
+        def add(conjunct: exp.Expression, only: str | None = None, on_clause: bool = False) -> None:
+            if conjunct.find(exp.Select, exp.Subquery):
+                return
+            names = _aliases(conjunct)
+            if len(names) != 1:
+                return
+            (alias,) = names
+            if alias not in tagged or (only is not None and alias != only):
+                return
+            entry = found[tagged[alias].meta[SCAN_TAG]]
+            entry.where.append(conjunct)
+            entry.nullable_side = entry.nullable_side or (alias in nullable and not on_clause)
+
+        where = select.args.get("where")
+        if where is not None:
+            for conjunct in where.this.flatten() if isinstance(where.this, exp.And) else [where.this]:
+                add(conjunct)
+        for join in select.args.get("joins") or []:
+            on = join.args.get("on")
+            if on is None:
+                continue
+            side = (join.side or "").upper()
+            conjuncts = on.flatten() if isinstance(on, exp.And) else [on]
+            for conjunct in conjuncts:
+                if not side:
+                    add(conjunct)
+                elif side == "LEFT":
+                    add(conjunct, only=join.this.alias_or_name, on_clause=True)
+    return found
+
+
+def _null_supplied(select: exp.Select) -> set[str]:
+    """Aliases that an outer join may null-extend (only null-rejecting conditions may be pushed to them)."""
+    seen: list[str] = []
+    from_ = select.args.get("from") or select.args.get("from_")
+    if from_ is not None:
+        seen.append(from_.this.alias_or_name)
+    nullable: set[str] = set()
+    for join in select.args.get("joins") or []:
+        side = (join.side or "").upper()
+        name = join.this.alias_or_name
+        if side in ("LEFT", "FULL"):
+            nullable.add(name)
+        if side in ("RIGHT", "FULL"):
+            nullable.update(seen)
+        seen.append(name)
+    return nullable
+
+
+def _columns_by_alias(qualified: exp.Expression) -> dict[str, set[str]]:
+    used: dict[str, set[str]] = {}
+    for column in qualified.find_all(exp.Column):
+        if column.table:
+            used.setdefault(column.table, set()).add(column.name)
+    return used
+
+
+def _pushable_limit(qualified: exp.Expression) -> tuple[int, bool] | None:
+    """(LIMIT + OFFSET, whether nothing but WHERE can drop rows) for a plain single-table SELECT."""
+    if not isinstance(qualified, exp.Select) or qualified.args.get("joins") or qualified.args.get("group") \
+            or qualified.args.get("having") or qualified.args.get("distinct") or qualified.args.get("order") \
+            or qualified.args.get("qualify") or qualified.find(exp.AggFunc, exp.Window) \
+            or qualified.args.get("with") or qualified.args.get("with_"):
+        return None
+    limit = qualified.args.get("limit")
+    if limit is None:
+        return None
+    value = limit.expression if isinstance(limit, exp.Limit) else None
+    if not (isinstance(value, exp.Literal) and value.is_int):
+        return None
+    offset = qualified.args.get("offset")
+    extra = 0
+    if offset is not None:
+        if not (isinstance(offset.expression, exp.Literal) and offset.expression.is_int):
+            return None
+        extra = int(offset.expression.this)
+    return int(value.this) + extra, True
+
+
+def _final_sql(tree: exp.Expression, steps: Sequence[ScanStep]) -> str:
+    tree = tree.copy()
+    by_index = {s.index: s for s in steps}
+    for node in [n for n in tree.find_all(exp.Table) if SCAN_TAG in n.meta]:
+        step = by_index[node.meta[SCAN_TAG]]
+        alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(node.name))
+        node.replace(exp.Table(this=exp.to_identifier(step.view_name), alias=alias.copy()))
+    return tree.sql(dialect="duckdb")

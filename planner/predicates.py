@@ -1,0 +1,86 @@
+"""Turn one rewritten conjunct into a normalized ``Predicate`` on one column, with values coerced to the
+column's type, or ``None`` when it is not a shape an API could take (it then stays local only)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import pyarrow as pa
+from sqlglot import exp
+
+from connectors.types import Predicate, TableSpec
+
+__all__ = ["to_predicate"]
+
+_OPS: dict[type[exp.Expression], str] = {exp.EQ: "=", exp.NEQ: "<>", exp.LT: "<", exp.LTE: "<=", exp.GT: ">",
+                                         exp.GTE: ">="}
+_NO = object()  # "cannot coerce": the condition is not pushed
+
+
+def _coerce(node: exp.Expression, typ: pa.DataType) -> Any:
+    """A literal's value in the column's type, only when SQL would compare them the same way."""
+    if isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal) and node.this.is_string:
+        target = node.to.this
+        if pa.types.is_timestamp(typ) and target in (exp.DataType.Type.TIMESTAMP, exp.DataType.Type.DATE,
+                                                     exp.DataType.Type.DATETIME):
+            return _parse_ts(node.this.this)
+        return _NO
+    if not isinstance(node, exp.Literal):
+        return _NO
+    if pa.types.is_string(typ):
+        return node.this if node.is_string else _NO
+    if pa.types.is_integer(typ) and node.is_number:
+        value = float(node.this)
+        return int(value) if value.is_integer() and abs(value) < 2**62 else _NO
+    if pa.types.is_floating(typ) and node.is_number:
+        return float(node.this)
+    if pa.types.is_timestamp(typ) and node.is_string:
+        return _parse_ts(node.this)
+    return _NO
+
+
+def _parse_ts(text: str) -> Any:
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        try:
+            return datetime.combine(date.fromisoformat(text.strip()), datetime.min.time())
+        except ValueError:
+            return _NO
+    return _NO if parsed.tzinfo else parsed  # an explicit offset: let DuckDB decide, do not guess
+
+
+def _like_prefix(pattern: exp.Expression) -> str | None:
+    if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+        return None
+    text = pattern.this
+    if not text.endswith("%"):
+        return None
+    prefix = text[:-1]
+    return prefix if prefix and not any(ch in prefix for ch in "%_\\") else None
+
+
+def to_predicate(condition: exp.Expression, spec: TableSpec) -> Predicate | None:
+    node = condition.unnest()
+    column = node.this if isinstance(node, exp.In | exp.Between | exp.Like | exp.Is) else node.args.get("this")
+    if not isinstance(column, exp.Column) or column.name not in {c.name for c in spec.columns}:
+        return None
+    typ = spec.column(column.name).type
+    if type(node) in _OPS:
+        value = _coerce(node.expression, typ)
+        return None if value is _NO else Predicate(column.name, _OPS[type(node)], (value,))
+    if isinstance(node, exp.In) and not node.args.get("query") and not node.args.get("unnest"):
+        values = [_coerce(v, typ) for v in node.expressions]
+        if not values or any(v is _NO for v in values):
+            return None
+        return Predicate(column.name, "IN", tuple(dict.fromkeys(values)))
+    if isinstance(node, exp.Between):
+        low, high = _coerce(node.args["low"], typ), _coerce(node.args["high"], typ)
+        return None if _NO in (low, high) else Predicate(column.name, "BETWEEN", (low, high))
+    if isinstance(node, exp.Like) and pa.types.is_string(typ) and not node.args.get("escape"):
+        prefix = _like_prefix(node.expression)
+        return Predicate(column.name, "LIKE_PREFIX", (prefix,)) if prefix else None
+    if isinstance(node, exp.Is) and isinstance(node.expression, exp.Null):
+        return Predicate(column.name, "IS_NULL")
+    return None
