@@ -1,0 +1,149 @@
+"""The ``omnisql`` command: serve (demo or tenant config), sandbox, query, explain."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+
+def _write_info(path: str | None, info: dict[str, Any]) -> None:
+    if path:
+        tmp = Path(path).with_suffix(".tmp")
+        tmp.write_text(json.dumps(info, indent=2))
+        os.replace(tmp, path)  # atomic: a reader never sees half a file
+
+
+def _wait_forever() -> None:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from clients.demo import SEED_QUERIES, demo_config, demo_tokens
+    from flight_server.app import start_service
+    from flight_server.config import ConfigError, load_config
+
+    sandbox = None
+    if args.demo:
+        from sandbox.server import start_sandbox
+
+        sandbox = start_sandbox(host=args.host)
+        config = demo_config(sandbox.info(), args.host, args.port)
+    else:
+        if not args.config:
+            print("omnisql serve: give --demo, or --config PATH (a tenant YAML file; see README)", file=sys.stderr)
+            return 2
+        try:
+            config = load_config(args.config)
+        except ConfigError as exc:
+            print(f"omnisql serve: {exc}", file=sys.stderr)
+            return 2
+        if args.port is not None:
+            config = type(config)(**{**config.__dict__, "port": args.port, "host": args.host})
+    service = start_service(config)
+    info: dict[str, Any] = {"flight_uri": service.uri}
+    if sandbox is not None:
+        info["tokens"] = demo_tokens()
+        info["sandbox"] = sandbox.info()
+        print(f"OmniSQL demo is serving Flight SQL at {service.uri}")
+        print(f"  tokens: {json.dumps(demo_tokens())}")
+        print(f"  sandbox: GitHub {sandbox.github_url}, Jira {sandbox.jira_url}")
+        print("  try (ADBC, Python):")
+        print("    import adbc_driver_flightsql.dbapi as f")
+        print(f"    conn = f.connect('{service.uri}', db_kwargs={{'adbc.flight.sql.authorization_header': "
+              f"'Bearer {demo_tokens()['token_admin']}'}})")
+        for name in ("merged_prs", "in_progress_join", "points_vs_loc"):
+            print(f"  -- {name}\n  {SEED_QUERIES[name]};")
+        print(f"  or: omnisql query --uri {service.uri} --token {demo_tokens()['token_admin']} \"SELECT ...\"")
+    else:
+        print(f"OmniSQL is serving Flight SQL at {service.uri}")
+    sys.stdout.flush()
+    _write_info(args.info_file, info)
+    _wait_forever()
+    service.stop()
+    if sandbox:
+        sandbox.stop()
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from sandbox.server import start_sandbox
+
+    sandbox = start_sandbox(host=args.host)
+    print(json.dumps(sandbox.info(), indent=2))
+    sys.stdout.flush()
+    _write_info(args.info_file, {"sandbox": sandbox.info()})
+    _wait_forever()
+    sandbox.stop()
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    import pyarrow.flight as flight
+
+    from clients.flight_client import run_query
+
+    sql = ("EXPLAIN " if args.command == "explain" else "") + args.sql
+    try:
+        table = run_query(args.uri, args.token, sql)
+    except flight.FlightError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        print(json.dumps(table.to_pylist(), default=str, indent=2))
+    else:
+        print(table.to_string(preview_cols=20) if hasattr(table, "to_string") else table)
+        for row in table.to_pylist()[: args.max_rows]:
+            print(" | ".join("" if v is None else str(v) for v in row.values()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="omnisql", description="SQL over SaaS apps, via Arrow Flight SQL")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the Flight SQL server")
+    serve.add_argument("--demo", action="store_true", help="start the sandbox and serve the demo tenant")
+    serve.add_argument("--config", help="tenant config YAML (without --demo)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=None, help="0 picks a free port (default 8815)")
+    serve.add_argument("--info-file", help="write connection info as JSON here once ready")
+    serve.set_defaults(func=cmd_serve)
+    sandbox = sub.add_parser("sandbox", help="run only the GitHub/Jira stand-ins")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--info-file")
+    sandbox.set_defaults(func=cmd_sandbox)
+    for name in ("query", "explain"):
+        q = sub.add_parser(name, help=f"{name} a SQL query against a running server")
+        q.add_argument("sql")
+        q.add_argument("--uri", default="grpc://127.0.0.1:8815")
+        q.add_argument("--token", default=os.environ.get("OMNISQL_TOKEN", ""))
+        q.add_argument("--format", choices=("table", "json"), default="table")
+        q.add_argument("--max-rows", type=int, default=50)
+        q.set_defaults(func=cmd_query)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("OMNISQL_LOG_LEVEL", "WARNING"),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args = build_parser().parse_args(argv)
+    if getattr(args, "command", None) == "serve" and args.port is None:
+        args.port = 8815
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

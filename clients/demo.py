@@ -1,0 +1,50 @@
+"""The demo tenant: the sandbox's org, four principals with fixed tokens, the seed queries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connectors.github.connector import GitHubConfig
+from connectors.jira.connector import JiraConfig
+from flight_server.config import TenantConfig
+from security.principals import Principal
+
+DEMO_TOKENS = {
+    "token_admin": ("admin", "omni-demo-admin-token", ("admin",), {}),
+    "token_dev": ("dev", "omni-demo-dev-token", ("developer",), {"team": "platform"}),
+    "token_qa": ("qa", "omni-demo-qa-token", ("qa",), {"team": "mobile"}),
+    "token_web_dev": ("web_dev", "omni-demo-web-dev-token", ("developer",), {"team": "web"}),
+}
+REPO_TEAMS = {"mobile-app": "mobile", "web-frontend": "web", "platform-api": "platform", "infra-tools": "platform"}
+PROJECT_TEAMS = {"MOB": "mobile", "WEB": "web", "PLAT": "platform"}
+
+SEED_QUERIES = {
+    "merged_prs": "SELECT repo, number, title, author, merged_at FROM github.pull_requests "
+                  "WHERE status = 'merged' ORDER BY merged_at DESC, repo, number",
+    "in_progress_join": "SELECT gh.repo, gh.number, gh.title, gh.author, ji.issue_key, ji.summary "
+                        "FROM github.pull_requests gh JOIN jira.issues ji ON gh.branch = ji.branch_name "
+                        "WHERE ji.status = 'In Progress' ORDER BY gh.repo, gh.number, ji.issue_key",
+    "merged_unresolved_audit": "SELECT gh.repo, gh.number, gh.merged_at, ji.issue_key, ji.status "
+                               "FROM github.pull_requests gh JOIN jira.issues ji ON gh.branch = ji.branch_name "
+                               "WHERE gh.status = 'merged' AND ji.status <> 'Done' "
+                               "ORDER BY gh.merged_at, gh.repo, gh.number",
+    "points_vs_loc": "SELECT ji.assignee, SUM(ji.story_points) AS total_points, "
+                     "SUM(gh.additions + gh.deletions) AS total_loc "
+                     "FROM github.pull_requests gh JOIN jira.issues ji ON gh.branch = ji.branch_name "
+                     "GROUP BY ji.assignee ORDER BY total_loc DESC, ji.assignee LIMIT 10",
+}
+
+
+def demo_config(sandbox_info: dict[str, Any], host: str, port: int) -> TenantConfig:
+    gh, jira = sandbox_info["github"], sandbox_info["jira"]
+    principals = tuple((token, Principal(user=user, tenant="demo", roles=roles, attributes=attrs))
+                       for user, token, roles, attrs in DEMO_TOKENS.values())
+    return TenantConfig(
+        github=GitHubConfig(base_url=gh["base_url"], token=gh["token"], org=gh["org"], repo_teams=REPO_TEAMS),
+        jira=JiraConfig(base_url=jira["base_url"], email=jira["email"], api_token=jira["api_token"],
+                        project_teams=PROJECT_TEAMS),
+        principals=principals, host=host, port=port)
+
+
+def demo_tokens() -> dict[str, str]:
+    return {key: token for key, (_, token, _, _) in DEMO_TOKENS.items()}

@@ -1,0 +1,27 @@
+"""A minimal pyarrow.flight Flight SQL client (CommandStatementQuery → DoGet), used by the CLI."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.flight as flight
+from google.protobuf import any_pb2
+
+from flight_server.proto import flight_sql_pb2 as pb
+
+__all__ = ["run_query", "statement_descriptor"]
+
+
+def statement_descriptor(sql: str) -> flight.FlightDescriptor:
+    wrapper = any_pb2.Any()
+    wrapper.Pack(pb.CommandStatementQuery(query=sql), type_url_prefix="type.googleapis.com/")
+    return flight.FlightDescriptor.for_command(wrapper.SerializeToString())
+
+
+def run_query(uri: str, token: str, sql: str) -> pa.Table:
+    client = flight.FlightClient(uri)
+    options = flight.FlightCallOptions(headers=[(b"authorization", f"Bearer {token}".encode())])
+    try:
+        info = client.get_flight_info(statement_descriptor(sql), options)
+        return pa.concat_tables(client.do_get(e.ticket, options).read_all() for e in info.endpoints)
+    finally:
+        client.close()

@@ -1,0 +1,32 @@
+"""The engine facade the Flight server talks to: catalog + planner + executor over a set of connectors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from connectors.types import Connector
+from planner.catalog import Catalog
+from planner.duck import Duck
+from planner.execute import BackgroundLoop, Executor, QueryResult
+from planner.plan import FetchPlan
+from planner.planner import Planner
+
+__all__ = ["Engine"]
+
+
+class Engine:
+    def __init__(self, connectors: Mapping[str, Connector], loop: BackgroundLoop, pushdown: bool = True,
+                 deadline_s: float = 60.0) -> None:
+        self.connectors = dict(connectors)
+        self.catalog = Catalog(spec for c in self.connectors.values() for spec in c.tables())
+        self.duck = Duck()
+        self.loop = loop
+        self.planner = Planner(self.catalog, self.duck, pushdown=pushdown)
+        self.executor = Executor(self.connectors, self.duck, loop, deadline_s=deadline_s)
+
+    def plan(self, sql: str, params: Sequence[Any] = ()) -> FetchPlan:
+        return self.planner.plan(sql, params)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> QueryResult:
+        return self.executor.execute(self.plan(sql, params))

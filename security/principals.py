@@ -1,0 +1,79 @@
+"""Principals and the demo identity provider: static API tokens, plus short-lived session tokens issued by the
+Basic → Bearer handshake (HMAC-signed, so any replica with the same secret can verify them)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from connectors.errors import Unauthenticated
+
+__all__ = ["Principal", "TokenAuthenticator"]
+
+SESSION_PREFIX = "oms1."
+
+
+@dataclass(frozen=True)
+class Principal:
+    user: str
+    tenant: str = "default"
+    roles: tuple[str, ...] = ()
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+class TokenAuthenticator:
+    """Verifies static tokens (constant-time) and issues/verifies signed session tokens."""
+
+    def __init__(self, principals: Iterable[tuple[str, Principal]], secret: bytes | None = None,
+                 session_ttl_s: int = 12 * 3600) -> None:
+        self.by_token = dict(principals)
+        self.by_user = {p.user: p for p in self.by_token.values()}
+        self.secret = secret or secrets.token_bytes(32)
+        self.session_ttl_s = session_ttl_s
+
+    def from_bearer(self, token: str) -> Principal:
+        if token.startswith(SESSION_PREFIX):
+            return self._verify_session(token)
+        for known, principal in self.by_token.items():
+            if hmac.compare_digest(known.encode(), token.encode()):
+                return principal
+        raise Unauthenticated("the bearer token is not valid; use a token from your OmniSQL admin (the demo "
+                              "prints them) or authenticate with username and password")
+
+    def from_basic(self, username: str, password: str) -> Principal:
+        """Basic auth: the username names a principal and the password is that principal's token."""
+        principal = self.by_user.get(username)
+        expected = next((t for t, p in self.by_token.items() if p is principal), None)
+        if principal is None or expected is None or not hmac.compare_digest(expected.encode(), password.encode()):
+            raise Unauthenticated("username or password is wrong; the password is the user's OmniSQL token")
+        return principal
+
+    def issue_session(self, principal: Principal) -> str:
+        payload = json.dumps({"u": principal.user, "exp": int(time.time()) + self.session_ttl_s},
+                             separators=(",", ":")).encode()
+        body = base64.urlsafe_b64encode(payload).decode().rstrip("=")
+        return f"{SESSION_PREFIX}{body}.{self._sign(body)}"
+
+    def _verify_session(self, token: str) -> Principal:
+        try:
+            body, signature = token[len(SESSION_PREFIX):].rsplit(".", 1)
+            if not hmac.compare_digest(signature, self._sign(body)):
+                raise ValueError("signature")
+            payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        except (ValueError, json.JSONDecodeError) as exc:
+            raise Unauthenticated("the session token is not valid; authenticate again") from exc
+        if payload["exp"] < time.time():
+            raise Unauthenticated("the session token has expired; authenticate again")
+        principal = self.by_user.get(payload["u"])
+        if principal is None:
+            raise Unauthenticated("the session token names an unknown user; authenticate again")
+        return principal
+
+    def _sign(self, body: str) -> str:
+        return hmac.new(self.secret, body.encode(), hashlib.sha256).hexdigest()[:32]
