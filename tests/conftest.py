@@ -1,0 +1,91 @@
+"""Shared fixtures: the real demo (``omnisql serve --demo``) in a subprocess, reached over real gRPC/HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    info_file = tmp_path_factory.mktemp("demo") / "info.json"
+    process = subprocess.Popen([sys.executable, "-m", "clients.cli", "serve", "--demo", "--port", "0",
+                                "--info-file", str(info_file)], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, env={**os.environ, "OMNISQL_LOG_LEVEL": "WARNING"})
+    deadline = time.time() + 60
+    while not info_file.exists():
+        if process.poll() is not None or time.time() > deadline:
+            output = process.stdout.read().decode() if process.stdout else ""
+            process.kill()
+            raise RuntimeError(f"demo did not start:\n{output}")
+        time.sleep(0.1)
+    info = json.loads(info_file.read_text())
+    assert info["flight_uri"].startswith("grpc://127.0.0.1:")
+    yield info
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture()
+def admin_token(demo: dict[str, Any]) -> str:
+    return str(demo["tokens"]["token_admin"])
+
+
+@pytest.fixture()
+def adbc_conn(demo: dict[str, Any], admin_token: str) -> Iterator[Any]:
+    import adbc_driver_flightsql.dbapi as flightsql
+
+    conn = flightsql.connect(demo["flight_uri"], db_kwargs={
+        "adbc.flight.sql.authorization_header": f"Bearer {admin_token}"})
+    yield conn
+    conn.close()
+
+
+class SandboxLog:
+    """The sandbox's request log, read over HTTP like any other client would."""
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.urls = {app: info["sandbox"][app]["base_url"] for app in ("github", "jira")}
+
+    def clear(self) -> None:
+        for url in self.urls.values():
+            httpx.delete(f"{url}/_sandbox/requests").raise_for_status()
+
+    def requests(self, app: str) -> list[dict[str, Any]]:
+        entries = httpx.get(f"{self.urls[app]}/_sandbox/requests").json()
+        return [e for e in entries if not e["path"].startswith("/_sandbox")]
+
+    def faults(self, app: str, **settings: Any) -> None:
+        httpx.post(f"{self.urls[app]}/_sandbox/faults", json=settings).raise_for_status()
+
+
+@pytest.fixture()
+def sandbox_log(demo: dict[str, Any]) -> SandboxLog:
+    log = SandboxLog(demo)
+    log.clear()
+    return log
+
+
+@pytest.fixture(scope="session")
+def reference_engine(demo: dict[str, Any]) -> Iterator[Any]:
+    """An in-process engine with pushdown OFF over the same sandbox: full scans, DuckDB does everything."""
+    from clients.demo import demo_config
+    from flight_server.app import start_service
+
+    config = demo_config(demo["sandbox"], "127.0.0.1", 0)
+    config = type(config)(**{**config.__dict__, "pushdown": False})
+    service = start_service(config)
+    yield service.engine
+    service.stop()

@@ -1,0 +1,21 @@
+"""flightsql-dbapi (and its SQLAlchemy inspector), run in a subprocess because its protobuf module clashes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def test_flightsql_dbapi_and_sqlalchemy_inspector(demo: dict[str, Any], admin_token: str) -> None:
+    script = Path(__file__).with_name("flightsql_dbapi_client.py")
+    done = subprocess.run([sys.executable, str(script), demo["flight_uri"], admin_token], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["open"] == out["open_param"] > 0
+    assert out["schemas"] == ["github", "jira"]
+    assert out["tables"] == ["issues"]
+    assert out["columns"][:2] == ["issue_key", "summary"]
