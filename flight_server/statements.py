@@ -15,6 +15,7 @@ from sqlglot import exp
 from connectors.errors import InvalidQuery
 from planner.catalog import Catalog
 from planner.parse import parse_query, placeholders
+from planner.planner import split_explain
 
 __all__ = ["PreparedStatement", "StatementStore", "parameter_schema"]
 
@@ -66,14 +67,13 @@ class StatementStore:
 
 def parameter_schema(sql: str, catalog: Catalog) -> pa.Schema:
     """One field per placeholder, typed from the column it is compared with (utf8 when unknown), for JDBC."""
-    slots = placeholders(parse_query(sql))
+    slots = placeholders(parse_query(split_explain(sql)[1]))
     columns = {c.name: c.type for spec in catalog.tables.values() for c in spec.columns}
     fields = []
     for i, slot in enumerate(slots):
         typ: pa.DataType = pa.string()
         parent = slot.parent
         if isinstance(parent, exp.In):
-            parent = parent  # the column is parent.this
             other = parent.this
         elif isinstance(parent, exp.Binary):
             other = parent.left if parent.right is slot else parent.right

@@ -22,7 +22,7 @@ from planner.plan import FetchPlan, ScanStep
 from planner.predicates import to_predicate
 from planner.pushdown import decide, estimate_calls, split_requests
 
-__all__ = ["EXPLAIN_SCHEMA", "Planner"]
+__all__ = ["EXPLAIN_SCHEMA", "Planner", "split_explain"]
 
 _EXPLAIN = re.compile(r"^\s*EXPLAIN(\s+ANALYZE)?\s+", re.IGNORECASE)
 EXPLAIN_SCHEMA = pa.schema([
@@ -34,6 +34,14 @@ EXPLAIN_SCHEMA = pa.schema([
     pa.field("api_calls", pa.int64()), pa.field("pages", pa.int64()), pa.field("rows", pa.int64()),
     pa.field("ms", pa.float64()),
 ])
+
+
+def split_explain(sql: str) -> tuple[str | None, str]:
+    """(``"EXPLAIN"`` / ``"EXPLAIN ANALYZE"`` / None, the query without that prefix)."""
+    match = _EXPLAIN.match(sql)
+    if not match:
+        return None, sql
+    return ("EXPLAIN ANALYZE" if match.group(1) else "EXPLAIN"), sql[match.end():]
 
 
 @dataclass
@@ -52,11 +60,7 @@ class Planner:
         self.pushdown = pushdown
 
     def plan(self, sql: str, params: Sequence[Any] = ()) -> FetchPlan:
-        explain = None
-        match = _EXPLAIN.match(sql)
-        if match:
-            explain = "EXPLAIN ANALYZE" if match.group(1) else "EXPLAIN"
-            sql = sql[match.end():]
+        explain, sql = split_explain(sql)
         tree = parse_query(sql)
         if params or any(isinstance(n, exp.Placeholder | exp.Parameter) for n in tree.walk()):
             tree = bind_parameters(tree, params)

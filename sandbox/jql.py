@@ -178,6 +178,8 @@ class _Parser:
         if field is None:
             raise JqlError(f"Field '{tok.text}' does not exist or you do not have permission to view it.")
         op = self.operator()
+        if op in ("IN", "NOT IN") and self.peek().text != "(":
+            self.value_list(tok.text, op)  # raises Jira's non-list error before the operator check
         if op not in field.ops:
             raise JqlError(f"The operator '{op.lower() if op.isalpha() else op}' is not supported by the "
                            f"'{tok.text}' field.")

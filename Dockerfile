@@ -1,0 +1,13 @@
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY flight_server flight_server
+COPY planner planner
+COPY connectors connectors
+COPY security security
+COPY clients clients
+COPY sandbox sandbox
+RUN pip install --no-cache-dir .
+USER nobody
+EXPOSE 8815
+CMD ["omnisql", "serve", "--config", "/etc/omnisql/tenant.yaml"]

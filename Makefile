@@ -1,0 +1,33 @@
+# Quickstart: `make demo` (server + sandbox + example queries) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bench install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+demo: install
+	$(BIN)/omnisql serve --demo
+
+test: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/ruff check .
+	$(BIN)/mypy .
+	$(BIN)/python -m pytest -q -p no:warnings tests
+
+lint: $(BIN)/python
+	$(BIN)/ruff check . && $(BIN)/mypy .
+
+bench: install
+	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/python perf/bench_roundtrip.py
+	$(BIN)/python perf/bench_api_economy.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

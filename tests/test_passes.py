@@ -1,0 +1,77 @@
+"""Golden fixtures for each rewrite pass, and for predicate normalization (pure functions)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+import sqlglot
+
+from connectors.github.tables import PULL_REQUESTS
+from connectors.jira.tables import ISSUES
+from connectors.types import ColumnSpec, FilterCap, Predicate, TableSpec
+from planner.passes import PASSES, rewrite
+from planner.passes.flip_comparisons import flip_comparisons
+from planner.passes.or_to_in import or_to_in
+from planner.predicates import to_predicate
+from planner.pushdown import decide
+
+
+def _sql(e: sqlglot.exp.Expression) -> str:
+    return e.sql("duckdb")
+
+
+@pytest.mark.parametrize(("before", "after"), [
+    ("5 < x", "x > 5"), ("'a' = t.s", "t.s = 'a'"), ("x >= 1", "x >= 1"), ("3 <= 4", "3 <= 4"),
+])
+def test_flip_comparisons(before: str, after: str) -> None:
+    assert _sql(flip_comparisons(sqlglot.parse_one(before))) == after
+
+
+@pytest.mark.parametrize(("before", "after"), [
+    ("s = 'a' OR s = 'b'", "s IN ('a', 'b')"),
+    ("(s = 'a' OR s = 'b') OR s IN ('c')", "s IN ('a', 'b', 'c')"),
+    ("s = 'a' OR t = 'b'", "s = 'a' OR t = 'b'"),
+    ("s = 'a' OR s > 'b'", "s = 'a' OR s > 'b'"),
+])
+def test_or_to_in(before: str, after: str) -> None:
+    assert _sql(or_to_in(sqlglot.parse_one(before))) == after
+
+
+def test_pass_order_is_listed() -> None:
+    assert [name for name, _ in PASSES] == ["or_to_in", "flip_comparisons"]
+
+
+@pytest.mark.parametrize(("condition", "expected"), [
+    ("status = 'merged'", Predicate("status", "=", ("merged",))),
+    ("'web' = team_id", Predicate("team_id", "=", ("web",))),
+    ("repo = 'a' OR repo = 'b'", Predicate("repo", "IN", ("a", "b"))),
+    ("merged_at >= '2026-02-01'", Predicate("merged_at", ">=", (datetime(2026, 2, 1),))),
+    ("number = 7.0", Predicate("number", "=", (7,))),
+    ("number = 7.5", None),
+    ("status = 5", None),
+    ("lower(status) = 'open'", None),
+    ("title LIKE 'Fix%'", Predicate("title", "LIKE_PREFIX", ("Fix",))),
+    ("title LIKE 'F_x%'", None),
+    ("merged_at IS NULL", Predicate("merged_at", "IS_NULL")),
+])
+def test_to_predicate(condition: str, expected: Predicate | None) -> None:
+    assert to_predicate(rewrite(sqlglot.parse_one(condition, dialect="duckdb")), PULL_REQUESTS) == expected
+
+
+def test_pushdown_verdicts() -> None:
+    verdict = decide(ISSUES, [Predicate("story_points", ">=", (5.0,)), Predicate("status", "=", ("Done",)),
+                              Predicate("summary", "=", ("x",))])
+    assert [(c.predicate.column, c.exact) for c in verdict.pushed] == [("story_points", True), ("status", False)]
+    assert [p.column for p, _ in verdict.unsupported] == ["summary"]
+
+
+def test_required_filter_names_table_column_and_fix() -> None:
+    import pyarrow as pa
+
+    from connectors.errors import InvalidQuery
+
+    spec = TableSpec("demo", "events", (ColumnSpec("day", pa.string(), filter=FilterCap(
+        frozenset({"="}), required=True, example="day = '2026-01-01'")),))
+    with pytest.raises(InvalidQuery, match=r"demo.events needs a filter on day.*day = '2026-01-01'"):
+        decide(spec, [])

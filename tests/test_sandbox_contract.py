@@ -1,0 +1,64 @@
+"""The sandbox behaves like the contracts in ../shared/api-contracts (skipped when ../shared is absent)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from sandbox.jql import JqlError, compile_jql, default_fields
+from tests.conftest import SHARED
+
+CONTRACTS = SHARED / "api-contracts"
+needs_shared = pytest.mark.skipif(not CONTRACTS.exists(), reason="../shared/api-contracts is not present")
+
+
+@needs_shared
+def test_jql_errors_match_jira_examples() -> None:
+    examples = json.loads((CONTRACTS / "jira" / "jql-parse-errors.example.json").read_text())
+    fields = default_fields("customfield_10016", "customfield_10100")
+    for example in examples[1:]:  # the first one uses a field we do not model
+        with pytest.raises(JqlError) as excinfo:
+            compile_jql(example["query"], fields)
+        assert str(excinfo.value) == example["errors"][0]
+
+
+@needs_shared
+def test_legacy_search_answers_410_with_the_recorded_body(demo: dict[str, Any]) -> None:
+    jira = demo["sandbox"]["jira"]
+    response = httpx.get(f"{jira['base_url']}/rest/api/3/search", params={"jql": "project = MOB"},
+                         auth=(jira["email"], jira["api_token"]))
+    assert response.status_code == 410
+    assert response.json() == json.loads((CONTRACTS / "jira" / "error-410-legacy-search-removed.json").read_text())
+
+
+def test_github_paging_auth_and_rate_headers(demo: dict[str, Any]) -> None:
+    gh = demo["sandbox"]["github"]
+    headers = {"Authorization": f"Bearer {gh['token']}", "User-Agent": "omnisql-tests"}
+    first = httpx.get(f"{gh['base_url']}/repos/{gh['org']}/web-frontend/pulls",
+                      params={"state": "all", "per_page": 500}, headers=headers)
+    assert first.status_code == 200 and len(first.json()) == 90  # per_page capped at 100; 90 PRs in repo
+    small = httpx.get(f"{gh['base_url']}/repos/{gh['org']}/web-frontend/pulls",
+                      params={"state": "all", "per_page": 40}, headers=headers)
+    assert set(small.links) == {"next", "last"} and "/repositories/" in small.links["next"]["url"]
+    assert int(small.headers["x-ratelimit-remaining"]) < int(small.headers["x-ratelimit-limit"])
+    assert httpx.get(f"{gh['base_url']}/orgs/{gh['org']}/repos", headers={"User-Agent": "x"}).status_code == 401
+    bad = httpx.get(f"{gh['base_url']}/repos/{gh['org']}/web-frontend/pulls", params={"state": "bogus"},
+                    headers=headers)
+    assert bad.status_code == 422 and bad.json()["message"] == "Validation Failed"
+
+
+def test_jira_search_pages_by_token_without_total(demo: dict[str, Any]) -> None:
+    jira = demo["sandbox"]["jira"]
+    url, auth = f"{jira['base_url']}/rest/api/3/search/jql", (jira["email"], jira["api_token"])
+    page = httpx.post(url, json={"jql": "project = WEB", "maxResults": 150, "fields": ["summary"]}, auth=auth).json()
+    assert len(page["issues"]) == 100 and page["isLast"] is False and "total" not in page
+    rest = httpx.post(url, json={"jql": "project = WEB", "fields": ["summary"], "maxResults": 150,
+                                 "nextPageToken": page["nextPageToken"]}, auth=auth).json()
+    assert len(rest["issues"]) == 100 and rest["isLast"] is True and "nextPageToken" not in rest
+    default = httpx.get(url, params={"jql": "project = WEB", "maxResults": 1}, auth=auth).json()
+    assert set(default["issues"][0]["fields"]) == set(), "fields defaults to id only"
+    bad = httpx.get(url, params={"jql": "summary = x"}, auth=auth)
+    assert bad.status_code == 400 and bad.json()["errorMessages"]
