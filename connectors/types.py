@@ -7,7 +7,7 @@ the connector receives a ``ScanRequest`` and yields Arrow record batches.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -98,7 +98,7 @@ class TableSpec:
                 return col
         raise KeyError(name)
 
-    def schema_for(self, columns: Sequence[str]) -> pa.Schema:
+    def schema_for(self, columns: Iterable[str]) -> pa.Schema:
         """The Arrow schema of a projection, in table order (so ``SELECT *`` keeps its column order)."""
         wanted = set(columns)
         return pa.schema([f for f in self.arrow_schema if f.name in wanted])

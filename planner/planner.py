@@ -49,7 +49,7 @@ class _Conditions:
     """Conjuncts that restrict one table reference; ``nullable_side`` = it is null-extended by an outer join."""
 
     alias: str = ""
-    where: list[exp.Expression] = field(default_factory=list)
+    where: list[exp.Expr] = field(default_factory=list)
     nullable_side: bool = False
 
 
@@ -105,11 +105,11 @@ class Planner:
                         local=tuple(local), requests=requests, limit=scan_limit, est_pages=pages, est_calls=calls)
 
 
-def _aliases(node: exp.Expression) -> set[str]:
+def _aliases(node: exp.Expr) -> set[str]:
     return {c.table for c in node.find_all(exp.Column)}
 
 
-def _collect_conditions(qualified: exp.Expression) -> dict[int, _Conditions]:
+def _collect_conditions(qualified: exp.Expr) -> dict[int, _Conditions]:
     """Per tagged table reference: the conjuncts of its own scope's WHERE/ON that only mention it."""
     found: dict[int, _Conditions] = {}
     for scope in traverse_scope(qualified):
@@ -122,23 +122,10 @@ def _collect_conditions(qualified: exp.Expression) -> dict[int, _Conditions]:
             found[src.meta[SCAN_TAG]] = _Conditions(alias=alias)
         nullable = _null_supplied(select)
 
-        def add(conjunct: exp.Expression, only: str | None = None, on_clause: bool = False) -> None:
-            if conjunct.find(exp.Select, exp.Subquery):
-                return
-            names = _aliases(conjunct)
-            if len(names) != 1:
-                return
-            (alias,) = names
-            if alias not in tagged or (only is not None and alias != only):
-                return
-            entry = found[tagged[alias].meta[SCAN_TAG]]
-            entry.where.append(conjunct)
-            entry.nullable_side = entry.nullable_side or (alias in nullable and not on_clause)
-
         where = select.args.get("where")
         if where is not None:
             for conjunct in where.this.flatten() if isinstance(where.this, exp.And) else [where.this]:
-                add(conjunct)
+                _add_conjunct(found, tagged, nullable, conjunct)
         for join in select.args.get("joins") or []:
             on = join.args.get("on")
             if on is None:
@@ -147,10 +134,26 @@ def _collect_conditions(qualified: exp.Expression) -> dict[int, _Conditions]:
             conjuncts = on.flatten() if isinstance(on, exp.And) else [on]
             for conjunct in conjuncts:
                 if not side:
-                    add(conjunct)
+                    _add_conjunct(found, tagged, nullable, conjunct)
                 elif side == "LEFT":
-                    add(conjunct, only=join.this.alias_or_name, on_clause=True)
+                    _add_conjunct(found, tagged, nullable, conjunct, only=join.this.alias_or_name, on_clause=True)
     return found
+
+
+def _add_conjunct(found: dict[int, _Conditions], tagged: dict[str, exp.Table], nullable: set[str],
+                  conjunct: exp.Expr, only: str | None = None, on_clause: bool = False) -> None:
+    """Attach ``conjunct`` to the one table it mentions (subqueries and multi-table conditions stay local)."""
+    if conjunct.find(exp.Select, exp.Subquery):
+        return
+    names = _aliases(conjunct)
+    if len(names) != 1:
+        return
+    (alias,) = names
+    if alias not in tagged or (only is not None and alias != only):
+        return
+    entry = found[tagged[alias].meta[SCAN_TAG]]
+    entry.where.append(conjunct)
+    entry.nullable_side = entry.nullable_side or (alias in nullable and not on_clause)
 
 
 def _null_supplied(select: exp.Select) -> set[str]:
@@ -171,7 +174,7 @@ def _null_supplied(select: exp.Select) -> set[str]:
     return nullable
 
 
-def _columns_by_alias(qualified: exp.Expression) -> dict[str, set[str]]:
+def _columns_by_alias(qualified: exp.Expr) -> dict[str, set[str]]:
     used: dict[str, set[str]] = {}
     for column in qualified.find_all(exp.Column):
         if column.table:
@@ -179,7 +182,7 @@ def _columns_by_alias(qualified: exp.Expression) -> dict[str, set[str]]:
     return used
 
 
-def _pushable_limit(qualified: exp.Expression) -> tuple[int, bool] | None:
+def _pushable_limit(qualified: exp.Expr) -> tuple[int, bool] | None:
     """(LIMIT + OFFSET, whether nothing but WHERE can drop rows) for a plain single-table SELECT."""
     if not isinstance(qualified, exp.Select) or qualified.args.get("joins") or qualified.args.get("group") \
             or qualified.args.get("having") or qualified.args.get("distinct") or qualified.args.get("order") \
@@ -201,7 +204,7 @@ def _pushable_limit(qualified: exp.Expression) -> tuple[int, bool] | None:
     return int(value.this) + extra, True
 
 
-def _final_sql(tree: exp.Expression, steps: Sequence[ScanStep]) -> str:
+def _final_sql(tree: exp.Expr, steps: Sequence[ScanStep]) -> str:
     tree = tree.copy()
     by_index = {s.index: s for s in steps}
     for node in [n for n in tree.find_all(exp.Table) if SCAN_TAG in n.meta]:

@@ -13,12 +13,12 @@ from connectors.types import Predicate, TableSpec
 
 __all__ = ["to_predicate"]
 
-_OPS: dict[type[exp.Expression], str] = {exp.EQ: "=", exp.NEQ: "<>", exp.LT: "<", exp.LTE: "<=", exp.GT: ">",
+_OPS: dict[type[exp.Expr], str] = {exp.EQ: "=", exp.NEQ: "<>", exp.LT: "<", exp.LTE: "<=", exp.GT: ">",
                                          exp.GTE: ">="}
 _NO = object()  # "cannot coerce": the condition is not pushed
 
 
-def _coerce(node: exp.Expression, typ: pa.DataType) -> Any:
+def _coerce(node: exp.Expr, typ: pa.DataType) -> Any:
     """A literal's value in the column's type, only when SQL would compare them the same way."""
     if isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal) and node.this.is_string:
         target = node.to.this
@@ -51,7 +51,7 @@ def _parse_ts(text: str) -> Any:
     return _NO if parsed.tzinfo else parsed  # an explicit offset: let DuckDB decide, do not guess
 
 
-def _like_prefix(pattern: exp.Expression) -> str | None:
+def _like_prefix(pattern: exp.Expr) -> str | None:
     if not (isinstance(pattern, exp.Literal) and pattern.is_string):
         return None
     text = pattern.this
@@ -61,7 +61,7 @@ def _like_prefix(pattern: exp.Expression) -> str | None:
     return prefix if prefix and not any(ch in prefix for ch in "%_\\") else None
 
 
-def to_predicate(condition: exp.Expression, spec: TableSpec) -> Predicate | None:
+def to_predicate(condition: exp.Expr, spec: TableSpec) -> Predicate | None:
     node = condition.unnest()
     column = node.this if isinstance(node, exp.In | exp.Between | exp.Like | exp.Is) else node.args.get("this")
     if not isinstance(column, exp.Column) or column.name not in {c.name for c in spec.columns}:

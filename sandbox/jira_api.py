@@ -107,8 +107,9 @@ class JiraStandIn:
                               "displayName": "OmniSQL bot", "active": True})
 
     async def field_list(self, request: Request) -> Response:
-        fields = [{"id": f, "key": f, "name": f.title(), "custom": False, "orderable": True, "navigable": True,
-                   "searchable": True, "clauseNames": [f], "schema": {"type": "string", "system": f}}
+        fields: list[dict[str, Any]] = [
+            {"id": f, "key": f, "name": f.title(), "custom": False, "orderable": True, "navigable": True,
+             "searchable": True, "clauseNames": [f], "schema": {"type": "string", "system": f}}
                   for f in ("summary", "status", "assignee", "project", "labels", "created", "updated")]
         fields += [
             {"id": STORY_POINTS_FIELD, "key": STORY_POINTS_FIELD, "name": "Story Points", "custom": True,
@@ -147,7 +148,7 @@ class JiraStandIn:
         hits = [row for row in self.rows if matcher(row)]
         hits.sort(key=lambda r: r["created"], reverse=True)
         for key, descending in reversed(order):
-            hits.sort(key=lambda r, k=key: (r[k] is None, r[k] if r[k] is not None else 0), reverse=descending)
+            hits.sort(key=_sort_key(key), reverse=descending)
         only_ids = set(fields) <= {"id", "key"}
         cap = 5000 if only_ids else 100
         size = min(max(max_results, 1), cap)
@@ -218,6 +219,11 @@ class JiraStandIn:
         }
         return {"expand": "", "id": str(row["id"]), "self": f"{base}/rest/api/3/issue/{row['id']}",
                 "key": row["key"], "fields": {k: v for k, v in values.items() if k in wanted}}
+
+
+def _sort_key(key: str) -> Callable[[dict[str, Any]], tuple[bool, Any]]:
+    """ORDER BY one field, empty values last (as Jira sorts them)."""
+    return lambda row: (row[key] is None, row[key] if row[key] is not None else 0)
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

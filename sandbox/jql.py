@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 Row = dict[str, Any]
@@ -293,7 +293,7 @@ def _as_date(value: Any, now: datetime) -> datetime:
         return now + timedelta(**{unit: amount})
     for fmt in _DATE_FORMATS:
         try:
-            return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
+            return datetime.strptime(text, fmt).replace(tzinfo=UTC)
         except ValueError:
             continue
     raise JqlError(f"Date value '{text}' for field is invalid. Valid formats include: 'yyyy/MM/dd HH:mm', "
@@ -363,7 +363,7 @@ def _compare_matcher(field: Field, op: str, raw: Any, now: datetime) -> Matcher:
 def compile_jql(jql: str, fields: dict[str, Field], now: datetime | None = None
                 ) -> tuple[Matcher, list[tuple[str, bool]]]:
     """Parse ``jql``; returns (row matcher, order). Raises ``JqlError`` for what Jira would answer 400."""
-    parser = _Parser(jql, fields, now or datetime.now(timezone.utc))
+    parser = _Parser(jql, fields, now or datetime.now(UTC))
     matcher, order = parser.parse()
     if matcher is None:
         raise JqlError("Unbounded JQL queries are not allowed here. Please add a search restriction to your "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 ORG = "acme-corp"
@@ -19,7 +19,7 @@ JIRA_STATUSES = (("To Do", "new", 0.25), ("In Progress", "indeterminate", 0.3),
                  ("In Review", "indeterminate", 0.15), ("Done", "done", 0.3))
 STORY_POINTS_FIELD = "customfield_10016"
 BRANCH_FIELD = "customfield_10100"
-EPOCH = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+EPOCH = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 _FIRST = ("ana", "ben", "chloe", "dev", "eli", "fatima", "gus", "hana", "ivan", "jun", "kai", "lena",
           "milo", "nora", "omar", "priya", "quinn", "rosa", "sam", "tara", "uma", "vic", "wen", "yusuf")
@@ -130,10 +130,7 @@ def _pulls(rng: random.Random, users: tuple[User, ...], issues: tuple[JiraIssue,
         repo, team = REPOS[n % len(REPOS)]
         numbers[repo] += 1
         author = rng.choice([u for u in users if u.team == team])
-        if rng.random() < 0.8:
-            head = rng.choice(branches_by_team[team])
-        else:
-            head = f"chore/{rng.choice(_WORDS)}-{n}"
+        head = rng.choice(branches_by_team[team]) if rng.random() < 0.8 else f"chore/{rng.choice(_WORDS)}-{n}"
         created = EPOCH + timedelta(hours=6 * n + rng.randint(0, 5), minutes=rng.randint(0, 59))
         roll = rng.random()
         merged_at = closed_at = None

@@ -61,7 +61,7 @@ def start_sandbox(host: str = "127.0.0.1", github_port: int = 0, jira_port: int 
     servers = tuple(uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
                     for app in (sandbox.github.app, sandbox.jira.app))
     for server in servers:
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        server.install_signal_handlers = lambda: None  # type: ignore[attr-defined,method-assign]
     started = threading.Event()
 
     async def run() -> None:

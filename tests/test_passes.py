@@ -17,7 +17,7 @@ from planner.predicates import to_predicate
 from planner.pushdown import decide
 
 
-def _sql(e: sqlglot.exp.Expression) -> str:
+def _sql(e: sqlglot.exp.Expr) -> str:
     return e.sql("duckdb")
 
 

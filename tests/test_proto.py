@@ -8,5 +8,7 @@ from flight_server.proto.regenerate import HERE, generate
 
 
 def test_generated_module_is_current(tmp_path: Path) -> None:
-    fresh = generate(tmp_path).read_text()
-    assert fresh == (HERE / "flight_sql_pb2.py").read_text(), "run: python -m flight_server.proto.regenerate"
+    generate(tmp_path)
+    for name in ("flight_sql_pb2.py", "flight_sql_pb2.pyi"):
+        fresh = (tmp_path / name).read_text()
+        assert fresh == (HERE / name).read_text(), f"{name} is stale: run python -m flight_server.proto.regenerate"

@@ -11,7 +11,8 @@ HERE = Path(__file__).parent
 def generate(out_dir: Path) -> Path:
     from grpc_tools import protoc
 
-    code = protoc.main(["protoc", f"-I{HERE}", f"--python_out={out_dir}", str(HERE / "flight_sql.proto")])
+    args = ["protoc", f"-I{HERE}", f"--python_out={out_dir}", f"--pyi_out={out_dir}", str(HERE / "flight_sql.proto")]
+    code = protoc.main(args)
     if code != 0:
         raise RuntimeError(f"protoc failed with exit code {code}")
     return out_dir / "flight_sql_pb2.py"

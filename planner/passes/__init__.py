@@ -10,7 +10,7 @@ from sqlglot import exp
 from planner.passes.flip_comparisons import flip_comparisons
 from planner.passes.or_to_in import or_to_in
 
-Pass = Callable[[exp.Expression], exp.Expression]
+Pass = Callable[[exp.Expr], exp.Expr]
 
 PASSES: tuple[tuple[str, Pass], ...] = (
     ("or_to_in", or_to_in),
@@ -18,7 +18,7 @@ PASSES: tuple[tuple[str, Pass], ...] = (
 )
 
 
-def rewrite(condition: exp.Expression) -> exp.Expression:
+def rewrite(condition: exp.Expr) -> exp.Expr:
     for _, rewrite_pass in PASSES:
         condition = rewrite_pass(condition)
     return condition

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 
-def _column_values(node: exp.Expression) -> tuple[exp.Column, list[exp.Expression]] | None:
+def _column_values(node: exp.Expr) -> tuple[exp.Column, list[exp.Expr]] | None:
     if isinstance(node, exp.Paren):
         return _column_values(node.this)
     if isinstance(node, exp.EQ):
@@ -22,7 +22,7 @@ def _column_values(node: exp.Expression) -> tuple[exp.Column, list[exp.Expressio
     return None
 
 
-def or_to_in(condition: exp.Expression) -> exp.Expression:
+def or_to_in(condition: exp.Expr) -> exp.Expr:
     if not isinstance(condition, exp.Or | exp.Paren):
         return condition
     found = _column_values(condition)
