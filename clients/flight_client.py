@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pyarrow.flight as flight
-from google.protobuf import any_pb2
 
+from flight_server.commands import pack
 from flight_server.proto import flight_sql_pb2 as pb
 
 __all__ = ["run_query", "statement_descriptor"]
 
 
 def statement_descriptor(sql: str) -> flight.FlightDescriptor:
-    wrapper = any_pb2.Any()
-    wrapper.Pack(pb.CommandStatementQuery(query=sql), type_url_prefix="type.googleapis.com/")
-    return flight.FlightDescriptor.for_command(wrapper.SerializeToString())
+    return flight.FlightDescriptor.for_command(pack(pb.CommandStatementQuery(query=sql)))
 
 
 def run_query(uri: str, token: str, sql: str) -> pa.Table:

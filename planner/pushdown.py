@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 
 from connectors.errors import InvalidQuery
-from connectors.types import Predicate, ScanRequest, TableSpec
+from connectors.types import FilterCap, Predicate, ScanRequest, TableSpec
 from planner.plan import PushedCondition
 
 __all__ = ["Pushdown", "decide", "estimate_calls", "split_requests"]
@@ -23,6 +23,11 @@ class Pushdown:
         self.pushed: list[PushedCondition] = []
         self.unsupported: list[tuple[Predicate, str]] = []
         self.batched: Predicate | None = None
+
+
+def _batch_size(cap: FilterCap) -> int:
+    """Values per request: the API's IN-list cap, or 1 when it only takes ``=``."""
+    return cap.max_in if "IN" in cap.ops else 1
 
 
 def _op_supported(p: Predicate, ops: frozenset[str]) -> bool:
@@ -41,8 +46,7 @@ def decide(spec: TableSpec, predicates: Sequence[Predicate]) -> Pushdown:
         if not _op_supported(p, cap.ops):
             verdict.unsupported.append((p, f"the API cannot apply {p.op} to {p.column}"))
             continue
-        batch = cap.max_in if "IN" in cap.ops else 1
-        if p.op == "IN" and len(p.values) > batch:
+        if p.op == "IN" and len(p.values) > _batch_size(cap):
             if verdict.batched is not None:
                 verdict.unsupported.append((p, "only one IN list per scan is split into batches"))
                 continue
@@ -63,7 +67,7 @@ def split_requests(spec: TableSpec, columns: tuple[str, ...], verdict: Pushdown,
         return (ScanRequest(spec.name, columns, pushed, limit),)
     cap = spec.column(verdict.batched.column).filter
     assert cap is not None
-    size = cap.max_in if "IN" in cap.ops else 1
+    size = _batch_size(cap)
     others = tuple(p for p in pushed if p is not verdict.batched)
     values = verdict.batched.values
     return tuple(ScanRequest(spec.name, columns,

@@ -7,17 +7,15 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
-from google.protobuf import any_pb2
 
+from flight_server.commands import pack
 from flight_server.metadata import SCHEMAS
 from flight_server.proto import flight_sql_pb2 as pb
 from flight_server.sql_info import SQL_INFO_SCHEMA
 
 
 def _descriptor(message: Any) -> flight.FlightDescriptor:
-    wrapper = any_pb2.Any()
-    wrapper.Pack(message, type_url_prefix="type.googleapis.com/")
-    return flight.FlightDescriptor.for_command(wrapper.SerializeToString())
+    return flight.FlightDescriptor.for_command(pack(message))
 
 
 @pytest.fixture()

@@ -148,8 +148,9 @@ class GitHubConnector:
             extra.update(await self._details(batch, stats))
         if "author_email" in request.columns:
             extra["author_email"] = await self._emails(batch.column("author"), stats)
-        arrays = [extra[name] if name in extra else batch.column(name) for name in request_columns(request)]
-        return pa.RecordBatch.from_arrays(arrays, schema=PULL_REQUESTS.schema_for(request.columns))
+        out = PULL_REQUESTS.schema_for(request.columns)
+        arrays = [extra[name] if name in extra else batch.column(name) for name in out.names]
+        return pa.RecordBatch.from_arrays(arrays, schema=out)
 
     async def _details(self, batch: pa.RecordBatch, stats: ScanStats) -> dict[str, pa.Array]:
         repos, numbers = batch.column("repo").to_pylist(), batch.column("number").to_pylist()
@@ -166,12 +167,6 @@ class GitHubConnector:
                                         for login in distinct))
         emails = {login: body.get("email") for login, (body, _) in zip(distinct, bodies, strict=True)}
         return map_values(logins, emails)
-
-
-def request_columns(request: ScanRequest) -> list[str]:
-    """Requested columns in table order (the order of ``schema_for``)."""
-    wanted = set(request.columns)
-    return [c.name for c in PULL_REQUESTS.columns if c.name in wanted]
 
 
 def _state_param(predicates: Sequence[Predicate]) -> str:
