@@ -60,11 +60,15 @@ class ColumnSpec:
     nullable: bool = True
     filter: FilterCap | None = None
     fetch: str = "list"
+    distinct_estimate: int | None = None  # distinct values, when known (join keys: rows per value ≈ rows / this)
 
 
 @dataclass(frozen=True)
 class TableSpec:
-    """A table as data. ``row_estimate``/``page_size`` feed the planner's API-call estimates."""
+    """A table as data. ``row_estimate``, ``page_size``, ``request_overhead`` and ``partitions`` feed the
+    planner's API-call estimates: one request costs ``request_overhead + max(pages, partitions)`` calls (GitHub
+    lists the org's repositories once, then pages through each repository), so splitting a scan into many
+    requests is priced honestly."""
 
     schema_name: str
     name: str
@@ -74,6 +78,8 @@ class TableSpec:
     row_estimate: int = 1000
     page_size: int = 100
     limit_pushdown: bool = True
+    request_overhead: int = 0
+    partitions: int = 1
     fetch_costs: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -126,12 +132,21 @@ class Predicate:
 
 @dataclass(frozen=True)
 class ScanRequest:
-    """What the planner asks of one table scan. ``limit`` is set only when every predicate is exact."""
+    """What the planner asks of one table scan. ``limit`` is set only when every predicate is exact.
+
+    ``predicates`` may be sent to the API; ``prefilters`` never are: the connector applies them to listed rows
+    before any per-row lookup (a semi-join from another source's keys), so lookups run only for survivors."""
 
     table: str
     columns: tuple[str, ...]
     predicates: tuple[Predicate, ...] = ()
     limit: int | None = None
+    prefilters: tuple[Predicate, ...] = ()
+
+    @property
+    def row_filters(self) -> tuple[Predicate, ...]:
+        """Everything the connector must enforce on the rows it returns."""
+        return self.predicates + self.prefilters
 
 
 @dataclass

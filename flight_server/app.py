@@ -43,7 +43,8 @@ def start_service(config: TenantConfig) -> RunningService:
         connectors["github"] = GitHubConnector(config.github, http)
     if config.jira:
         connectors["jira"] = JiraConnector(config.jira, http)
-    engine = Engine(connectors, loop, pushdown=config.pushdown, deadline_s=config.deadline_s)
+    engine = Engine(connectors, loop, pushdown=config.pushdown, deadline_s=config.deadline_s,
+                    join_strategy=config.join_strategy)
     secret = config.secret or secrets.token_bytes(32)
     server = OmniSQLFlightServer(f"grpc://{config.host}:{config.port}", engine,
                                  TokenAuthenticator(config.principals, secret=secret), secret=secret)

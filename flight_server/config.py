@@ -12,6 +12,7 @@ import yaml
 
 from connectors.github.connector import GitHubConfig
 from connectors.jira.connector import JiraConfig
+from planner.binding import JOIN_STRATEGIES
 from security.principals import Principal
 
 __all__ = ["ConfigError", "TenantConfig", "load_config"]
@@ -31,6 +32,7 @@ class TenantConfig:
     port: int = 8815
     pushdown: bool = True
     deadline_s: float = 60.0
+    join_strategy: str = "auto"
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -86,6 +88,11 @@ def load_config(path: str | Path) -> TenantConfig:
     listen = raw.get("listen") or {}
     secret_env = raw.get("secret_env")
     secret = os.environ.get(secret_env, "").encode() or None if secret_env else None
+    planner = raw.get("planner") or {}
+    join_strategy = str(planner.get("join_strategy", "auto"))
+    if join_strategy not in JOIN_STRATEGIES:
+        raise ConfigError(f"planner.join_strategy must be one of {', '.join(JOIN_STRATEGIES)}, not {join_strategy}")
     return TenantConfig(github=github, jira=jira, principals=tuple(principals), secret=secret,
                         host=listen.get("host", "127.0.0.1"), port=int(listen.get("port", 8815)),
-                        deadline_s=float(raw.get("query_deadline_s", 60.0)))
+                        deadline_s=float(raw.get("query_deadline_s", 60.0)),
+                        pushdown=bool(planner.get("pushdown", True)), join_strategy=join_strategy)

@@ -8,6 +8,7 @@ from typing import Any
 from connectors.types import Connector
 from planner.catalog import Catalog
 from planner.duck import Duck
+from planner.estimates import Estimator
 from planner.execute import BackgroundLoop, Executor, QueryResult
 from planner.plan import FetchPlan
 from planner.planner import Planner
@@ -17,13 +18,15 @@ __all__ = ["Engine"]
 
 class Engine:
     def __init__(self, connectors: Mapping[str, Connector], loop: BackgroundLoop, pushdown: bool = True,
-                 deadline_s: float = 60.0) -> None:
+                 deadline_s: float = 60.0, join_strategy: str = "auto") -> None:
         self.connectors = dict(connectors)
         self.catalog = Catalog(spec for c in self.connectors.values() for spec in c.tables())
         self.duck = Duck()
         self.loop = loop
-        self.planner = Planner(self.catalog, self.duck, pushdown=pushdown)
-        self.executor = Executor(self.connectors, self.duck, loop, deadline_s=deadline_s)
+        self.estimator = Estimator()  # shared: the executor records what it fetched, the planner estimates with it
+        self.planner = Planner(self.catalog, self.duck, pushdown=pushdown, join_strategy=join_strategy,
+                               estimator=self.estimator)
+        self.executor = Executor(self.connectors, self.duck, loop, deadline_s=deadline_s, estimator=self.estimator)
 
     def plan(self, sql: str, params: Sequence[Any] = ()) -> FetchPlan:
         return self.planner.plan(sql, params)

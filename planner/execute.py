@@ -15,8 +15,10 @@ import pyarrow as pa
 
 from connectors.errors import OmniSQLError, SourceTimeout, UpstreamError
 from connectors.types import Connector, ScanRequest, ScanStats
+from planner.binding import bound_requests, runtime_mode
 from planner.duck import Duck
-from planner.plan import FetchPlan, ScanStep
+from planner.estimates import Estimator
+from planner.plan import STRATEGIES, FetchPlan, ScanStep
 from planner.planner import EXPLAIN_SCHEMA
 
 __all__ = ["BackgroundLoop", "Executor", "QueryResult", "StepResult"]
@@ -48,6 +50,8 @@ class StepResult:
     table: pa.Table
     stats: ScanStats
     ms: float
+    strategy: str = "scan"  # what actually ran (a bind join may fall back to a semi-join at run time)
+    keys: int | None = None  # join keys received from the step this one binds from
 
 
 @dataclass
@@ -64,11 +68,12 @@ class QueryResult:
 
 class Executor:
     def __init__(self, connectors: Mapping[str, Connector], duck: Duck, loop: BackgroundLoop,
-                 deadline_s: float = 60.0) -> None:
+                 deadline_s: float = 60.0, estimator: Estimator | None = None) -> None:
         self.connectors = connectors
         self.duck = duck
         self.loop = loop
         self.deadline_s = deadline_s
+        self.estimator = estimator or Estimator()
 
     def execute(self, plan: FetchPlan) -> QueryResult:
         started = time.perf_counter()
@@ -88,19 +93,43 @@ class Executor:
         if plan.explain == "EXPLAIN":
             return [StepResult(s.schema.empty_table(), ScanStats(), 0.0) for s in plan.steps]
         try:
-            return await asyncio.wait_for(asyncio.gather(*(self._fetch(s) for s in plan.steps)), self.deadline_s)
+            return await asyncio.wait_for(self._run_waves(plan), self.deadline_s)
         except TimeoutError as exc:
             raise SourceTimeout(f"the sources did not answer within the query deadline of {self.deadline_s:.0f} s;"
                                 " narrow the query or retry") from exc
 
-    async def _fetch(self, step: ScanStep) -> StepResult:
+    async def _run_waves(self, plan: FetchPlan) -> list[StepResult]:
+        """Independent steps run together; a bound step starts once the step it takes keys from is done."""
+        results: dict[int, StepResult] = {}
+        for wave in plan.waves():
+            done = await asyncio.gather(*(self._fetch(s, results) for s in wave))
+            results.update({s.index: r for s, r in zip(wave, done, strict=True)})
+        return [results[s.index] for s in plan.steps]
+
+    async def _fetch(self, step: ScanStep, earlier: Mapping[int, StepResult]) -> StepResult:
         started = time.perf_counter()
+        requests, strategy, keys = step.requests, "scan", None
+        if step.binding is not None:
+            requests, strategy, keys = self._bind(step, earlier[step.binding.source])
         connector = self.connectors[step.spec.schema_name]
         stats = ScanStats()
-        parts = await asyncio.gather(*(self._scan(connector, r, stats) for r in step.requests))
+        parts = await asyncio.gather(*(self._scan(connector, r, stats) for r in requests))
         batches = [b for part in parts for b in part]
         table = pa.Table.from_batches(batches, schema=step.schema) if batches else step.schema.empty_table()
-        return StepResult(table, stats, (time.perf_counter() - started) * 1000)
+        if step.binding is None and step.limit is None:  # learn table sizes for later estimates
+            self.estimator.statistics.record(step.spec, tuple(c.predicate for c in step.pushed), table.num_rows)
+        return StepResult(table, stats, (time.perf_counter() - started) * 1000, strategy, keys)
+
+    def _bind(self, step: ScanStep, source: StepResult) -> tuple[tuple[ScanRequest, ...], str, int]:
+        """The bound step's requests from the source's distinct keys, re-priced with the actual key count."""
+        assert step.binding is not None
+        keys = self.duck.run(step.binding.key_sql, {f"__scan_{step.binding.source}": source.table}
+                             ).column(0).to_pylist()
+        mode = runtime_mode(step, keys, self.estimator)
+        strategy = STRATEGIES[mode]
+        if mode != step.binding.mode:
+            strategy += f" (fallback: {len(keys)} keys cost more than listing)"
+        return bound_requests(step, mode, keys), strategy, len(keys)
 
     async def _scan(self, connector: Connector, request: ScanRequest, stats: ScanStats) -> list[pa.RecordBatch]:
         try:
@@ -116,16 +145,24 @@ def explain_table(plan: FetchPlan, actual: list[StepResult] | None) -> pa.Table:
     rows = []
     for i, step in enumerate(plan.steps):
         result = actual[i] if actual else None
+        strategy = step.strategy
+        if result is not None and step.binding is not None:
+            strategy = result.strategy + (" + lookup" if step.lookups else "")
         rows.append({
             "step": step.index, "source_table": step.spec.qualified_name, "alias": step.alias,
-            "strategy": step.strategy,
+            "strategy": strategy,
             "pushed_exact": "; ".join(str(c.predicate) for c in step.pushed if c.exact) or None,
             "pushed_inexact": "; ".join(str(c.predicate) for c in step.pushed if not c.exact) or None,
             "local": "; ".join(step.local) or None, "projection": ", ".join(step.columns),
-            "limit": step.limit, "requests": len(step.requests), "est_api_calls": step.est_calls,
-            "est_pages": step.est_pages,
+            "lookups": ", ".join(f"{c} ({step.spec.fetch_costs.get(step.spec.column(c).fetch, 'per row')})"
+                                 for c in step.lookups) or None,
+            "binding": str(step.binding) if step.binding else None,
+            "limit": step.limit, "requests": None if step.binding else len(step.requests),
+            "est_api_calls": step.est_calls, "est_pages": step.est_pages,
+            "keys": result.keys if result else None,
             "api_calls": result.stats.api_calls if result else None, "pages": result.stats.pages if result else None,
-            "rows": result.table.num_rows if result else None, "ms": round(result.ms, 2) if result else None,
+            "rows": result.table.num_rows if result else None, "cache_hits": 0 if result else None,
+            "ms": round(result.ms, 2) if result else None,
         })
     rows.append({"step": len(plan.steps), "source_table": None, "alias": None, "strategy": "duckdb",
                  "local": plan.final_sql, "requests": 0})

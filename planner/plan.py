@@ -8,7 +8,11 @@ import pyarrow as pa
 
 from connectors.types import Predicate, ScanRequest, TableSpec
 
-__all__ = ["FetchPlan", "PushedCondition", "ScanStep"]
+__all__ = ["Binding", "FetchPlan", "PushedCondition", "ScanStep", "STRATEGIES"]
+
+# How a step uses another step's join keys: sent to the API in batches, one request per key (the Steampipe
+# shape, kept for comparison), or only as a filter on listed rows before per-row lookups.
+STRATEGIES = {"bind": "bind join", "per_row": "per-row", "semi": "semi-join"}
 
 
 @dataclass(frozen=True)
@@ -18,6 +22,28 @@ class PushedCondition:
 
     def __str__(self) -> str:
         return f"{self.predicate} [{'exact' if self.exact else 'inexact'}]"
+
+
+@dataclass(frozen=True)
+class Binding:
+    """This step waits for step ``source`` and filters ``column IN`` the source's distinct join keys.
+
+    ``key_sql`` selects those keys from the source's rows with every condition the query puts on the source,
+    so only keys that can still join are sent. ``batch`` is how many keys go in one API request."""
+
+    mode: str  # a key of STRATEGIES
+    column: str
+    source: int
+    source_alias: str
+    source_column: str
+    key_sql: str
+    batch: int
+    est_keys: int
+
+    def __str__(self) -> str:
+        how = {"bind": f"in batches of {self.batch}", "per_row": "one request per key",
+               "semi": "applied to listed rows before lookups"}[self.mode]
+        return f"{self.column} IN (keys of [{self.source}] {self.source_alias}.{self.source_column}) {how}"
 
 
 @dataclass(frozen=True)
@@ -32,9 +58,19 @@ class ScanStep:
     local: tuple[str, ...]
     requests: tuple[ScanRequest, ...]
     limit: int | None = None
-    strategy: str = "scan"
     est_pages: int = 1
     est_calls: int = 1
+    binding: Binding | None = None
+
+    @property
+    def lookups(self) -> tuple[str, ...]:
+        """Projected columns that cost a per-row (or per-user) API call."""
+        return tuple(c for c in self.columns if self.spec.column(c).fetch != "list")
+
+    @property
+    def strategy(self) -> str:
+        base = STRATEGIES[self.binding.mode] if self.binding else "scan"
+        return f"{base} + lookup" if self.lookups else base
 
     @property
     def view_name(self) -> str:
@@ -49,7 +85,8 @@ class ScanStep:
         local = "; ".join(self.local) or "-"
         return (f"[{self.index}] {self.strategy} {self.spec.qualified_name} AS {self.alias} "
                 f"columns=({', '.join(self.columns)}) pushed=({pushed}) local=({local}) limit={self.limit} "
-                f"requests={len(self.requests)} est_calls={self.est_calls}")
+                f"requests={len(self.requests)} est_calls={self.est_calls}"
+                + (f" binding=({self.binding})" if self.binding else ""))
 
 
 @dataclass(frozen=True)
@@ -59,6 +96,22 @@ class FetchPlan:
     schema: pa.Schema
     explain: str | None = None  # "EXPLAIN" or "EXPLAIN ANALYZE" when the query asked for its plan
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def waves(self) -> list[list[ScanStep]]:
+        """Steps grouped by dependency depth: a wave starts when every step it binds from has finished."""
+        depth: dict[int, int] = {}
+
+        def level(step: ScanStep) -> int:
+            if step.index not in depth:
+                depth[step.index] = 0 if step.binding is None else level(self.steps[step.binding.source]) + 1
+            return depth[step.index]
+
+        waves: list[list[ScanStep]] = []
+        for step in self.steps:
+            n = level(step)
+            waves.extend([] for _ in range(n + 1 - len(waves)))
+            waves[n].append(step)
+        return waves
 
     def describe(self) -> str:
         return "\n".join([*(s.describe() for s in self.steps), f"final: {self.final_sql}"])

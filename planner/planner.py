@@ -14,13 +14,15 @@ from sqlglot import exp
 from sqlglot.optimizer.scope import traverse_scope
 
 from connectors.types import TableSpec
+from planner.binding import JOIN_STRATEGIES, JoinEdge, bind_step, choose_bindings
 from planner.catalog import Catalog
 from planner.duck import Duck
+from planner.estimates import Estimator
 from planner.parse import SCAN_TAG, base_tables, bind_parameters, parse_query, qualify_query
 from planner.passes import rewrite
 from planner.plan import FetchPlan, ScanStep
 from planner.predicates import to_predicate
-from planner.pushdown import decide, estimate_calls, split_requests
+from planner.pushdown import decide, split_requests
 
 __all__ = ["EXPLAIN_SCHEMA", "Planner", "split_explain"]
 
@@ -29,10 +31,11 @@ EXPLAIN_SCHEMA = pa.schema([
     pa.field("step", pa.int32(), nullable=False), pa.field("source_table", pa.string()),
     pa.field("alias", pa.string()), pa.field("strategy", pa.string()),
     pa.field("pushed_exact", pa.string()), pa.field("pushed_inexact", pa.string()),
-    pa.field("local", pa.string()), pa.field("projection", pa.string()), pa.field("limit", pa.int64()),
-    pa.field("requests", pa.int64()), pa.field("est_api_calls", pa.int64()), pa.field("est_pages", pa.int64()),
-    pa.field("api_calls", pa.int64()), pa.field("pages", pa.int64()), pa.field("rows", pa.int64()),
-    pa.field("ms", pa.float64()),
+    pa.field("local", pa.string()), pa.field("projection", pa.string()), pa.field("lookups", pa.string()),
+    pa.field("binding", pa.string()), pa.field("limit", pa.int64()), pa.field("requests", pa.int64()),
+    pa.field("est_api_calls", pa.int64()), pa.field("est_pages", pa.int64()),
+    pa.field("keys", pa.int64()), pa.field("api_calls", pa.int64()), pa.field("pages", pa.int64()),
+    pa.field("rows", pa.int64()), pa.field("cache_hits", pa.int64()), pa.field("ms", pa.float64()),
 ])
 
 
@@ -54,10 +57,18 @@ class _Conditions:
 
 
 class Planner:
-    def __init__(self, catalog: Catalog, duck: Duck, pushdown: bool = True) -> None:
+    """``join_strategy``: ``auto`` (cheapest by estimated API calls), ``scan`` (never bind), ``bind`` (bind
+    whenever possible) or ``per_row`` (one request per key, for comparison only)."""
+
+    def __init__(self, catalog: Catalog, duck: Duck, pushdown: bool = True, join_strategy: str = "auto",
+                 estimator: Estimator | None = None) -> None:
+        if join_strategy not in JOIN_STRATEGIES:
+            raise ValueError(f"join_strategy must be one of {', '.join(JOIN_STRATEGIES)}, not {join_strategy!r}")
         self.catalog = catalog
         self.duck = duck
         self.pushdown = pushdown
+        self.join_strategy = join_strategy
+        self.estimator = estimator or Estimator()
 
     def plan(self, sql: str, params: Sequence[Any] = ()) -> FetchPlan:
         explain, sql = split_explain(sql)
@@ -66,16 +77,22 @@ class Planner:
             tree = bind_parameters(tree, params)
         tables = base_tables(tree, self.catalog)
         qualified = qualify_query(tree, self.catalog)
-        conditions = _collect_conditions(qualified)
+        conditions, edges = _collect_conditions(qualified)
         columns = _columns_by_alias(qualified)
         limit = _pushable_limit(qualified)
         steps = []
         for node in tables:
             index = node.meta[SCAN_TAG]
             spec = self.catalog.lookup(node.db, node.name)
-            found = conditions.get(index, _Conditions(alias=node.alias_or_name))
-            steps.append(self._step(index, spec, found, columns.get(found.alias or node.alias_or_name, set()),
+            found = conditions.setdefault(index, _Conditions(alias=node.alias_or_name))
+            found.alias = found.alias or node.alias_or_name
+            steps.append(self._step(index, spec, found, columns.get(found.alias, set()),
                                     limit if len(tables) == 1 else None))
+        if self.pushdown and len(steps) > 1:
+            chosen = choose_bindings(steps, edges, self.join_strategy, self.estimator)
+            for target, (edge, mode, n_keys) in chosen.items():
+                key_sql = _key_sql(steps[edge.source], edge.source_column, conditions[edge.source])
+                steps[target] = bind_step(steps[target], edge, mode, n_keys, steps, key_sql, self.estimator)
         final_sql = _final_sql(tree, steps)
         schema = EXPLAIN_SCHEMA if explain else self.duck.result_schema(
             final_sql, {s.view_name: s.schema for s in steps})
@@ -100,7 +117,7 @@ class Planner:
             if all_where_pushed and not local and all(c.exact for c in verdict.pushed):
                 scan_limit = n
         requests = split_requests(spec, columns, verdict, scan_limit)
-        pages, calls = estimate_calls(spec, requests)
+        pages, calls = self.estimator.cost(spec, requests)
         return ScanStep(index=index, alias=found.alias, spec=spec, columns=columns, pushed=tuple(verdict.pushed),
                         local=tuple(local), requests=requests, limit=scan_limit, est_pages=pages, est_calls=calls)
 
@@ -109,9 +126,11 @@ def _aliases(node: exp.Expr) -> set[str]:
     return {c.table for c in node.find_all(exp.Column)}
 
 
-def _collect_conditions(qualified: exp.Expr) -> dict[int, _Conditions]:
-    """Per tagged table reference: the conjuncts of its own scope's WHERE/ON that only mention it."""
+def _collect_conditions(qualified: exp.Expr) -> tuple[dict[int, _Conditions], list[JoinEdge]]:
+    """Per tagged table reference: the conjuncts of its own scope's WHERE/ON that only mention it; and the
+    column-equality join edges along which one reference's keys may filter another (see ``_add_edges``)."""
     found: dict[int, _Conditions] = {}
+    edges: list[JoinEdge] = []
     for scope in traverse_scope(qualified):
         select = scope.expression
         if not isinstance(select, exp.Select):
@@ -126,6 +145,7 @@ def _collect_conditions(qualified: exp.Expr) -> dict[int, _Conditions]:
         if where is not None:
             for conjunct in where.this.flatten() if isinstance(where.this, exp.And) else [where.this]:
                 _add_conjunct(found, tagged, nullable, conjunct)
+                _add_edges(edges, tagged, conjunct)
         for join in select.args.get("joins") or []:
             on = join.args.get("on")
             if on is None:
@@ -135,9 +155,39 @@ def _collect_conditions(qualified: exp.Expr) -> dict[int, _Conditions]:
             for conjunct in conjuncts:
                 if not side:
                     _add_conjunct(found, tagged, nullable, conjunct)
+                    _add_edges(edges, tagged, conjunct)
                 elif side == "LEFT":
                     _add_conjunct(found, tagged, nullable, conjunct, only=join.this.alias_or_name, on_clause=True)
-    return found
+                    _add_edges(edges, tagged, conjunct, only_target=join.this.alias_or_name)
+    return found, edges
+
+
+def _add_edges(edges: list[JoinEdge], tagged: dict[str, exp.Table], conjunct: exp.Expr,
+               only_target: str | None = None) -> None:
+    """``a.x = b.y`` between two tables of this scope. In a WHERE or inner ON both directions are safe (a row
+    of either side that matches nothing cannot reach the output); in ``LEFT JOIN b ON a.x = b.y`` only b may be
+    filtered by a's keys (a's rows are preserved whatever b holds). RIGHT/FULL joins give no edges."""
+    node = conjunct.unnest()
+    if not isinstance(node, exp.EQ) or not isinstance(node.this, exp.Column) \
+            or not isinstance(node.expression, exp.Column):
+        return
+    left, right = node.this, node.expression
+    if left.table == right.table or left.table not in tagged or right.table not in tagged:
+        return
+    for source, target in ((left, right), (right, left)):
+        if only_target is None or target.table == only_target:
+            edges.append(JoinEdge(tagged[source.table].meta[SCAN_TAG], source.name,
+                                  tagged[target.table].meta[SCAN_TAG], target.name))
+
+
+def _key_sql(source: ScanStep, column: str, found: _Conditions) -> str:
+    """The source's distinct, non-null join keys, under every condition the query puts on the source."""
+    key = exp.column(column, table=source.alias)
+    query = (exp.select(key.copy()).distinct()
+             .from_(exp.Table(this=exp.to_identifier(source.view_name),
+                              alias=exp.TableAlias(this=exp.to_identifier(source.alias))))
+             .where(exp.Not(this=exp.Is(this=key.copy(), expression=exp.Null())), *(c.copy() for c in found.where)))
+    return query.sql(dialect="duckdb")
 
 
 def _add_conjunct(found: dict[int, _Conditions], tagged: dict[str, exp.Table], nullable: set[str],

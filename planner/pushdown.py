@@ -3,17 +3,13 @@ unsupported (stays local), inexact (API narrows, engine re-checks) or exact (API
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from connectors.errors import InvalidQuery
 from connectors.types import FilterCap, Predicate, ScanRequest, TableSpec
 from planner.plan import PushedCondition
 
-__all__ = ["Pushdown", "decide", "estimate_calls", "split_requests"]
-
-SELECTIVITY = {"=": 0.1, "IN": 0.1, "<>": 0.9, "<": 0.3, "<=": 0.3, ">": 0.3, ">=": 0.3, "BETWEEN": 0.2,
-               "LIKE_PREFIX": 0.2, "IS_NULL": 0.1}
+__all__ = ["Pushdown", "batch_size", "decide", "split_requests"]
 
 
 class Pushdown:
@@ -25,7 +21,7 @@ class Pushdown:
         self.batched: Predicate | None = None
 
 
-def _batch_size(cap: FilterCap) -> int:
+def batch_size(cap: FilterCap) -> int:
     """Values per request: the API's IN-list cap, or 1 when it only takes ``=``."""
     return cap.max_in if "IN" in cap.ops else 1
 
@@ -46,7 +42,7 @@ def decide(spec: TableSpec, predicates: Sequence[Predicate]) -> Pushdown:
         if not _op_supported(p, cap.ops):
             verdict.unsupported.append((p, f"the API cannot apply {p.op} to {p.column}"))
             continue
-        if p.op == "IN" and len(p.values) > _batch_size(cap):
+        if p.op == "IN" and len(p.values) > batch_size(cap):
             if verdict.batched is not None:
                 verdict.unsupported.append((p, "only one IN list per scan is split into batches"))
                 continue
@@ -59,37 +55,18 @@ def decide(spec: TableSpec, predicates: Sequence[Predicate]) -> Pushdown:
     return verdict
 
 
-def split_requests(spec: TableSpec, columns: tuple[str, ...], verdict: Pushdown, limit: int | None
-                   ) -> tuple[ScanRequest, ...]:
-    """One request, or one per batch of the IN list that exceeds the API's ``max_in``."""
+def split_requests(spec: TableSpec, columns: tuple[str, ...], verdict: Pushdown, limit: int | None,
+                   max_batch: int | None = None) -> tuple[ScanRequest, ...]:
+    """One request, or one per batch of the IN list that exceeds the API's ``max_in`` (or ``max_batch``)."""
     pushed = tuple(c.predicate for c in verdict.pushed)
     if verdict.batched is None:
         return (ScanRequest(spec.name, columns, pushed, limit),)
     cap = spec.column(verdict.batched.column).filter
     assert cap is not None
-    size = _batch_size(cap)
+    size = min(batch_size(cap), max_batch or batch_size(cap))
     others = tuple(p for p in pushed if p is not verdict.batched)
     values = verdict.batched.values
     return tuple(ScanRequest(spec.name, columns,
                              (*others, Predicate(verdict.batched.column, "IN" if size > 1 else "=",
                                                  values[i:i + size])), limit)
                  for i in range(0, len(values), size))
-
-
-def estimate_calls(spec: TableSpec, requests: Sequence[ScanRequest]) -> tuple[int, int]:
-    """(pages, calls) from the TableSpec's row estimate and crude selectivities; for EXPLAIN and choices."""
-    pages = 0
-    rows_total = 0.0
-    for request in requests:
-        rows = float(spec.row_estimate)
-        for p in request.predicates:
-            rows *= SELECTIVITY.get(p.op, 0.5) * (len(p.values) if p.op == "IN" else 1)
-        rows = min(rows, float(spec.row_estimate))
-        if request.limit is not None:
-            rows = min(rows, float(request.limit))
-        rows_total += rows
-        pages += max(math.ceil(rows / spec.page_size), 1)
-    per_row = {c.fetch for c in spec.columns if c.name in requests[0].columns} - {"list"} if requests else set()
-    calls = pages + (int(rows_total) if "detail" in per_row else 0) + (min(int(rows_total), 25)
-                                                                         if "user" in per_row else 0)
-    return pages, calls

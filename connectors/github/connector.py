@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -45,7 +46,8 @@ class GitHubConnector:
             "X-GitHub-Api-Version": API_VERSION, "User-Agent": "omnisql/0.1"})
 
     def tables(self) -> Sequence[TableSpec]:
-        return (PULL_REQUESTS,)
+        repos = len(self.config.repo_teams)
+        return (dataclasses.replace(PULL_REQUESTS, partitions=repos),) if repos else (PULL_REQUESTS,)
 
     async def aclose(self) -> None:
         return None
@@ -141,8 +143,8 @@ class GitHubConnector:
         cols["status"] = pc.if_else(pc.is_valid(cols["merged_at"]), "merged", cols["status"])
         cols["team_id"] = map_values(cols["repo"], self.config.repo_teams)
         batch = pa.RecordBatch.from_pydict(cols, schema=PULL_REQUESTS.schema_for(listed))
-        # Drop rows the API only narrowed before paying for per-row lookups.
-        batch = filter_batch(batch, request.predicates)
+        # Drop rows the API only narrowed, and rows another source's keys rule out, before per-row lookups.
+        batch = filter_batch(batch, request.row_filters)
         extra: dict[str, pa.Array] = {}
         if {"additions", "deletions"} & set(request.columns):
             extra.update(await self._details(batch, stats))

@@ -17,8 +17,10 @@ PULL_REQUESTS = TableSpec(
     primary_key=("pr_id",),
     row_estimate=400,
     page_size=100,
+    request_overhead=1,  # GET /orgs/{org}/repos, then one listing per repository
+    partitions=4,  # repositories; the connector replaces this with the configured count
     columns=(
-        ColumnSpec("pr_id", pa.int64(), "GitHub's pull request id", nullable=False),
+        ColumnSpec("pr_id", pa.int64(), "GitHub's pull request id", nullable=False, distinct_estimate=400),
         ColumnSpec("number", pa.int64(), "Pull request number within its repository", nullable=False),
         ColumnSpec("repo", pa.string(), "Repository name (without the org)", nullable=False,
                    filter=FilterCap(EQ_IN, exact=True, max_in=50, example="repo = 'web-frontend'")),
@@ -29,7 +31,7 @@ PULL_REQUESTS = TableSpec(
         # state=open is exact; 'closed' and 'merged' both map to state=closed, so the API only narrows.
         ColumnSpec("status", pa.string(), "'open', 'closed' (not merged) or 'merged'", nullable=False,
                    filter=FilterCap(EQ_IN, exact=False, max_in=3, example="status = 'merged'")),
-        ColumnSpec("branch", pa.string(), "Head branch name",
+        ColumnSpec("branch", pa.string(), "Head branch name", distinct_estimate=350,
                    filter=FilterCap(frozenset({"="}), exact=True, max_in=1, example="branch = 'feature/x'")),
         ColumnSpec("base_branch", pa.string(), "Base branch name",
                    filter=FilterCap(frozenset({"="}), exact=True, max_in=1, example="base_branch = 'main'")),

@@ -71,7 +71,7 @@ class JiraConnector:
     async def scan(self, request: ScanRequest, stats: ScanStats) -> AsyncIterator[pa.RecordBatch]:
         body: dict[str, Any] = {
             "jql": self.jql_for(request),
-            "fields": api_fields(set(request.columns) | {p.column for p in request.predicates},
+            "fields": api_fields(set(request.columns) | {p.column for p in request.row_filters},
                                  self.config.story_points_field, self.config.branch_field),
             "maxResults": min(PAGE_SIZE, request.limit) if request.limit else PAGE_SIZE,
         }
@@ -95,11 +95,11 @@ class JiraConnector:
         raise UpstreamError(f"Jira search did not end within {MAX_PAGES} pages; narrow the query")
 
     def _to_batch(self, issues: list[dict[str, Any]], request: ScanRequest) -> pa.RecordBatch:
-        needed = set(request.columns) | {p.column for p in request.predicates}
+        needed = set(request.columns) | {p.column for p in request.row_filters}
         schema = ISSUES.schema_for(needed | {"project"})
         cols = decode_page(issues, schema, self.wire)
         cols["team"] = map_values(cols["project"], self.config.project_teams)
         batch = pa.RecordBatch.from_pydict({n: cols[n] for n in schema.names}, schema=schema)
-        batch = filter_batch(batch, request.predicates)
+        batch = filter_batch(batch, request.row_filters)
         out = ISSUES.schema_for(request.columns)
         return pa.RecordBatch.from_arrays([batch.column(n) for n in out.names], schema=out)

@@ -20,7 +20,7 @@ ISSUES = TableSpec(
     row_estimate=600,
     page_size=100,
     columns=(
-        ColumnSpec("issue_key", pa.string(), "Issue key, e.g. WEB-12", nullable=False,
+        ColumnSpec("issue_key", pa.string(), "Issue key, e.g. WEB-12", nullable=False, distinct_estimate=600,
                    filter=FilterCap(frozenset({"=", "IN", "<>"}), exact=False, max_in=100,
                                     example="issue_key = 'WEB-12'")),
         ColumnSpec("summary", pa.string(), "Summary"),
@@ -29,7 +29,7 @@ ISSUES = TableSpec(
                    filter=FilterCap(frozenset({"=", "IN", "<>"}), exact=False, max_in=50,
                                     example="status = 'In Progress'")),
         # A text custom field: JQL can only do ~ (contains), which narrows.
-        ColumnSpec("branch_name", pa.string(), "Branch custom field (tenant-configured)",
+        ColumnSpec("branch_name", pa.string(), "Branch custom field (tenant-configured)", distinct_estimate=450,
                    filter=FilterCap(EQ_IN, exact=False, max_in=50, example="branch_name = 'feature/x'")),
         ColumnSpec("story_points", pa.float64(), "Story points custom field (tenant-configured)",
                    filter=FilterCap(ORDERED, exact=True, max_in=100, example="story_points >= 5")),

@@ -1,0 +1,168 @@
+"""Bind joins: for ``A JOIN B ON A.x = B.y``, fetch A first and filter B by A's distinct keys.
+
+Three ways to use the keys, priced with the same estimator as plain scans:
+- ``bind``: ``y IN (batch)`` goes to B's API in batches of B's ``max_in`` (instead of scanning all of B);
+- ``semi``: B is listed as usual but rows whose ``y`` is not a key are dropped before per-row lookups;
+- ``per_row``: one request per key, the way Steampipe-style engines join; only for comparison.
+The planner picks, per join edge, whichever saves the most API calls; at run time the actual key count is
+re-priced, and a ``bind`` that turns out dearer than listing falls back to ``semi`` (which never costs more).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from connectors.types import Predicate, ScanRequest
+from planner.estimates import Estimator
+from planner.plan import Binding, ScanStep
+
+__all__ = ["JOIN_STRATEGIES", "JoinEdge", "bind_step", "bound_requests", "choose_bindings", "runtime_mode"]
+
+JOIN_STRATEGIES = ("auto", "scan", "bind", "per_row")
+
+
+@dataclass(frozen=True)
+class JoinEdge:
+    """``source.source_column = target.target_column`` where the target's rows matter only if they match."""
+
+    source: int
+    source_column: str
+    target: int
+    target_column: str
+
+
+def bound_requests(step: ScanStep, mode: str, keys: Sequence[Any], placeholder: bool = False
+                   ) -> tuple[ScanRequest, ...]:
+    """The requests of ``step`` once its binding's keys are known (no keys: no requests at all).
+
+    ``placeholder``: ``keys`` only stand for how many there will be (plan-time pricing)."""
+    assert step.binding is not None
+    column = step.binding.column
+    if not keys:
+        return ()
+    if mode == "semi":
+        keyed = Predicate(column, "IN", tuple(keys))
+        return tuple(replace(r, prefilters=(*r.prefilters, keyed)) for r in step.requests)
+    (base,) = step.requests
+    others: list[Predicate] = []
+    allowed: set[Any] | None = None
+    for p in base.predicates:  # an existing = / IN on the join column intersects with the keys
+        if p.column == column and p.op in ("=", "IN"):
+            allowed = set(p.values) if allowed is None else allowed & set(p.values)
+        else:
+            others.append(p)
+    if placeholder:
+        values = list(keys)[:len(allowed)] if allowed is not None else list(keys)
+    else:
+        values = [k for k in keys if allowed is None or k in allowed]
+    size = 1 if mode == "per_row" else step.binding.batch
+    return tuple(ScanRequest(base.table, base.columns,
+                             (*others, Predicate(column, "IN" if len(chunk) > 1 else "=", tuple(chunk))))
+                 for chunk in (values[i:i + size] for i in range(0, len(values), size)))
+
+
+def runtime_mode(step: ScanStep, keys: Sequence[Any], estimator: Estimator) -> str:
+    """``bind`` unless the actual keys make it dearer than listing with a semi-join filter."""
+    assert step.binding is not None
+    mode = step.binding.mode
+    if mode != "bind" or not keys:
+        return mode
+    _, bind_calls = estimator.cost(step.spec, bound_requests(step, "bind", keys))
+    _, semi_calls = estimator.cost(step.spec, bound_requests(step, "semi", keys))
+    return "semi" if semi_calls < bind_calls else "bind"
+
+
+def _can_bind(target: ScanStep, column: str) -> bool:
+    cap = target.spec.column(column).filter
+    return cap is not None and bool({"=", "IN"} & cap.ops) and len(target.requests) == 1
+
+
+def _can_semi(target: ScanStep, column: str) -> bool:
+    return bool(target.lookups) and target.spec.column(column).fetch == "list"
+
+
+def _est_keys(source: ScanStep, column: str, estimator: Estimator) -> int:
+    rows = sum(estimator.request_cost(source.spec, r)[2] for r in source.requests)
+    distinct = source.spec.column(column).distinct_estimate
+    return max(int(min(rows, distinct) if distinct else rows), 1)
+
+
+def batch_for(target: ScanStep, column: str, mode: str) -> int:
+    cap = target.spec.column(column).filter
+    if mode == "per_row" or cap is None:
+        return 1
+    return cap.max_in if "IN" in cap.ops else 1
+
+
+def _binding(edge: JoinEdge, steps: Sequence[ScanStep], mode: str, n_keys: int, key_sql: str = "") -> Binding:
+    source, target = steps[edge.source], steps[edge.target]
+    return Binding(mode, edge.target_column, edge.source, source.alias, edge.source_column, key_sql,
+                   batch_for(target, edge.target_column, mode), n_keys)
+
+
+def _priced(edge: JoinEdge, steps: Sequence[ScanStep], mode: str, n_keys: int, estimator: Estimator) -> int:
+    """Estimated calls of the target step under ``mode`` with ``n_keys`` keys (placeholder values)."""
+    target = replace(steps[edge.target], binding=_binding(edge, steps, mode, n_keys))
+    return estimator.cost(target.spec, bound_requests(target, mode, range(n_keys), placeholder=True))[1]
+
+
+def _depends_on(bindings: dict[int, tuple[JoinEdge, str, int]], step: int, other: int) -> bool:
+    """Whether ``step`` (transitively) waits for ``other``."""
+    seen: set[int] = set()
+    while step in bindings and step not in seen:
+        seen.add(step)
+        step = bindings[step][0].source
+        if step == other:
+            return True
+    return False
+
+
+def choose_bindings(steps: Sequence[ScanStep], edges: Sequence[JoinEdge], strategy: str,
+                    estimator: Estimator) -> dict[int, tuple[JoinEdge, str, int]]:
+    """target step → (edge, mode, estimated keys), at most one binding per target and no cycles."""
+    candidates: list[tuple[float, JoinEdge, str, int]] = []
+    for edge in edges:
+        source, target = steps[edge.source], steps[edge.target]
+        if source.limit is not None or target.limit is not None or \
+                source.spec.column(edge.source_column).type != target.spec.column(edge.target_column).type:
+            continue
+        n_keys = _est_keys(source, edge.source_column, estimator)
+        if strategy == "per_row":
+            if _can_bind(target, edge.target_column):
+                candidates.append((-n_keys, edge, "per_row", n_keys))  # drive from the smaller side
+            continue
+        if strategy not in ("auto", "bind"):
+            continue
+        options = []
+        if _can_bind(target, edge.target_column):
+            options.append((_priced(edge, steps, "bind", n_keys, estimator), "bind"))
+        if _can_semi(target, edge.target_column):
+            options.append((_priced(edge, steps, "semi", n_keys, estimator), "semi"))
+        if not options:
+            continue
+        calls, mode = min(options)
+        saving = target.est_calls - calls
+        # A semi-join never adds API calls and may skip lookups; worth the wait when the source is cheaper
+        # than the lookups it might save.
+        target_rows = sum(estimator.request_cost(target.spec, r)[2] for r in target.requests)
+        worth_waiting = mode == "semi" and source.est_calls < estimator.lookup_calls(
+            target.spec, target.columns, target_rows)
+        if strategy == "bind" or saving >= 1 or worth_waiting:
+            candidates.append((saving, edge, mode, n_keys))
+    chosen: dict[int, tuple[JoinEdge, str, int]] = {}
+    for _, edge, mode, n_keys in sorted(candidates, key=lambda c: -c[0]):
+        if edge.target in chosen or _depends_on(chosen, edge.source, edge.target):
+            continue
+        chosen[edge.target] = (edge, mode, n_keys)
+    return chosen
+
+
+def bind_step(step: ScanStep, edge: JoinEdge, mode: str, n_keys: int, steps: Sequence[ScanStep],
+              key_sql: str, estimator: Estimator) -> ScanStep:
+    """``step`` with its binding and the estimate of the bound fetch."""
+    binding = _binding(edge, steps, mode, n_keys, key_sql)
+    bound = replace(step, binding=binding)
+    pages, calls = estimator.cost(step.spec, bound_requests(bound, mode, range(n_keys), placeholder=True))
+    return replace(bound, est_pages=pages, est_calls=calls)

@@ -1,0 +1,101 @@
+"""API-call estimates: how many rows a scan returns and what fetching them costs.
+
+Row counts come from recent fetches when the same table was fetched with the same pushed conditions (or
+fully), else from the TableSpec's ``row_estimate`` and crude per-operator selectivities. Estimates only choose
+between plans; answers never depend on them."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+
+from connectors.types import Predicate, ScanRequest, TableSpec
+
+__all__ = ["Estimator", "Statistics", "USER_LOOKUP_CAP"]
+
+SELECTIVITY = {"=": 0.1, "<>": 0.9, "<": 0.3, "<=": 0.3, ">": 0.3, ">=": 0.3, "BETWEEN": 0.2,
+               "LIKE_PREFIX": 0.2, "IS_NULL": 0.1}
+USER_LOOKUP_CAP = 25  # distinct users a lookup column touches at most, when nothing better is known
+
+
+def _signature(spec: TableSpec, predicates: Iterable[Predicate]) -> tuple[str, frozenset[str]]:
+    return spec.qualified_name, frozenset(str(p) for p in predicates)
+
+
+class Statistics:
+    """Rows returned by recent fetches, keyed by table and pushed conditions (bounded LRU, thread-safe)."""
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self._rows: OrderedDict[tuple[str, frozenset[str]], int] = OrderedDict()
+        self._lock = threading.Lock()
+        self.max_entries = max_entries
+
+    def record(self, spec: TableSpec, predicates: Sequence[Predicate], rows: int) -> None:
+        key = _signature(spec, predicates)
+        with self._lock:
+            self._rows[key] = rows
+            self._rows.move_to_end(key)
+            while len(self._rows) > self.max_entries:
+                self._rows.popitem(last=False)
+
+    def rows(self, spec: TableSpec, predicates: Sequence[Predicate]) -> int | None:
+        with self._lock:
+            return self._rows.get(_signature(spec, predicates))
+
+
+class Estimator:
+    def __init__(self, statistics: Statistics | None = None) -> None:
+        self.statistics = statistics or Statistics()
+
+    def table_rows(self, spec: TableSpec) -> float:
+        seen = self.statistics.rows(spec, ())
+        return float(spec.row_estimate if seen is None else seen)
+
+    def rows_per_value(self, spec: TableSpec, column: str) -> float:
+        """Rows one value of ``column`` matches. A declared distinct count is taken to grow with the table
+        (near-unique keys stay near-unique); otherwise ``=`` keeps a fixed fraction of the table."""
+        distinct = spec.column(column).distinct_estimate
+        if distinct:
+            return max(spec.row_estimate / distinct, 1.0)
+        return max(self.table_rows(spec) * SELECTIVITY["="], 1.0)
+
+    def rows(self, spec: TableSpec, predicates: Sequence[Predicate]) -> float:
+        seen = self.statistics.rows(spec, predicates)
+        if seen is not None:
+            return float(seen)
+        total = self.table_rows(spec)
+        rows = total
+        for p in predicates:
+            if p.op in ("=", "IN"):
+                rows = min(rows, self.rows_per_value(spec, p.column) * len(p.values))
+            else:
+                rows *= SELECTIVITY.get(p.op, 0.5)
+        return min(rows, total)
+
+    def lookup_calls(self, spec: TableSpec, columns: Iterable[str], rows: float) -> float:
+        """Per-row lookups (``fetch="detail"``: one per row; ``"user"``: one per distinct user)."""
+        groups = {spec.column(c).fetch for c in columns}
+        return (rows if "detail" in groups else 0.0) + (min(rows, USER_LOOKUP_CAP) if "user" in groups else 0.0)
+
+    def request_cost(self, spec: TableSpec, request: ScanRequest) -> tuple[int, float, float]:
+        """(pages, calls, rows returned) of one request, per-row lookups included."""
+        listed = self.rows(spec, request.predicates)
+        if request.limit is not None:
+            listed = min(listed, float(request.limit))
+        pages = max(math.ceil(listed / spec.page_size), 1)
+        returned = listed
+        for p in request.prefilters:
+            returned = min(returned, self.rows_per_value(spec, p.column) * len(p.values))
+        calls = spec.request_overhead + max(pages, spec.partitions) + self.lookup_calls(spec, request.columns,
+                                                                                       returned)
+        return pages, calls, returned
+
+    def cost(self, spec: TableSpec, requests: Sequence[ScanRequest]) -> tuple[int, int]:
+        """(pages, calls) of a whole scan step."""
+        pages, calls = 0, 0.0
+        for request in requests:
+            p, c, _ = self.request_cost(spec, request)
+            pages, calls = pages + p, calls + c
+        return pages, math.ceil(calls)
