@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
 __all__ = [
     "ColumnSpec",
     "Connector",
+    "Counting",
     "FilterCap",
     "OPERATORS",
     "Predicate",
@@ -170,3 +171,10 @@ class Connector(Protocol):
     def scan(self, request: ScanRequest, stats: ScanStats) -> AsyncIterator[pa.RecordBatch]: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Counting(Protocol):
+    """Optional: a connector whose API can count what a request would list, cheaper than listing it."""
+
+    async def count(self, request: ScanRequest, stats: ScanStats) -> int | None: ...

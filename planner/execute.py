@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import pyarrow as pa
 
 from connectors.errors import OmniSQLError, SourceTimeout, UpstreamError
-from connectors.types import Connector, ScanRequest, ScanStats
+from connectors.types import Connector, Counting, ScanRequest, ScanStats
 from planner.binding import bound_requests, runtime_mode
 from planner.duck import Duck
 from planner.estimates import Estimator
@@ -108,11 +108,11 @@ class Executor:
 
     async def _fetch(self, step: ScanStep, earlier: Mapping[int, StepResult]) -> StepResult:
         started = time.perf_counter()
-        requests, strategy, keys = step.requests, "scan", None
-        if step.binding is not None:
-            requests, strategy, keys = self._bind(step, earlier[step.binding.source])
         connector = self.connectors[step.spec.schema_name]
         stats = ScanStats()
+        requests, strategy, keys = step.requests, "scan", None
+        if step.binding is not None:
+            requests, strategy, keys = await self._bind(step, earlier[step.binding.source], stats)
         parts = await asyncio.gather(*(self._scan(connector, r, stats) for r in requests))
         batches = [b for part in parts for b in part]
         table = pa.Table.from_batches(batches, schema=step.schema) if batches else step.schema.empty_table()
@@ -120,16 +120,31 @@ class Executor:
             self.estimator.statistics.record(step.spec, tuple(c.predicate for c in step.pushed), table.num_rows)
         return StepResult(table, stats, (time.perf_counter() - started) * 1000, strategy, keys)
 
-    def _bind(self, step: ScanStep, source: StepResult) -> tuple[tuple[ScanRequest, ...], str, int]:
+    async def _bind(self, step: ScanStep, source: StepResult, stats: ScanStats
+                    ) -> tuple[tuple[ScanRequest, ...], str, int]:
         """The bound step's requests from the source's distinct keys, re-priced with the actual key count."""
         assert step.binding is not None
         keys = self.duck.run(step.binding.key_sql, {f"__scan_{step.binding.source}": source.table}
                              ).column(0).to_pylist()
+        await self._learn_size(step, stats)
         mode = runtime_mode(step, keys, self.estimator)
         strategy = STRATEGIES[mode]
         if mode != step.binding.mode:
             strategy += f" (fallback: {len(keys)} keys cost more than listing)"
         return bound_requests(step, mode, keys), strategy, len(keys)
+
+    async def _learn_size(self, step: ScanStep, stats: ScanStats) -> None:
+        """Before betting on a bind join, learn the unbound listing's size when it is only a guess and the API
+        can count it in one call (Jira's approximate count): a wrong guess costs far more than that call."""
+        connector = self.connectors[step.spec.schema_name]
+        pushed = tuple(c.predicate for c in step.pushed)
+        if step.binding is None or step.binding.mode != "bind" or len(step.requests) != 1 \
+                or self.estimator.statistics.rows(step.spec, pushed) is not None \
+                or not isinstance(connector, Counting):
+            return
+        count = await connector.count(step.requests[0], stats)
+        if count is not None:
+            self.estimator.statistics.record(step.spec, pushed, count)
 
     async def _scan(self, connector: Connector, request: ScanRequest, stats: ScanStats) -> list[pa.RecordBatch]:
         try:

@@ -53,6 +53,7 @@ class JiraStandIn:
         self.rows = [self._row(i, users) for i in seed.issues]
         api = [
             Route("/rest/api/3/search/jql", self._guard(self.search), methods=["GET", "POST"]),
+            Route("/rest/api/3/search/approximate-count", self._guard(self.approximate_count), methods=["POST"]),
             Route("/rest/api/3/search", self._guard(self.legacy_search), methods=["GET", "POST"]),
             Route("/rest/api/3/field", self._guard(self.field_list)),
             Route("/rest/api/3/myself", self._guard(self.myself)),
@@ -163,6 +164,23 @@ class JiraStandIn:
             body["isLast"] = True
         return json_response(body, headers={"X-RateLimit-Limit": str(self.budget.limit),
                                             "X-RateLimit-Remaining": str(request.state.rate)})
+
+    async def approximate_count(self, request: Request) -> Response:
+        """``POST /search/approximate-count`` ``{"jql": ...}`` → ``{"count": n}`` (bounded JQL required)."""
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except json.JSONDecodeError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("jql", ""), str) or set(body) - {"jql"}:
+            return json_response({"errorMessages": ["Invalid request payload. Refer to the REST API documentation "
+                                                    "and try again."], "errors": {}}, 400)
+        try:
+            matcher, _ = compile_jql(body.get("jql", ""), self.fields)
+        except JqlError as exc:
+            return json_response({"errorMessages": [str(exc)], "errors": {}, "warningMessages": []}, 400)
+        count = sum(1 for row in self.rows if matcher(row))
+        return json_response({"count": count}, headers={"X-RateLimit-Limit": str(self.budget.limit),
+                                                        "X-RateLimit-Remaining": str(request.state.rate)})
 
     async def _search_params(self, request: Request) -> tuple[str, str | None, int, list[str]] | Response:
         if request.method == "POST":

@@ -98,10 +98,10 @@ def _users(rng: random.Random) -> tuple[User, ...]:
     return tuple(users)
 
 
-def _issues(rng: random.Random, users: tuple[User, ...]) -> tuple[JiraIssue, ...]:
+def _issues(rng: random.Random, users: tuple[User, ...], count: int) -> tuple[JiraIssue, ...]:
     issues: list[JiraIssue] = []
     counters = dict.fromkeys((p for p, _, _ in PROJECTS), 0)
-    for n in range(600):
+    for n in range(count):
         project, _, team = PROJECTS[n % 3]
         counters[project] += 1
         key = f"{project}-{counters[project]}"
@@ -122,11 +122,12 @@ def _issues(rng: random.Random, users: tuple[User, ...]) -> tuple[JiraIssue, ...
     return tuple(issues)
 
 
-def _pulls(rng: random.Random, users: tuple[User, ...], issues: tuple[JiraIssue, ...]) -> tuple[PullRequest, ...]:
+def _pulls(rng: random.Random, users: tuple[User, ...], issues: tuple[JiraIssue, ...], count: int
+           ) -> tuple[PullRequest, ...]:
     pulls: list[PullRequest] = []
     branches_by_team = {t: [i.branch for i in issues if i.branch and team_of_project(i.project) == t] for t in TEAMS}
     numbers = {r: 0 for r, _ in REPOS}
-    for n in range(360):
+    for n in range(count):
         repo, team = REPOS[n % len(REPOS)]
         numbers[repo] += 1
         author = rng.choice([u for u in users if u.team == team])
@@ -153,13 +154,18 @@ def _pulls(rng: random.Random, users: tuple[User, ...], issues: tuple[JiraIssue,
     return tuple(pulls)
 
 
-@lru_cache(maxsize=1)
-def build_seed(seed: int = 20261121) -> Seed:
-    """Build the whole synthetic org; cached because it is immutable."""
+DEFAULT_PULLS = 360
+DEFAULT_ISSUES = 600
+
+
+@lru_cache(maxsize=4)
+def build_seed(seed: int = 20261121, pulls: int = DEFAULT_PULLS, issues: int = DEFAULT_ISSUES) -> Seed:
+    """Build the whole synthetic org; cached because it is immutable. Larger ``pulls``/``issues`` are for
+    benchmarks (the default org is what the demo and the tests use)."""
     rng = random.Random(seed)
     users = _users(rng)
-    issues = _issues(rng, users)
-    return Seed(users=users, issues=issues, pulls=_pulls(rng, users, issues))
+    issue_list = _issues(rng, users, issues)
+    return Seed(users=users, issues=issue_list, pulls=_pulls(rng, users, issue_list, pulls))
 
 
 def team_of_project(project: str) -> str:

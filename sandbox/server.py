@@ -12,7 +12,7 @@ import uvicorn
 
 from sandbox.github_api import GitHubStandIn
 from sandbox.jira_api import JiraStandIn
-from sandbox.seed import ORG, build_seed
+from sandbox.seed import DEFAULT_ISSUES, DEFAULT_PULLS, ORG, build_seed
 
 GITHUB_TOKEN = "ghp_sandboxTokenForOmniSQLDemo000000000000"
 JIRA_EMAIL = "omnisql-bot@acme.example"
@@ -50,9 +50,10 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def start_sandbox(host: str = "127.0.0.1", github_port: int = 0, jira_port: int = 0,
-                  github_rate_limit: int = 5000, jira_rate_limit: int = 100_000) -> Sandbox:
+                  github_rate_limit: int = 5000, jira_rate_limit: int = 100_000, pulls: int = DEFAULT_PULLS,
+                  issues: int = DEFAULT_ISSUES) -> Sandbox:
     """Start both stand-ins in a daemon thread; returns once they accept connections."""
-    seed = build_seed()
+    seed = build_seed(pulls=pulls, issues=issues)
     sandbox = Sandbox(github=GitHubStandIn(seed, GITHUB_TOKEN, github_rate_limit),
                       jira=JiraStandIn(seed, JIRA_EMAIL, JIRA_API_TOKEN, jira_rate_limit))
     sockets = [_bind(host, github_port), _bind(host, jira_port)]

@@ -41,6 +41,7 @@ class JiraConnector:
     def __init__(self, config: JiraConfig, http: httpx.AsyncClient) -> None:
         self.config = config
         self.url = config.base_url.rstrip("/") + "/rest/api/3/search/jql"
+        self.count_url = config.base_url.rstrip("/") + "/rest/api/3/search/approximate-count"
         basic = base64.b64encode(f"{config.email}:{config.api_token}".encode()).decode()
         self.api = ApiClient("Jira", http, concurrency=config.concurrency, headers={
             "Authorization": f"Basic {basic}", "Accept": "application/json", "User-Agent": "omnisql/0.1"})
@@ -67,6 +68,12 @@ class JiraConnector:
 
     def jql_for(self, request: ScanRequest) -> str:
         return build_jql(request.predicates, self.jql_fields, self.team_projects, self.default_restriction)
+
+    async def count(self, request: ScanRequest, stats: ScanStats) -> int | None:
+        """Jira's approximate count of the issues a request would list (one call; the planner prices with it)."""
+        body, _ = await self.api.post_json(self.count_url, stats, {"jql": self.jql_for(request)})
+        count = body.get("count") if isinstance(body, dict) else None
+        return count if isinstance(count, int) and count >= 0 else None
 
     async def scan(self, request: ScanRequest, stats: ScanStats) -> AsyncIterator[pa.RecordBatch]:
         body: dict[str, Any] = {
