@@ -318,6 +318,8 @@ def _norm(field: Field, v: Any) -> Any:
 
 
 def _in_matcher(field: Field, values: list[Any], negate: bool) -> Matcher:
+    if field.kind == "number":  # Jira compares numbers as numbers: 13 = 13.0; "abc" is a 400
+        values = [v if isinstance(v, _Marker) else _coerce(field, v, datetime.now(UTC)) for v in values]
     wanted = {_norm(field, v) for v in values if not isinstance(v, _Marker)}
     match_empty = any(v is _EMPTY for v in values)
 

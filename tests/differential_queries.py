@@ -1,0 +1,198 @@
+"""Queries for the differential suite: hand-written ones that exercise SQL features, and generated ones
+(seeded, so the same on every run) that hammer pushdown: every operator, ORs, NOTs, functions, hostile values,
+joins with conditions on either side. Values come from the seed so most predicates match something."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+from sandbox.seed import build_seed
+
+HOSTILE = ["it's", 'say "hi"', "back\\slash", "In Progress\" OR status = \"Done", "ÄÖ ☃ 日本", "%", "_x",
+           "a AND b", "(EMPTY)", "x\ny", "'; DROP TABLE x; --", "feature/"]
+
+HAND_WRITTEN = [
+    # CTEs, subqueries, set operations
+    "WITH merged AS (SELECT branch, repo FROM github.pull_requests WHERE status = 'merged') "
+    "SELECT ji.issue_key, m.repo FROM merged m JOIN jira.issues ji ON m.branch = ji.branch_name",
+    "SELECT issue_key FROM jira.issues WHERE branch_name IN (SELECT branch FROM github.pull_requests "
+    "WHERE repo = 'mobile-app' AND status = 'open')",
+    "SELECT issue_key FROM jira.issues ji WHERE EXISTS (SELECT 1 FROM github.pull_requests gh "
+    "WHERE gh.branch = ji.branch_name AND gh.status = 'merged') AND ji.project = 'WEB'",
+    "SELECT issue_key FROM jira.issues ji WHERE NOT EXISTS (SELECT 1 FROM github.pull_requests gh "
+    "WHERE gh.branch = ji.branch_name) AND ji.status = 'Done'",
+    "SELECT number, repo, (SELECT count(*) FROM jira.issues ji WHERE ji.branch_name = gh.branch) AS tickets "
+    "FROM github.pull_requests gh WHERE repo = 'infra-tools'",
+    "SELECT branch FROM github.pull_requests WHERE repo = 'web-frontend' UNION "
+    "SELECT branch_name FROM jira.issues WHERE project = 'WEB'",
+    "SELECT branch FROM github.pull_requests UNION ALL SELECT branch_name FROM jira.issues WHERE status = 'To Do'",
+    "SELECT branch_name FROM jira.issues WHERE project = 'MOB' EXCEPT SELECT branch FROM github.pull_requests",
+    "SELECT branch_name FROM jira.issues INTERSECT SELECT branch FROM github.pull_requests WHERE status = 'open'",
+    # grouping, windows, ordering
+    "SELECT status, count(*) AS n, sum(story_points) AS points FROM jira.issues GROUP BY status HAVING count(*) > 50",
+    "SELECT repo, status, count(*) FROM github.pull_requests GROUP BY ALL ORDER BY 1, 2",
+    "SELECT issue_key, story_points, rank() OVER (PARTITION BY project ORDER BY story_points DESC NULLS LAST, "
+    "issue_key) AS r FROM jira.issues WHERE status = 'In Progress'",
+    "SELECT repo, number, row_number() OVER (PARTITION BY repo ORDER BY created_at, number) AS rn "
+    "FROM github.pull_requests QUALIFY rn <= 3",
+    "SELECT number, repo FROM github.pull_requests ORDER BY created_at DESC, pr_id LIMIT 7 OFFSET 5",
+    "SELECT number FROM github.pull_requests WHERE repo = 'platform-api' ORDER BY number LIMIT 5",
+    "SELECT DISTINCT status FROM jira.issues",
+    "SELECT DISTINCT ON (project) project, issue_key FROM jira.issues ORDER BY project, issue_key",
+    "SELECT count(DISTINCT assignee) FROM jira.issues WHERE team = 'web'",
+    # expressions
+    "SELECT issue_key, CASE WHEN story_points >= 8 THEN 'big' WHEN story_points IS NULL THEN 'unsized' "
+    "ELSE 'small' END AS size FROM jira.issues WHERE project = 'PLAT'",
+    "SELECT number, merged_at - created_at AS lead_time FROM github.pull_requests "
+    "WHERE merged_at IS NOT NULL AND merged_at - created_at > INTERVAL 3 DAY",
+    "SELECT issue_key FROM jira.issues WHERE created_at >= TIMESTAMP '2026-02-01' + INTERVAL 10 DAY "
+    "AND created_at < DATE '2026-04-01'",
+    "SELECT date_trunc('month', created_at) AS month, count(*) FROM jira.issues GROUP BY 1",
+    "SELECT issue_key FROM jira.issues WHERE lower(status) = 'in progress' AND upper(project) = 'MOB'",
+    "SELECT issue_key FROM jira.issues WHERE status ILIKE 'in%'",
+    "SELECT issue_key FROM jira.issues WHERE CAST(story_points AS INTEGER) = 5",
+    "SELECT number FROM github.pull_requests WHERE list_contains(labels, 'bug') AND status <> 'closed'",
+    "SELECT issue_key FROM jira.issues WHERE coalesce(branch_name, 'none') = 'none'",
+    "SELECT issue_key FROM jira.issues WHERE story_points BETWEEN 3 AND 8 AND NOT (project = 'WEB')",
+    "SELECT issue_key FROM jira.issues WHERE story_points = 2.5 OR story_points = 13",
+    "SELECT number FROM github.pull_requests WHERE number = 3.5",
+    "SELECT issue_key FROM jira.issues WHERE status = 'in progress'",  # case differs: SQL says no rows
+    "SELECT issue_key FROM jira.issues WHERE status = 'In Progress ' OR status = ' Done'",
+    # joins of every kind
+    "SELECT gh.number, ji.issue_key FROM github.pull_requests gh LEFT JOIN jira.issues ji "
+    "ON gh.branch = ji.branch_name AND ji.status = 'Done' WHERE gh.repo = 'mobile-app'",
+    "SELECT gh.number, ji.issue_key FROM jira.issues ji RIGHT JOIN github.pull_requests gh "
+    "ON gh.branch = ji.branch_name WHERE gh.status = 'open'",
+    "SELECT gh.number, ji.issue_key FROM github.pull_requests gh FULL OUTER JOIN jira.issues ji "
+    "ON gh.branch = ji.branch_name AND ji.project = 'PLAT'",
+    "SELECT gh.number, ji.issue_key FROM github.pull_requests gh LEFT JOIN jira.issues ji "
+    "ON gh.branch = ji.branch_name WHERE ji.issue_key IS NULL",
+    "SELECT gh.number, ji.issue_key FROM github.pull_requests gh, jira.issues ji "
+    "WHERE gh.branch = ji.branch_name AND ji.issue_key IN ('WEB-12', 'MOB-3', 'PLAT-40', 'WEB-77')",
+    "SELECT gh.number, ji.issue_key FROM github.pull_requests gh JOIN jira.issues ji "
+    "ON gh.branch = ji.branch_name OR gh.title = ji.summary WHERE ji.project = 'MOB'",
+    "SELECT a.number, b.number FROM github.pull_requests a JOIN github.pull_requests b "
+    "ON a.branch = b.branch AND a.pr_id < b.pr_id",
+    "SELECT o.number, m.number FROM github.pull_requests o JOIN github.pull_requests m ON o.branch = m.branch "
+    "WHERE o.status = 'open' AND m.status = 'merged'",
+    "SELECT ji.issue_key, gh.number, g2.number FROM jira.issues ji JOIN github.pull_requests gh "
+    "ON gh.branch = ji.branch_name JOIN github.pull_requests g2 ON g2.branch = gh.branch AND g2.pr_id <> gh.pr_id "
+    "WHERE ji.status = 'In Review'",
+    "SELECT gh.number, ji.issue_key FROM github.pull_requests gh JOIN jira.issues ji "
+    "ON ji.branch_name = gh.branch AND ji.team = gh.team_id WHERE gh.base_branch = 'develop'",
+    "SELECT gh.repo, count(*) FROM github.pull_requests gh JOIN jira.issues ji ON gh.branch = ji.branch_name "
+    "WHERE ji.story_points >= 8 GROUP BY gh.repo",
+    "SELECT gh.number, gh.additions, gh.author_email, ji.issue_key FROM github.pull_requests gh "
+    "JOIN jira.issues ji ON gh.branch = ji.branch_name WHERE ji.issue_key IN ('WEB-12', 'MOB-30', 'PLAT-7')",
+    "SELECT ji.assignee, SUM(ji.story_points) AS total_points, SUM(gh.additions + gh.deletions) AS total_loc "
+    "FROM github.pull_requests gh JOIN jira.issues ji ON gh.branch = ji.branch_name "
+    "WHERE ji.status = 'Done' GROUP BY ji.assignee",
+    "SELECT * FROM (SELECT gh.branch AS b FROM github.pull_requests gh WHERE gh.repo = 'web-frontend') s "
+    "JOIN jira.issues ji ON s.b = ji.branch_name",
+]
+
+_PR_STRINGS = {"repo": lambda p: p.repo, "status": lambda p: "merged" if p.merged_at else p.state,
+               "branch": lambda p: p.head, "base_branch": lambda p: p.base, "author": lambda p: p.author,
+               "title": lambda p: p.title}
+_ISSUE_STRINGS = {"issue_key": lambda i: i.key, "status": lambda i: i.status, "project": lambda i: i.project,
+                  "branch_name": lambda i: i.branch, "summary": lambda i: i.summary}
+_TEAMS = ["mobile", "web", "platform", "nobody"]
+
+
+def _lit(value: object) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return repr(value)
+
+
+class _Generator:
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        data = build_seed()
+        self.values = {("gh", c): sorted({str(f(p)) for p in data.pulls}) for c, f in _PR_STRINGS.items()}
+        self.values.update({("ji", c): sorted({f(i) for i in data.issues if f(i)})
+                            for c, f in _ISSUE_STRINGS.items()})
+        self.values[("gh", "team_id")] = self.values[("ji", "team")] = _TEAMS
+        self.dates = [min(i.created for i in data.issues) + timedelta(days=d, hours=h)
+                      for d in range(0, 200, 9) for h in (0, 7)]
+
+    def string(self, alias: str, column: str) -> str:
+        if self.rng.random() < 0.12:
+            return _lit(self.rng.choice(HOSTILE))
+        return _lit(self.rng.choice(self.values[(alias, column)]))
+
+    def predicate(self, alias: str) -> str:
+        r = self.rng
+        strings = list(_PR_STRINGS if alias == "gh" else _ISSUE_STRINGS) + ["team_id" if alias == "gh" else "team"]
+        kind = r.random()
+        if kind < 0.45:
+            col = r.choice(strings)
+            op = r.choice(["=", "=", "<>", "IN", "IN", "LIKE", "IS NULL", "IS NOT NULL", "OR", "NOT", "lower"])
+            c = f"{alias}.{col}"
+            if op == "IN":
+                return f"{c} IN ({', '.join(self.string(alias, col) for _ in range(r.randint(1, 5)))})"
+            if op == "LIKE":
+                return f"{c} LIKE {_lit(r.choice(self.values[(alias, col)])[:r.randint(1, 6)] + '%')}"
+            if op in ("IS NULL", "IS NOT NULL"):
+                return f"{c} {op}"
+            if op == "OR":
+                return f"({c} = {self.string(alias, col)} OR {c} = {self.string(alias, col)})"
+            if op == "NOT":
+                return f"NOT ({c} = {self.string(alias, col)})"
+            if op == "lower":
+                return f"lower({c}) = lower({self.string(alias, col)})"
+            return f"{c} {op} {self.string(alias, col)}"
+        if kind < 0.6 and alias == "ji":
+            op = r.choice(["=", "<", "<=", ">", ">=", "<>", "BETWEEN", "IS NULL"])
+            points = r.choice([1, 2, 3, 5, 8, 13, 4.5])
+            if op == "BETWEEN":
+                return f"ji.story_points BETWEEN {points} AND {points + r.choice([0, 3, 8])}"
+            return "ji.story_points IS NULL" if op == "IS NULL" else f"ji.story_points {op} {points}"
+        if kind < 0.6:
+            return f"gh.number {r.choice(['=', '<', '>=', '<>'])} {r.randint(1, 95)}"
+        if kind < 0.8:
+            col = r.choice(["created_at", "updated_at"] + (["merged_at"] if alias == "gh" else []))
+            day = r.choice(self.dates)
+            op = r.choice([">=", "<", ">", "<=", "BETWEEN"])
+            if op == "BETWEEN":
+                return (f"{alias}.{col} BETWEEN TIMESTAMP '{day:%Y-%m-%d %H:%M:%S}' AND "
+                        f"TIMESTAMP '{day + timedelta(days=r.randint(1, 40)):%Y-%m-%d %H:%M:%S}'")
+            return f"{alias}.{col} {op} TIMESTAMP '{day:%Y-%m-%d %H:%M:%S}'"
+        # an OR across columns (never pushed) or a multi-column condition
+        a, b = r.sample(strings, 2)
+        return f"({alias}.{a} = {self.string(alias, a)} OR {alias}.{b} = {self.string(alias, b)})"
+
+    def where(self, aliases: list[str], n: int) -> str:
+        parts = [self.predicate(self.rng.choice(aliases)) for _ in range(n)]
+        return " AND ".join(parts)
+
+    def single(self) -> str:
+        r = self.rng
+        alias, table, key = r.choice([("gh", "github.pull_requests", "gh.pr_id"), ("ji", "jira.issues", "ji.issue_key")])
+        cols = {"gh": "gh.pr_id, gh.repo, gh.number, gh.status, gh.branch, gh.created_at",
+                "ji": "ji.issue_key, ji.status, ji.story_points, ji.branch_name, ji.team"}[alias]
+        sql = f"SELECT {cols} FROM {table} {alias} WHERE {self.where([alias], r.randint(1, 3))}"
+        if r.random() < 0.25:
+            sql += f" ORDER BY {key} LIMIT {r.randint(1, 40)}"
+        elif r.random() < 0.15:
+            sql = f"SELECT count(*) AS n FROM {table} {alias} WHERE {self.where([alias], r.randint(1, 3))}"
+        return sql
+
+    def join(self) -> str:
+        r = self.rng
+        kind = r.choice(["JOIN", "JOIN", "JOIN", "LEFT JOIN"])
+        first, second = r.choice([("gh", "ji"), ("ji", "gh")])
+        tables = {"gh": "github.pull_requests gh", "ji": "jira.issues ji"}
+        on = "gh.branch = ji.branch_name"
+        if kind == "LEFT JOIN" and r.random() < 0.5:
+            on += f" AND {self.predicate(second)}"
+        sql = (f"SELECT gh.pr_id, gh.number, gh.repo, ji.issue_key, ji.status FROM {tables[first]} {kind} "
+               f"{tables[second]} ON {on}")
+        conditions = self.where([first, second], r.randint(0, 3))
+        return sql + (f" WHERE {conditions}" if conditions else "")
+
+
+def generated_queries(count: int, seed: int = 7) -> list[str]:
+    gen = _Generator(seed)
+    return [gen.join() if i % 2 else gen.single() for i in range(count)]
