@@ -169,7 +169,8 @@ class _Generator:
 
     def single(self) -> str:
         r = self.rng
-        alias, table, key = r.choice([("gh", "github.pull_requests", "gh.pr_id"), ("ji", "jira.issues", "ji.issue_key")])
+        alias, table, key = r.choice([("gh", "github.pull_requests", "gh.pr_id"),
+                                      ("ji", "jira.issues", "ji.issue_key")])
         cols = {"gh": "gh.pr_id, gh.repo, gh.number, gh.status, gh.branch, gh.created_at",
                 "ji": "ji.issue_key, ji.status, ji.story_points, ji.branch_name, ji.team"}[alias]
         sql = f"SELECT {cols} FROM {table} {alias} WHERE {self.where([alias], r.randint(1, 3))}"
