@@ -43,19 +43,23 @@ class ApiClient:
         self.slots = asyncio.Semaphore(concurrency)
         self.retry = retry or RetryPolicy()
 
-    async def get_json(self, url: str, stats: ScanStats, params: dict[str, Any] | None = None
-                       ) -> tuple[Any, httpx.Response]:
-        response = await self.request("GET", url, stats, params=params)
+    async def get_json(self, url: str, stats: ScanStats, params: dict[str, Any] | None = None,
+                       missing_ok: bool = False) -> tuple[Any, httpx.Response]:
+        """The JSON body; with ``missing_ok`` a 404 is an answer (``None``: no such object), not an error."""
+        response = await self.request("GET", url, stats, params=params, missing_ok=missing_ok)
+        if missing_ok and response.status_code == 404:
+            return None, response
         return self._json(response), response
 
     async def post_json(self, url: str, stats: ScanStats, body: dict[str, Any]) -> tuple[Any, httpx.Response]:
         response = await self.request("POST", url, stats, json=body)
         return self._json(response), response
 
-    async def request(self, method: str, url: str, stats: ScanStats, **kwargs: Any) -> httpx.Response:
+    async def request(self, method: str, url: str, stats: ScanStats, missing_ok: bool = False,
+                      **kwargs: Any) -> httpx.Response:
         for attempt in range(1, self.retry.max_attempts + 1):
             response = await self._send(method, url, stats, **kwargs)
-            if response.is_success:
+            if response.is_success or (missing_ok and response.status_code == 404):
                 return response
             wait = self._retry_wait(response, attempt)
             if wait is None or attempt == self.retry.max_attempts:

@@ -10,6 +10,7 @@ re-priced, and a ``bind`` that turns out dearer than listing falls back to ``sem
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -67,7 +68,7 @@ def runtime_mode(step: ScanStep, keys: Sequence[Any], estimator: Estimator) -> s
     """``bind`` unless the actual keys make it dearer than listing with a semi-join filter."""
     assert step.binding is not None
     mode = step.binding.mode
-    if mode != "bind" or not keys:
+    if mode != "bind" or not keys or step.missing_required:
         return mode
     _, bind_calls = estimator.cost(step.spec, bound_requests(step, "bind", keys))
     _, semi_calls = estimator.cost(step.spec, bound_requests(step, "semi", keys))
@@ -129,6 +130,10 @@ def choose_bindings(steps: Sequence[ScanStep], edges: Sequence[JoinEdge], strate
                 source.spec.column(edge.source_column).type != target.spec.column(edge.target_column).type:
             continue
         n_keys = _est_keys(source, edge.source_column, estimator)
+        if target.missing_required:  # the only way to fetch it: its required column comes from the join
+            if target.missing_required == (edge.target_column,) and _can_bind(target, edge.target_column):
+                candidates.append((math.inf, edge, "per_row" if strategy == "per_row" else "bind", n_keys))
+            continue
         if strategy == "per_row":
             if _can_bind(target, edge.target_column):
                 candidates.append((-n_keys, edge, "per_row", n_keys))  # drive from the smaller side

@@ -18,7 +18,7 @@ from connectors.types import Connector, Counting, ScanRequest, ScanStats
 from planner.binding import bound_requests, runtime_mode
 from planner.duck import Duck
 from planner.estimates import Estimator
-from planner.plan import STRATEGIES, FetchPlan, ScanStep
+from planner.plan import FetchPlan, ScanStep, strategy_label
 from planner.planner import EXPLAIN_SCHEMA
 
 __all__ = ["BackgroundLoop", "Executor", "QueryResult", "StepResult"]
@@ -128,7 +128,7 @@ class Executor:
                              ).column(0).to_pylist()
         await self._learn_size(step, stats)
         mode = runtime_mode(step, keys, self.estimator)
-        strategy = STRATEGIES[mode]
+        strategy = strategy_label(mode, step.binding.batch)
         if mode != step.binding.mode:
             strategy += f" (fallback: {len(keys)} keys cost more than listing)"
         return bound_requests(step, mode, keys), strategy, len(keys)

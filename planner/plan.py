@@ -8,11 +8,16 @@ import pyarrow as pa
 
 from connectors.types import Predicate, ScanRequest, TableSpec
 
-__all__ = ["Binding", "FetchPlan", "PushedCondition", "ScanStep", "STRATEGIES"]
+__all__ = ["Binding", "FetchPlan", "PushedCondition", "ScanStep", "STRATEGIES", "strategy_label"]
 
 # How a step uses another step's join keys: sent to the API in batches, one request per key (the Steampipe
 # shape, kept for comparison), or only as a filter on listed rows before per-row lookups.
 STRATEGIES = {"bind": "bind join", "per_row": "per-row", "semi": "semi-join"}
+
+
+def strategy_label(mode: str, batch: int) -> str:
+    """A bind join whose API takes one key per request is a lookup join (e.g. ``GET /users/{login}``)."""
+    return "lookup join" if mode == "bind" and batch == 1 else STRATEGIES[mode]
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ class ScanStep:
     est_pages: int = 1
     est_calls: int = 1
     binding: Binding | None = None
+    missing_required: tuple[str, ...] = ()  # required filters only a binding can supply
 
     @property
     def lookups(self) -> tuple[str, ...]:
@@ -69,7 +75,7 @@ class ScanStep:
 
     @property
     def strategy(self) -> str:
-        base = STRATEGIES[self.binding.mode] if self.binding else "scan"
+        base = strategy_label(self.binding.mode, self.binding.batch) if self.binding else "scan"
         return f"{base} + lookup" if self.lookups else base
 
     @property

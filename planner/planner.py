@@ -22,7 +22,7 @@ from planner.parse import SCAN_TAG, base_tables, bind_parameters, parse_query, q
 from planner.passes import rewrite
 from planner.plan import FetchPlan, ScanStep
 from planner.predicates import to_predicate
-from planner.pushdown import decide, split_requests
+from planner.pushdown import decide, require_filters, split_requests
 
 __all__ = ["EXPLAIN_SCHEMA", "Planner", "split_explain"]
 
@@ -88,11 +88,14 @@ class Planner:
             found.alias = found.alias or node.alias_or_name
             steps.append(self._step(index, spec, found, columns.get(found.alias, set()),
                                     limit if len(tables) == 1 else None))
-        if self.pushdown and len(steps) > 1:
-            chosen = choose_bindings(steps, edges, self.join_strategy, self.estimator)
+        if len(steps) > 1:  # with pushdown off, only bindings that supply a required filter
+            chosen = choose_bindings(steps, edges, self.join_strategy if self.pushdown else "scan", self.estimator)
             for target, (edge, mode, n_keys) in chosen.items():
                 key_sql = _key_sql(steps[edge.source], edge.source_column, conditions[edge.source])
                 steps[target] = bind_step(steps[target], edge, mode, n_keys, steps, key_sql, self.estimator)
+        for step in steps:
+            bound = {step.binding.column} if step.binding else set()
+            require_filters(step.spec, [c for c in step.missing_required if c not in bound])
         final_sql = _final_sql(tree, steps)
         schema = EXPLAIN_SCHEMA if explain else self.duck.result_schema(
             final_sql, {s.view_name: s.schema for s in steps})
@@ -104,7 +107,9 @@ class Planner:
         columns = tuple(n for n in names if n in used) or (spec.primary_key[:1] or (names[0],))
         predicates, local = [], []
         for condition in found.where:
-            predicate = to_predicate(rewrite(condition), spec) if self.pushdown else None
+            predicate = to_predicate(rewrite(condition), spec)
+            if predicate is not None and not self.pushdown and not _required(spec, predicate.column):
+                predicate = None  # pushdown off still sends required filters: the API cannot list without them
             if predicate is None or (found.nullable_side and predicate.op == "IS_NULL"):
                 local.append(condition.sql("duckdb"))
             else:
@@ -119,7 +124,13 @@ class Planner:
         requests = split_requests(spec, columns, verdict, scan_limit)
         pages, calls = self.estimator.cost(spec, requests)
         return ScanStep(index=index, alias=found.alias, spec=spec, columns=columns, pushed=tuple(verdict.pushed),
-                        local=tuple(local), requests=requests, limit=scan_limit, est_pages=pages, est_calls=calls)
+                        local=tuple(local), requests=requests, limit=scan_limit, est_pages=pages, est_calls=calls,
+                        missing_required=verdict.missing_required)
+
+
+def _required(spec: TableSpec, column: str) -> bool:
+    cap = spec.column(column).filter
+    return bool(cap and cap.required)
 
 
 def _aliases(node: exp.Expr) -> set[str]:

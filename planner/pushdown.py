@@ -9,7 +9,7 @@ from connectors.errors import InvalidQuery
 from connectors.types import FilterCap, Predicate, ScanRequest, TableSpec
 from planner.plan import PushedCondition
 
-__all__ = ["Pushdown", "batch_size", "decide", "split_requests"]
+__all__ = ["Pushdown", "batch_size", "decide", "require_filters", "split_requests"]
 
 
 class Pushdown:
@@ -19,6 +19,16 @@ class Pushdown:
         self.pushed: list[PushedCondition] = []
         self.unsupported: list[tuple[Predicate, str]] = []
         self.batched: Predicate | None = None
+        self.missing_required: tuple[str, ...] = ()  # a join binding may still supply them
+
+
+def require_filters(spec: TableSpec, missing: Sequence[str]) -> None:
+    """The clear error for a table the API cannot list without a filter the query does not give."""
+    if missing:
+        cap = spec.column(missing[0]).filter
+        example = cap.example if cap and cap.example else f"{missing[0]} = ..."
+        raise InvalidQuery(f"{spec.qualified_name} needs a filter on {missing[0]}: the API cannot list it without "
+                           f"one; add e.g. WHERE {example}")
 
 
 def batch_size(cap: FilterCap) -> int:
@@ -48,10 +58,9 @@ def decide(spec: TableSpec, predicates: Sequence[Predicate]) -> Pushdown:
                 continue
             verdict.batched = p
         verdict.pushed.append(PushedCondition(p, cap.exact))
-    for col in spec.columns:
-        if col.filter and col.filter.required and not any(c.predicate.column == col.name for c in verdict.pushed):
-            raise InvalidQuery(f"{spec.qualified_name} needs a filter on {col.name}: the API cannot list it "
-                               f"without one; add e.g. WHERE {col.filter.example or col.name + ' = ...'}")
+    verdict.missing_required = tuple(
+        col.name for col in spec.columns
+        if col.filter and col.filter.required and not any(c.predicate.column == col.name for c in verdict.pushed))
     return verdict
 
 

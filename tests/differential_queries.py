@@ -90,6 +90,15 @@ HAND_WRITTEN = [
     "WHERE ji.status = 'Done' GROUP BY ji.assignee",
     "SELECT * FROM (SELECT gh.branch AS b FROM github.pull_requests gh WHERE gh.repo = 'web-frontend') s "
     "JOIN jira.issues ji ON s.b = ji.branch_name",
+    # github.users can only be fetched by login: from a filter or from a join
+    "SELECT gh.number, u.name, u.email FROM github.pull_requests gh JOIN github.users u ON u.login = gh.author "
+    "WHERE gh.repo = 'infra-tools'",
+    "SELECT login, name, user_id FROM github.users WHERE login IN ('ana-silva', 'nobody-at-all', 'ben-okafor')",
+    "SELECT * FROM github.users WHERE login = 'it''s' OR login = '../orgs/acme-corp'",
+    "SELECT u.name, count(*) AS prs FROM github.pull_requests gh LEFT JOIN github.users u ON u.login = gh.author "
+    "GROUP BY 1",
+    "SELECT ji.issue_key, u.email FROM jira.issues ji JOIN github.pull_requests gh ON gh.branch = ji.branch_name "
+    "JOIN github.users u ON u.login = gh.author WHERE ji.status = 'In Review' AND u.email IS NOT NULL",
 ]
 
 _PR_STRINGS = {"repo": lambda p: p.repo, "status": lambda p: "merged" if p.merged_at else p.state,

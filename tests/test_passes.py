@@ -14,7 +14,7 @@ from planner.passes import PASSES, rewrite
 from planner.passes.flip_comparisons import flip_comparisons
 from planner.passes.or_to_in import or_to_in
 from planner.predicates import to_predicate
-from planner.pushdown import decide
+from planner.pushdown import decide, require_filters
 
 
 def _sql(e: sqlglot.exp.Expr) -> str:
@@ -73,5 +73,7 @@ def test_required_filter_names_table_column_and_fix() -> None:
 
     spec = TableSpec("demo", "events", (ColumnSpec("day", pa.string(), filter=FilterCap(
         frozenset({"="}), required=True, example="day = '2026-01-01'")),))
+    verdict = decide(spec, [])
+    assert verdict.missing_required == ("day",)
     with pytest.raises(InvalidQuery, match=r"demo.events needs a filter on day.*day = '2026-01-01'"):
-        decide(spec, [])
+        require_filters(spec, verdict.missing_required)

@@ -47,7 +47,8 @@ def test_get_tables_with_schema_round_trips(client: Any) -> None:
     info, table = _fetch(client, pb.CommandGetTables(include_schema=True, db_schema_filter_pattern="git%"))
     assert info.schema == SCHEMAS["tables_with_schema"] == table.schema
     rows = table.to_pylist()
-    assert [(r["db_schema_name"], r["table_name"]) for r in rows] == [("github", "pull_requests")]
+    assert [(r["db_schema_name"], r["table_name"]) for r in rows] == [("github", "pull_requests"),
+                                                                       ("github", "users")]
     schema = pa.ipc.read_schema(pa.py_buffer(rows[0]["table_schema"]))
     assert "author_email" in schema.names
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
+import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pyarrow as pa
@@ -16,11 +18,12 @@ import pyarrow.compute as pc
 from connectors.decode import decode_page, map_values
 from connectors.errors import UpstreamError
 from connectors.filtering import filter_batch
-from connectors.github.tables import PULL_REQUESTS, PULL_WIRE
+from connectors.github.tables import PULL_REQUESTS, PULL_WIRE, USER_WIRE, USERS
 from connectors.http import ApiClient
 from connectors.types import Predicate, ScanRequest, ScanStats, TableSpec
 
 API_VERSION = "2022-11-28"
+_LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")  # anything else cannot be a GitHub login: no request
 MAX_PAGES = 1000  # per listing; at 100 rows a page that is 100,000 pull requests per repository
 
 
@@ -47,12 +50,32 @@ class GitHubConnector:
 
     def tables(self) -> Sequence[TableSpec]:
         repos = len(self.config.repo_teams)
-        return (dataclasses.replace(PULL_REQUESTS, partitions=repos),) if repos else (PULL_REQUESTS,)
+        return (dataclasses.replace(PULL_REQUESTS, partitions=repos) if repos else PULL_REQUESTS, USERS)
 
     async def aclose(self) -> None:
         return None
 
-    async def scan(self, request: ScanRequest, stats: ScanStats) -> AsyncIterator[pa.RecordBatch]:
+    def scan(self, request: ScanRequest, stats: ScanStats) -> AsyncIterator[pa.RecordBatch]:
+        return self._users(request, stats) if request.table == USERS.name else self._pulls(request, stats)
+
+    async def _users(self, request: ScanRequest, stats: ScanStats) -> AsyncIterator[pa.RecordBatch]:
+        """One ``GET /users/{login}`` per wanted login (the planner guarantees a login filter); 404 = no row."""
+        logins = sorted({str(v) for p in request.predicates if p.column == "login" and p.op in ("=", "IN")
+                         for v in p.values if _LOGIN.fullmatch(str(v))})
+        bodies = await asyncio.gather(*(self._user(login, stats) for login in logins))
+        found = [body for body in bodies if isinstance(body, dict)]
+        schema = USERS.schema_for(USERS.arrow_schema.names)
+        batch = pa.RecordBatch.from_pydict(decode_page(found, schema, USER_WIRE), schema=schema)
+        batch = filter_batch(batch, request.row_filters)
+        stats.rows += batch.num_rows
+        out = USERS.schema_for(request.columns)
+        yield pa.RecordBatch.from_arrays([batch.column(n) for n in out.names], schema=out)
+
+    async def _user(self, login: str, stats: ScanStats) -> Any:
+        body, _ = await self.api.get_json(f"{self.base}/users/{quote(login, safe='')}", stats, missing_ok=True)
+        return body
+
+    async def _pulls(self, request: ScanRequest, stats: ScanStats) -> AsyncIterator[pa.RecordBatch]:
         out_schema = PULL_REQUESTS.schema_for(request.columns)
         repos = await self._repos(request.predicates, stats)
         listings = self._listings(repos, request.predicates)
@@ -165,9 +188,9 @@ class GitHubConnector:
 
     async def _emails(self, logins: pa.Array, stats: ScanStats) -> pa.Array:
         distinct = [x for x in pc.unique(logins).to_pylist() if x is not None]
-        bodies = await asyncio.gather(*(self.api.get_json(f"{self.base}/users/{login}", stats)
-                                        for login in distinct))
-        emails = {login: body.get("email") for login, (body, _) in zip(distinct, bodies, strict=True)}
+        bodies = await asyncio.gather(*(self._user(login, stats) for login in distinct))
+        emails = {login: body.get("email") if isinstance(body, dict) else None
+                  for login, body in zip(distinct, bodies, strict=True)}
         return map_values(logins, emails)
 
 

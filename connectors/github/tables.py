@@ -63,3 +63,36 @@ PULL_WIRE: dict[str, WireField] = {
     "updated_at": WireField(("updated_at",), "timestamp"),
     "merged_at": WireField(("merged_at",), "timestamp"),
 }
+
+
+USERS = TableSpec(
+    schema_name="github",
+    name="users",
+    description="GitHub users by login (GET /users/{login}); join it to pull_requests.author for names and emails.",
+    primary_key=("login",),
+    row_estimate=100_000_000,  # every account on GitHub: listing them is not an option, hence the required login
+    page_size=1,
+    columns=(
+        ColumnSpec("login", pa.string(), "Login", nullable=False, distinct_estimate=100_000_000,
+                   filter=FilterCap(EQ_IN, exact=True, required=True, max_in=1,
+                                    example="login = 'octocat' (or join: ON u.login = gh.author)")),
+        ColumnSpec("user_id", pa.int64(), "GitHub's user id"),
+        ColumnSpec("name", pa.string(), "Display name"),
+        ColumnSpec("email", pa.string(), "Public email; null when hidden"),
+        ColumnSpec("company", pa.string(), "Company"),
+        ColumnSpec("location", pa.string(), "Location"),
+        ColumnSpec("type", pa.string(), "'User' or 'Organization'"),
+        ColumnSpec("created_at", TS, "Account creation time (UTC)"),
+    ),
+)
+
+USER_WIRE: dict[str, WireField] = {
+    "login": WireField(("login",)),
+    "user_id": WireField(("id",)),
+    "name": WireField(("name",)),
+    "email": WireField(("email",)),
+    "company": WireField(("company",)),
+    "location": WireField(("location",)),
+    "type": WireField(("type",)),
+    "created_at": WireField(("created_at",), "timestamp"),
+}
