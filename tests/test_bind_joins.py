@@ -1,0 +1,156 @@
+"""Bind, semi and lookup joins, seen where they matter: the upstream request log, EXPLAIN through ADBC, and
+answers equal to the full-scan reference."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from connectors.jira.connector import JiraConfig, JiraConnector
+from connectors.types import Predicate, ScanRequest
+from sandbox.jql import tokenize
+from tests.conftest import SandboxLog
+
+SMALL_SIDE = "gh.repo = 'infra-tools' AND gh.status = 'open'"
+BIND_SQL = ("SELECT gh.number, ji.issue_key FROM github.pull_requests gh JOIN jira.issues ji "
+            f"ON gh.branch = ji.branch_name WHERE {SMALL_SIDE}")
+
+
+def _rows(cursor: Any, sql: str) -> list[tuple[Any, ...]]:
+    cursor.execute(sql)
+    return sorted(cursor.fetchall(), key=repr)
+
+
+def _reference(engine: Any, sql: str) -> list[tuple[Any, ...]]:
+    return sorted((tuple(r.values()) for r in engine.query(sql).table.to_pylist()), key=repr)
+
+
+def _searches(log: SandboxLog) -> list[str]:
+    return [r["body"]["jql"] for r in log.requests("jira") if r["path"].endswith("/search/jql")]
+
+
+@pytest.fixture(scope="module")  # module scope: set up before (and so not logged after) sandbox_log's clear
+def small_side_branches(reference_engine: Any) -> set[str]:
+    table = reference_engine.query("SELECT DISTINCT branch FROM github.pull_requests gh WHERE " + SMALL_SIDE).table
+    return {b for b in table.column(0).to_pylist() if b is not None}
+
+
+def test_bind_join_sends_the_small_sides_keys_in_batches(adbc_conn: Any, sandbox_log: SandboxLog,
+                                                         reference_engine: Any, small_side_branches: set[str]
+                                                         ) -> None:
+    got = _rows(adbc_conn.cursor(), BIND_SQL)
+    searches = _searches(sandbox_log)
+    assert len(set(searches)) == math.ceil(len(small_side_branches) / 50), "one search per batch of 50 keys"
+    sent = set()
+    for jql in searches:
+        tokens = tokenize(jql)
+        assert {t.text for t in tokens if t.kind == "word"} <= {"cf[10100]", "OR"}, jql  # nothing but keys
+        sent |= {t.text for t in tokens if t.kind == "string"}  # the tokenizer unescapes string literals
+    assert sent == small_side_branches
+    assert got == _reference(reference_engine, BIND_SQL)
+
+
+def test_explain_shows_the_binding_and_analyze_counts_the_calls(adbc_conn: Any, sandbox_log: SandboxLog,
+                                                                small_side_branches: set[str]) -> None:
+    cursor = adbc_conn.cursor()
+    cursor.execute("EXPLAIN " + BIND_SQL)
+    plan = {r["alias"]: r for r in cursor.fetch_arrow_table().to_pylist()}
+    assert sandbox_log.requests("github") == sandbox_log.requests("jira") == [], "EXPLAIN makes no API calls"
+    assert plan["ji"]["strategy"] == "bind join" and plan["gh"]["strategy"] == "scan"
+    assert plan["ji"]["binding"] == "branch_name IN (keys of [0] gh.branch) in batches of 50"
+    assert plan["gh"]["pushed_exact"] == "repo = 'infra-tools'" and plan["gh"]["pushed_inexact"] == "status = 'open'"
+    assert plan["ji"]["est_api_calls"] < plan["gh"]["est_api_calls"] + 6, "cheaper than listing all of Jira"
+    cursor.execute("EXPLAIN ANALYZE " + BIND_SQL)
+    analyzed = {r["alias"]: r for r in cursor.fetch_arrow_table().to_pylist()}
+    assert analyzed["ji"]["keys"] == len(small_side_branches)
+    assert analyzed["gh"]["api_calls"] == len(sandbox_log.requests("github"))
+    assert analyzed["ji"]["api_calls"] == len(sandbox_log.requests("jira"))
+    assert analyzed["ji"]["cache_hits"] == 0 and analyzed["ji"]["ms"] > 0
+
+
+def test_left_join_never_filters_the_preserved_side(adbc_conn: Any, sandbox_log: SandboxLog,
+                                                    reference_engine: Any) -> None:
+    sql = ("SELECT ji.issue_key, gh.number FROM jira.issues ji LEFT JOIN github.pull_requests gh "
+           f"ON gh.branch = ji.branch_name AND {SMALL_SIDE}")
+    cursor = adbc_conn.cursor()
+    cursor.execute("EXPLAIN " + sql)
+    plan = {r["alias"]: r for r in cursor.fetch_arrow_table().to_pylist()}
+    assert plan["ji"]["strategy"] == "scan" and plan["ji"]["binding"] is None
+    assert _rows(cursor, sql) == _reference(reference_engine, sql)
+
+
+def test_semi_join_runs_detail_lookups_only_for_rows_that_can_join(adbc_conn: Any, sandbox_log: SandboxLog,
+                                                                   reference_engine: Any) -> None:
+    sql = ("SELECT ji.assignee, sum(gh.additions) AS added FROM github.pull_requests gh JOIN jira.issues ji "
+           "ON gh.branch = ji.branch_name WHERE ji.status = 'Done' GROUP BY ji.assignee")
+    got = _rows(adbc_conn.cursor(), sql)
+    details = [r for r in sandbox_log.requests("github") if r["path"].rsplit("/", 1)[-1].isdigit()]
+    matching = reference_engine.query(
+        "SELECT count(*) FROM github.pull_requests WHERE branch IN "
+        "(SELECT branch_name FROM jira.issues WHERE status = 'Done')").table.column(0)[0].as_py()
+    assert len(details) == matching < 360, "one GET /pulls/{n} per pull request that can join, not per PR"
+    assert got == _reference(reference_engine, sql)
+
+
+def test_lookup_join_fetches_each_user_once(adbc_conn: Any, sandbox_log: SandboxLog, reference_engine: Any
+                                            ) -> None:
+    sql = ("SELECT gh.number, u.name, u.email FROM github.pull_requests gh JOIN github.users u "
+           f"ON u.login = gh.author WHERE {SMALL_SIDE}")
+    got = _rows(adbc_conn.cursor(), sql)
+    users = [r["path"] for r in sandbox_log.requests("github") if r["path"].startswith("/users/")]
+    authors = reference_engine.query(f"SELECT DISTINCT author FROM github.pull_requests gh WHERE {SMALL_SIDE}").table
+    assert sorted(users) == sorted(f"/users/{a}" for a in authors.column(0).to_pylist())
+    assert got == _reference(reference_engine, sql)
+
+
+@pytest.mark.parametrize(("sql", "expected"), [
+    ("SELECT * FROM github.users", "github.users needs a filter on login"),
+    ("SELECT * FROM github.users WHERE name = 'Ana Silva'", "add e.g. WHERE login = 'octocat'"),
+    ("SELECT * FROM github.pull_requests gh RIGHT JOIN github.users u ON u.login = gh.author",
+     "github.users needs a filter on login"),
+])
+def test_missing_required_filter_is_a_clear_invalid_argument(adbc_conn: Any, sql: str, expected: str) -> None:
+    import adbc_driver_flightsql.dbapi as flightsql
+
+    cursor = adbc_conn.cursor()
+    with pytest.raises(flightsql.ProgrammingError, match="INVALID_ARGUMENT") as excinfo:
+        cursor.execute(sql)
+    assert expected in str(excinfo.value)
+
+
+@pytest.fixture(scope="module")
+def per_row_engine(demo: dict[str, Any]) -> Iterator[Any]:
+    from clients.demo import demo_config
+    from flight_server.app import start_service
+
+    config = demo_config(demo["sandbox"], "127.0.0.1", 0)
+    service = start_service(type(config)(**{**config.__dict__, "join_strategy": "per_row"}))
+    yield service.engine
+    service.stop()
+
+
+def test_per_row_strategy_pays_one_call_per_key(per_row_engine: Any, sandbox_log: SandboxLog,
+                                                reference_engine: Any, small_side_branches: set[str]) -> None:
+    sandbox_log.clear()
+    result = per_row_engine.query(BIND_SQL)
+    assert len(_searches(sandbox_log)) == len(small_side_branches)
+    assert sorted((tuple(r.values()) for r in result.table.to_pylist()), key=repr) == \
+        _reference(reference_engine, BIND_SQL)
+
+
+@pytest.mark.parametrize("keys", [
+    ['a" OR project = "MOB', "back\\slash", "it's", "ÄÖ ☃ 日本", "x\ny", "cf[10100] ~ z", "(EMPTY)"],
+])
+def test_hostile_join_keys_stay_values(keys: list[str]) -> None:
+    """Keys come from another API's data: they must reach JQL as exactly that many string literals."""
+    connector = JiraConnector(JiraConfig(base_url="http://127.0.0.1:9", email="e", api_token="t",
+                                         project_teams={"MOB": "mobile"}), http=None)  # type: ignore[arg-type]
+    jql = connector.jql_for(ScanRequest("issues", ("issue_key",), (Predicate("branch_name", "IN", tuple(keys)),)))
+    tokens = tokenize(jql)
+    strings = [t.text for t in tokens if t.kind == "string"]
+    assert len(strings) == len(keys)
+    assert {t.text for t in tokens if t.kind == "word"} == {"cf[10100]", "OR"}
+    assert strings == keys
