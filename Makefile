@@ -27,6 +27,7 @@ lint: $(BIN)/python
 bench: install
 	$(BIN)/pip install --quiet -e '.[test]'
 	$(BIN)/python perf/bench_roundtrip.py
+	$(BIN)/python perf/bench_api_economy.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
