@@ -79,6 +79,7 @@ class TableSpec:
     row_estimate: int = 1000
     page_size: int = 100
     limit_pushdown: bool = True
+    order_pushdown: tuple[str, ...] = ()  # non-null columns the API can sort by (either direction), for top-N
     request_overhead: int = 0
     partitions: int = 1
     fetch_costs: dict[str, str] = field(default_factory=dict)
@@ -143,6 +144,8 @@ class ScanRequest:
     predicates: tuple[Predicate, ...] = ()
     limit: int | None = None
     prefilters: tuple[Predicate, ...] = ()
+    order_by: tuple[tuple[str, bool], ...] = ()  # (column, descending); only with a limit: return the top
+    # ``limit`` rows in this order plus every row tied with the last of them
 
     @property
     def row_filters(self) -> tuple[Predicate, ...]:

@@ -172,7 +172,7 @@ def explain_table(plan: FetchPlan, actual: list[StepResult] | None) -> pa.Table:
             "lookups": ", ".join(f"{c} ({step.spec.fetch_costs.get(step.spec.column(c).fetch, 'per row')})"
                                  for c in step.lookups) or None,
             "binding": str(step.binding) if step.binding else None,
-            "limit": step.limit, "requests": None if step.binding else len(step.requests),
+            "limit": step.limit, "order_by": step.order_by, "requests": None if step.binding else len(step.requests),
             "est_api_calls": step.est_calls, "est_pages": step.est_pages,
             "keys": result.keys if result else None,
             "api_calls": result.stats.api_calls if result else None, "pages": result.stats.pages if result else None,

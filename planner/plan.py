@@ -69,6 +69,12 @@ class ScanStep:
     missing_required: tuple[str, ...] = ()  # required filters only a binding can supply
 
     @property
+    def order_by(self) -> str | None:
+        """The ORDER BY that goes down with the limit (top-N), if any."""
+        order = self.requests[0].order_by if self.requests else ()
+        return ", ".join(f"{c} {'DESC' if d else 'ASC'}" for c, d in order) or None
+
+    @property
     def lookups(self) -> tuple[str, ...]:
         """Projected columns that cost a per-row (or per-user) API call."""
         return tuple(c for c in self.columns if self.spec.column(c).fetch != "list")
@@ -91,6 +97,7 @@ class ScanStep:
         local = "; ".join(self.local) or "-"
         return (f"[{self.index}] {self.strategy} {self.spec.qualified_name} AS {self.alias} "
                 f"columns=({', '.join(self.columns)}) pushed=({pushed}) local=({local}) limit={self.limit} "
+                f"order_by={self.order_by} "
                 f"requests={len(self.requests)} est_calls={self.est_calls}"
                 + (f" binding=({self.binding})" if self.binding else ""))
 

@@ -32,7 +32,8 @@ EXPLAIN_SCHEMA = pa.schema([
     pa.field("alias", pa.string()), pa.field("strategy", pa.string()),
     pa.field("pushed_exact", pa.string()), pa.field("pushed_inexact", pa.string()),
     pa.field("local", pa.string()), pa.field("projection", pa.string()), pa.field("lookups", pa.string()),
-    pa.field("binding", pa.string()), pa.field("limit", pa.int64()), pa.field("requests", pa.int64()),
+    pa.field("binding", pa.string()), pa.field("limit", pa.int64()), pa.field("order_by", pa.string()),
+    pa.field("requests", pa.int64()),
     pa.field("est_api_calls", pa.int64()), pa.field("est_pages", pa.int64()),
     pa.field("keys", pa.int64()), pa.field("api_calls", pa.int64()), pa.field("pages", pa.int64()),
     pa.field("rows", pa.int64()), pa.field("cache_hits", pa.int64()), pa.field("ms", pa.float64()),
@@ -102,7 +103,7 @@ class Planner:
         return FetchPlan(tuple(steps), final_sql, schema, explain)
 
     def _step(self, index: int, spec: TableSpec, found: _Conditions, used: set[str],
-              limit: tuple[int, bool] | None) -> ScanStep:
+              limit: tuple[int, tuple[tuple[str, bool], ...]] | None) -> ScanStep:
         names = [c.name for c in spec.columns]
         columns = tuple(n for n in names if n in used) or (spec.primary_key[:1] or (names[0],))
         predicates, local = [], []
@@ -116,12 +117,14 @@ class Planner:
                 predicates.append(predicate)
         verdict = decide(spec, predicates)
         local += [f"{p} ({why})" for p, why in verdict.unsupported]
-        scan_limit = None
-        if limit is not None and self.pushdown and spec.limit_pushdown:
-            n, all_where_pushed = limit
-            if all_where_pushed and not local and all(c.exact for c in verdict.pushed):
+        scan_limit: int | None = None
+        order: tuple[tuple[str, bool], ...] = ()
+        if limit is not None and self.pushdown and spec.limit_pushdown and not local \
+                and all(c.exact for c in verdict.pushed):
+            n, order = limit
+            if not order or order[0][0] in spec.order_pushdown:
                 scan_limit = n
-        requests = split_requests(spec, columns, verdict, scan_limit)
+        requests = split_requests(spec, columns, verdict, scan_limit, order=order if scan_limit else ())
         pages, calls = self.estimator.cost(spec, requests)
         return ScanStep(index=index, alias=found.alias, spec=spec, columns=columns, pushed=tuple(verdict.pushed),
                         local=tuple(local), requests=requests, limit=scan_limit, est_pages=pages, est_calls=calls,
@@ -243,10 +246,11 @@ def _columns_by_alias(qualified: exp.Expr) -> dict[str, set[str]]:
     return used
 
 
-def _pushable_limit(qualified: exp.Expr) -> tuple[int, bool] | None:
-    """(LIMIT + OFFSET, whether nothing but WHERE can drop rows) for a plain single-table SELECT."""
+def _pushable_limit(qualified: exp.Expr) -> tuple[int, tuple[tuple[str, bool], ...]] | None:
+    """(LIMIT + OFFSET, the first ORDER BY key as ``((column, descending),)`` or ``()``) for a plain
+    single-table SELECT where nothing but WHERE can drop rows; None when no limit can go down."""
     if not isinstance(qualified, exp.Select) or qualified.args.get("joins") or qualified.args.get("group") \
-            or qualified.args.get("having") or qualified.args.get("distinct") or qualified.args.get("order") \
+            or qualified.args.get("having") or qualified.args.get("distinct") \
             or qualified.args.get("qualify") or qualified.find(exp.AggFunc, exp.Window) \
             or qualified.args.get("with") or qualified.args.get("with_"):
         return None
@@ -262,7 +266,14 @@ def _pushable_limit(qualified: exp.Expr) -> tuple[int, bool] | None:
         if not (isinstance(offset.expression, exp.Literal) and offset.expression.is_int):
             return None
         extra = int(offset.expression.this)
-    return int(value.this) + extra, True
+    order: tuple[tuple[str, bool], ...] = ()
+    ordering = qualified.args.get("order")
+    if ordering is not None:
+        first = ordering.expressions[0]
+        if not isinstance(first, exp.Ordered) or not isinstance(first.this, exp.Column):
+            return None
+        order = ((first.this.name, bool(first.args.get("desc"))),)
+    return int(value.this) + extra, order
 
 
 def _final_sql(tree: exp.Expr, steps: Sequence[ScanStep]) -> str:

@@ -65,11 +65,13 @@ def decide(spec: TableSpec, predicates: Sequence[Predicate]) -> Pushdown:
 
 
 def split_requests(spec: TableSpec, columns: tuple[str, ...], verdict: Pushdown, limit: int | None,
-                   max_batch: int | None = None) -> tuple[ScanRequest, ...]:
-    """One request, or one per batch of the IN list that exceeds the API's ``max_in`` (or ``max_batch``)."""
+                   max_batch: int | None = None, order: tuple[tuple[str, bool], ...] = ()
+                   ) -> tuple[ScanRequest, ...]:
+    """One request, or one per batch of the IN list that exceeds the API's ``max_in`` (or ``max_batch``).
+    With a limit (and an order), each request returns its own top N: their union holds the query's top N."""
     pushed = tuple(c.predicate for c in verdict.pushed)
     if verdict.batched is None:
-        return (ScanRequest(spec.name, columns, pushed, limit),)
+        return (ScanRequest(spec.name, columns, pushed, limit, order_by=order),)
     cap = spec.column(verdict.batched.column).filter
     assert cap is not None
     size = min(batch_size(cap), max_batch or batch_size(cap))
@@ -77,5 +79,5 @@ def split_requests(spec: TableSpec, columns: tuple[str, ...], verdict: Pushdown,
     values = verdict.batched.values
     return tuple(ScanRequest(spec.name, columns,
                              (*others, Predicate(verdict.batched.column, "IN" if size > 1 else "=",
-                                                 values[i:i + size])), limit)
+                                                 values[i:i + size])), limit, order_by=order)
                  for i in range(0, len(values), size))

@@ -38,6 +38,14 @@ HAND_WRITTEN = [
     "FROM github.pull_requests QUALIFY rn <= 3",
     "SELECT number, repo FROM github.pull_requests ORDER BY created_at DESC, pr_id LIMIT 7 OFFSET 5",
     "SELECT number FROM github.pull_requests WHERE repo = 'platform-api' ORDER BY number LIMIT 5",
+    # top-N pushdown (a tie-breaker keeps the expected answer unique)
+    "SELECT repo, number, created_at FROM github.pull_requests ORDER BY created_at DESC, pr_id LIMIT 5",
+    "SELECT number, additions FROM github.pull_requests WHERE repo = 'web-frontend' ORDER BY created_at, pr_id "
+    "LIMIT 3",
+    "SELECT repo, number FROM github.pull_requests ORDER BY updated_at DESC, pr_id LIMIT 10 OFFSET 3",
+    "SELECT issue_key, created_at FROM jira.issues ORDER BY created_at DESC, issue_key LIMIT 7",
+    "SELECT issue_key FROM jira.issues WHERE story_points >= 5 ORDER BY updated_at, issue_key LIMIT 150",
+    "SELECT issue_key FROM jira.issues WHERE team = 'web' ORDER BY created_at DESC, issue_key LIMIT 4 OFFSET 2",
     "SELECT DISTINCT status FROM jira.issues",
     "SELECT DISTINCT ON (project) project, issue_key FROM jira.issues ORDER BY project, issue_key",
     "SELECT count(DISTINCT assignee) FROM jira.issues WHERE team = 'web'",

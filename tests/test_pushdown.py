@@ -111,3 +111,38 @@ def test_retries_through_transient_5xx(adbc_conn: Any, sandbox_log: SandboxLog) 
     cursor.execute("SELECT count(*) FROM jira.issues")
     assert cursor.fetchone() == (600,)
     assert [r["status"] for r in sandbox_log.requests("jira")][:3] == [503, 503, 200]
+
+
+def test_top_n_goes_down_as_sort_and_small_pages(adbc_conn: Any, sandbox_log: SandboxLog,
+                                                 reference_engine: Any) -> None:
+    sql = "SELECT repo, number, additions FROM github.pull_requests ORDER BY created_at DESC, pr_id LIMIT 5"
+    cursor = adbc_conn.cursor()
+    cursor.execute(sql)
+    got = cursor.fetchall()
+    pulls = [r for r in sandbox_log.requests("github") if r["path"].endswith("/pulls")]
+    assert pulls and all(r["query"] == {"state": "all", "sort": "created", "direction": "desc", "per_page": "6"}
+                         for r in pulls), "each repository's newest 6, not every pull request"
+    details = [r for r in sandbox_log.requests("github") if r["path"].rsplit("/", 1)[-1].isdigit()]
+    assert len(details) <= 6 * len(pulls), "lookups only for the candidate rows"
+    assert got == [tuple(r.values()) for r in reference_engine.query(sql).table.to_pylist()]
+
+
+def test_top_n_on_jira_is_a_jql_order_by(adbc_conn: Any, sandbox_log: SandboxLog, reference_engine: Any) -> None:
+    sql = "SELECT issue_key FROM jira.issues WHERE team = 'web' ORDER BY created_at DESC, issue_key LIMIT 4"
+    cursor = adbc_conn.cursor()
+    cursor.execute(sql)
+    got = cursor.fetchall()
+    assert _jql(sandbox_log) == ['project IN ("WEB") ORDER BY created DESC']
+    assert [r["body"]["maxResults"] for r in sandbox_log.requests("jira")] == [5]
+    assert got == [tuple(r.values()) for r in reference_engine.query(sql).table.to_pylist()]
+
+
+def test_top_n_keeps_rows_tied_with_the_last() -> None:
+    import pyarrow as pa
+
+    from connectors.topn import TopN
+
+    top = TopN(3, "k")
+    assert not top.add(pa.RecordBatch.from_pydict({"k": [9, 8]}))
+    assert not top.add(pa.RecordBatch.from_pydict({"k": [7, 7]})), "the 3rd value (7) may continue"
+    assert top.add(pa.RecordBatch.from_pydict({"k": [7, 6]})), "past the tie: done"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import math
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -20,9 +21,11 @@ from connectors.errors import UpstreamError
 from connectors.filtering import filter_batch
 from connectors.github.tables import PULL_REQUESTS, PULL_WIRE, USER_WIRE, USERS
 from connectors.http import ApiClient
+from connectors.topn import TopN
 from connectors.types import Predicate, ScanRequest, ScanStats, TableSpec
 
 API_VERSION = "2022-11-28"
+_SORTS = {"created_at": "created", "updated_at": "updated"}  # TableSpec.order_pushdown → the API's sort
 _LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")  # anything else cannot be a GitHub login: no request
 MAX_PAGES = 1000  # per listing; at 100 rows a page that is 100,000 pull requests per repository
 
@@ -79,6 +82,14 @@ class GitHubConnector:
         out_schema = PULL_REQUESTS.schema_for(request.columns)
         repos = await self._repos(request.predicates, stats)
         listings = self._listings(repos, request.predicates)
+        if request.limit is not None and request.order_by:
+            for batches in await asyncio.gather(*(self._top(repo, params, request, stats)
+                                                  for repo, params in listings)):
+                for batch in batches:
+                    yield batch
+            if not listings:
+                yield pa.RecordBatch.from_pylist([], schema=out_schema)
+            return
         emitted = 0
         if request.limit is not None:  # sequential, so we can stop paying for pages once we have enough
             for repo, params in listings:
@@ -137,12 +148,28 @@ class GitHubConnector:
             return [(repo, {**params, "head": f"{self.config.org}:{head}"}) for repo in repos for head in heads]
         return [(repo, params) for repo in repos]
 
+    async def _top(self, repo: str, params: dict[str, Any], request: ScanRequest, stats: ScanStats
+                   ) -> list[pa.RecordBatch]:
+        """This repository's top ``limit`` rows in the requested order (ties with the last included)."""
+        assert request.limit is not None
+        column, descending = request.order_by[0]
+        sorted_params = {**params, "sort": _SORTS[column], "direction": "desc" if descending else "asc",
+                         "per_page": min(100, request.limit + 1)}
+        top = TopN(request.limit, column)
+        batches = []
+        async with contextlib.aclosing(self._list(repo, sorted_params, request, stats)) as pages:
+            async for batch in pages:
+                batches.append(batch)
+                if top.add(batch):
+                    break
+        return batches
+
     async def _collect(self, repo: str, params: dict[str, Any], request: ScanRequest, stats: ScanStats
                        ) -> list[pa.RecordBatch]:
         return [batch async for batch in self._list(repo, params, request, stats)]
 
     async def _list(self, repo: str, params: dict[str, Any], request: ScanRequest, stats: ScanStats
-                    ) -> AsyncIterator[pa.RecordBatch]:
+                    ) -> AsyncGenerator[pa.RecordBatch, None]:
         url: str | None = f"{self.base}/repos/{self.config.org}/{repo}/pulls"
         query: dict[str, Any] | None = params
         for _ in range(MAX_PAGES):

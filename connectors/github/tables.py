@@ -17,6 +17,7 @@ PULL_REQUESTS = TableSpec(
     primary_key=("pr_id",),
     row_estimate=400,
     page_size=100,
+    order_pushdown=("created_at", "updated_at"),  # sort=created|updated, direction=asc|desc, per repository
     request_overhead=1,  # GET /orgs/{org}/repos, then one listing per repository
     partitions=4,  # repositories; the connector replaces this with the configured count
     columns=(

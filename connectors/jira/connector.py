@@ -16,8 +16,10 @@ from connectors.filtering import filter_batch
 from connectors.http import ApiClient
 from connectors.jira.jql import build_jql, quote
 from connectors.jira.tables import ISSUES, api_fields, issue_wire
+from connectors.topn import TopN
 from connectors.types import ScanRequest, ScanStats, TableSpec
 
+_SORTS = {"created_at": "created", "updated_at": "updated"}  # TableSpec.order_pushdown → JQL ORDER BY
 MAX_PAGES = 500  # 50,000 issues at 100 per page
 PAGE_SIZE = 100
 
@@ -67,7 +69,11 @@ class JiraConnector:
         return None
 
     def jql_for(self, request: ScanRequest) -> str:
-        return build_jql(request.predicates, self.jql_fields, self.team_projects, self.default_restriction)
+        jql = build_jql(request.predicates, self.jql_fields, self.team_projects, self.default_restriction)
+        if request.limit is not None and request.order_by:
+            column, descending = request.order_by[0]
+            jql += f" ORDER BY {_SORTS[column]} {'DESC' if descending else 'ASC'}"
+        return jql
 
     async def count(self, request: ScanRequest, stats: ScanStats) -> int | None:
         """Jira's approximate count of the issues a request would list (one call; the planner prices with it)."""
@@ -80,23 +86,29 @@ class JiraConnector:
             "jql": self.jql_for(request),
             "fields": api_fields(set(request.columns) | {p.column for p in request.row_filters},
                                  self.config.story_points_field, self.config.branch_field),
-            "maxResults": min(PAGE_SIZE, request.limit) if request.limit else PAGE_SIZE,
+            "maxResults": min(PAGE_SIZE, request.limit + 1) if request.limit else PAGE_SIZE,
         }
+        top = TopN(request.limit, request.order_by[0][0]) if request.limit is not None and request.order_by \
+            else None
         emitted = 0
         for _ in range(MAX_PAGES):
             page, _response = await self.api.post_json(self.url, stats, body)
             stats.pages += 1
             if not isinstance(page, dict) or not isinstance(page.get("issues"), list):
                 raise UpstreamError("Jira search returned a body without an 'issues' list; retry later")
+            done = False
             if page["issues"]:
                 batch = self._to_batch(page["issues"], request)
-                if request.limit is not None:
+                if top is not None:  # sorted: keep rows tied with the N-th
+                    done = top.add(batch)
+                elif request.limit is not None:
                     batch = batch.slice(0, request.limit - emitted)
+                    done = emitted + batch.num_rows >= request.limit
                 emitted += batch.num_rows
                 stats.rows += batch.num_rows
                 yield batch
             token = page.get("nextPageToken")
-            if page.get("isLast", token is None) or not token or (request.limit and emitted >= request.limit):
+            if page.get("isLast", token is None) or not token or done:
                 return
             body = {**body, "nextPageToken": token}
         raise UpstreamError(f"Jira search did not end within {MAX_PAGES} pages; narrow the query")

@@ -19,6 +19,7 @@ ISSUES = TableSpec(
     primary_key=("issue_key",),
     row_estimate=600,
     page_size=100,
+    order_pushdown=("created_at", "updated_at"),  # JQL ORDER BY created|updated ASC|DESC
     columns=(
         ColumnSpec("issue_key", pa.string(), "Issue key, e.g. WEB-12", nullable=False, distinct_estimate=600,
                    filter=FilterCap(frozenset({"=", "IN", "<>"}), exact=False, max_in=100,
