@@ -1,0 +1,87 @@
+"""Plan shapes, without any network: which scans bind to which, in which mode, and when the planner refuses."""
+
+from __future__ import annotations
+
+import pytest
+
+from connectors.errors import InvalidQuery
+from connectors.github.tables import PULL_REQUESTS, USERS
+from connectors.jira.tables import ISSUES
+from planner.catalog import Catalog
+from planner.duck import Duck
+from planner.estimates import Estimator
+from planner.plan import FetchPlan
+from planner.planner import Planner
+
+JOIN = "SELECT gh.number, ji.issue_key FROM github.pull_requests gh JOIN jira.issues ji ON gh.branch = ji.branch_name"
+
+
+def plan(sql: str, strategy: str = "auto", estimator: Estimator | None = None) -> FetchPlan:
+    return Planner(Catalog([PULL_REQUESTS, USERS, ISSUES]), Duck(), join_strategy=strategy,
+                   estimator=estimator).plan(sql)
+
+
+def shape(p: FetchPlan) -> list[tuple[str, str, str | None]]:
+    return [(s.alias, s.strategy, str(s.binding) if s.binding else None) for s in p.steps]
+
+
+def test_small_side_binds_the_large_side_in_batches() -> None:
+    p = plan(JOIN + " WHERE gh.repo = 'infra-tools' AND gh.status = 'open'")
+    assert shape(p) == [("gh", "scan", None),
+                        ("ji", "bind join", "branch_name IN (keys of [0] gh.branch) in batches of 50")]
+    assert [[s.alias for s in wave] for wave in p.waves()] == [["gh"], ["ji"]]
+    assert "gh.repo = 'infra-tools'" in p.steps[1].binding.key_sql  # type: ignore[union-attr]
+
+
+def test_no_filters_means_parallel_scans() -> None:
+    p = plan(JOIN)
+    assert shape(p) == [("gh", "scan", None), ("ji", "scan", None)]
+    assert len(p.waves()) == 1
+
+
+def test_lookups_make_a_semi_join_worthwhile() -> None:
+    p = plan("SELECT sum(gh.additions) FROM github.pull_requests gh JOIN jira.issues ji "
+             "ON gh.branch = ji.branch_name WHERE ji.status = 'Done'")
+    assert shape(p)[0] == ("gh", "semi-join + lookup",
+                           "branch IN (keys of [1] ji.branch_name) applied to listed rows before lookups")
+
+
+def test_outer_joins_never_filter_the_preserved_side() -> None:
+    left = plan("SELECT 1 FROM jira.issues ji LEFT JOIN github.pull_requests gh ON gh.branch = ji.branch_name "
+                "AND gh.repo = 'infra-tools' AND gh.status = 'open'")
+    assert all(s.binding is None or s.alias == "gh" for s in left.steps)
+    full = plan("SELECT 1 FROM github.pull_requests gh FULL JOIN jira.issues ji ON gh.branch = ji.branch_name "
+                "WHERE gh.repo = 'infra-tools'")
+    assert all(s.binding is None for s in full.steps)
+
+
+def test_or_across_tables_and_expressions_give_no_edge() -> None:
+    p = plan("SELECT 1 FROM github.pull_requests gh JOIN jira.issues ji ON gh.branch = ji.branch_name "
+             "OR gh.title = ji.summary WHERE gh.repo = 'infra-tools'")
+    assert all(s.binding is None for s in p.steps)
+    p = plan("SELECT 1 FROM github.pull_requests gh JOIN jira.issues ji ON lower(gh.branch) = ji.branch_name "
+             "WHERE gh.repo = 'infra-tools'")
+    assert all(s.binding is None for s in p.steps)
+
+
+def test_required_filter_comes_from_a_join_or_fails_clearly() -> None:
+    p = plan("SELECT u.name FROM github.pull_requests gh JOIN github.users u ON u.login = gh.author")
+    assert shape(p)[1] == ("u", "lookup join", "login IN (keys of [0] gh.author) in batches of 1")
+    with pytest.raises(InvalidQuery, match=r"github.users needs a filter on login.*login = 'octocat'"):
+        plan("SELECT u.name FROM github.pull_requests gh LEFT JOIN github.users u ON u.name = gh.author")
+    assert shape(plan("SELECT * FROM github.users WHERE login IN ('a', 'b')")) == [("users", "scan", None)]
+
+
+def test_strategies_scan_and_per_row() -> None:
+    where = " WHERE gh.repo = 'infra-tools' AND gh.status = 'open'"
+    assert all(s.binding is None for s in plan(JOIN + where, "scan").steps)
+    assert shape(plan(JOIN + where, "per_row"))[1] == (
+        "ji", "per-row", "branch_name IN (keys of [0] gh.branch) one request per key")
+
+
+def test_recent_fetches_replace_the_declared_row_estimate() -> None:
+    sql = "SELECT count(*) FROM jira.issues"
+    assert plan(sql).steps[0].est_calls == 6  # TableSpec: 600 rows, 100 per page
+    estimator = Estimator()
+    estimator.statistics.record(ISSUES, (), 12_000)  # what the executor records after a full listing
+    assert plan(sql, estimator=estimator).steps[0].est_calls == 120
