@@ -91,22 +91,25 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
+    import pyarrow as pa
     import pyarrow.flight as flight
 
     from clients.flight_client import run_query
+    from clients.render import render_table, render_vertical
 
     sql = ("EXPLAIN " if args.command == "explain" else "") + args.sql
     try:
         table = run_query(args.uri, args.token, sql)
-    except flight.FlightError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (flight.FlightError, pa.ArrowException) as exc:  # INVALID_ARGUMENT arrives as ArrowInvalid
+        # pyarrow's Python Flight server appends its own traceback as "Detail" (apache/arrow#34251): not ours.
+        print(f"error: {str(exc).split('. Detail: Python exception', 1)[0].strip()}", file=sys.stderr)
         return 1
     if args.format == "json":
-        print(json.dumps(table.to_pylist(), default=str, indent=2))
+        print(json.dumps(table.slice(0, args.max_rows).to_pylist(), default=str, indent=2))
+    elif sql.lstrip().upper().startswith("EXPLAIN"):
+        print(render_vertical(table, args.max_rows))
     else:
-        print(table.to_string(preview_cols=20) if hasattr(table, "to_string") else table)
-        for row in table.to_pylist()[: args.max_rows]:
-            print(" | ".join("" if v is None else str(v) for v in row.values()))
+        print(render_table(table, args.max_rows))
     return 0
 
 

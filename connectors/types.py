@@ -82,6 +82,7 @@ class TableSpec:
     order_pushdown: tuple[str, ...] = ()  # non-null columns the API can sort by (either direction), for top-N
     request_overhead: int = 0
     partitions: int = 1
+    partition_column: str | None = None  # an =/IN filter on it lists only those partitions (GitHub: repo)
     fetch_costs: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -88,8 +88,11 @@ class Estimator:
         returned = listed
         for p in request.prefilters:
             returned = min(returned, self.rows_per_value(spec, p.column) * len(p.values))
-        calls = spec.request_overhead + max(pages, spec.partitions) + self.lookup_calls(spec, request.columns,
-                                                                                       returned)
+        partitions = spec.partitions
+        for p in request.predicates:
+            if p.column == spec.partition_column and p.op in ("=", "IN"):
+                partitions = min(partitions, len(p.values))
+        calls = spec.request_overhead + max(pages, partitions) + self.lookup_calls(spec, request.columns, returned)
         return pages, calls, returned
 
     def cost(self, spec: TableSpec, requests: Sequence[ScanRequest]) -> tuple[int, int]:

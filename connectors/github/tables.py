@@ -19,7 +19,8 @@ PULL_REQUESTS = TableSpec(
     page_size=100,
     order_pushdown=("created_at", "updated_at"),  # sort=created|updated, direction=asc|desc, per repository
     request_overhead=1,  # GET /orgs/{org}/repos, then one listing per repository
-    partitions=4,  # repositories; the connector replaces this with the configured count
+    partitions=4,
+    partition_column="repo",  # repositories; the connector replaces this with the configured count
     columns=(
         ColumnSpec("pr_id", pa.int64(), "GitHub's pull request id", nullable=False, distinct_estimate=400),
         ColumnSpec("number", pa.int64(), "Pull request number within its repository", nullable=False),

@@ -1,0 +1,32 @@
+"""The ``omnisql`` CLI against the running demo, as a user would type it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+from tests.conftest import ROOT
+
+
+def omnisql(demo: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "clients.cli", *args, "--uri", demo["flight_uri"], "--token",
+                           demo["tokens"]["token_admin"]], cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def test_query_prints_an_aligned_table_once(demo: dict[str, Any]) -> None:
+    done = omnisql(demo, "query", "SELECT count(*) AS n FROM jira.issues")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["n  ", "---", "600", "(1 row)"]
+
+
+def test_explain_prints_one_block_per_step(demo: dict[str, Any]) -> None:
+    done = omnisql(demo, "explain", "SELECT gh.number FROM github.pull_requests gh JOIN jira.issues ji "
+                   "ON gh.branch = ji.branch_name WHERE gh.repo = 'infra-tools' AND gh.status = 'open'")
+    assert done.returncode == 0, done.stderr
+    assert "strategy: bind join" in done.stdout and "binding: branch_name IN (keys of [0] gh.branch)" in done.stdout
+
+
+def test_bad_sql_is_an_error_on_stderr(demo: dict[str, Any]) -> None:
+    done = omnisql(demo, "query", "SELECT nope FROM jira.issues")
+    assert done.returncode == 1 and "nope" in done.stderr and "Traceback" not in done.stderr
