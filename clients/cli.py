@@ -39,7 +39,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.demo:
         from sandbox.server import start_sandbox
 
-        sandbox = start_sandbox(host=args.host)
+        sandbox = start_sandbox(host=args.host, github_rate_limit=args.github_rate_limit)
         config = demo_config(sandbox.info(), args.host, args.port)
     else:
         if not args.config:
@@ -81,7 +81,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from sandbox.server import start_sandbox
 
-    sandbox = start_sandbox(host=args.host)
+    sandbox = start_sandbox(host=args.host, github_rate_limit=args.github_rate_limit)
     print(json.dumps(sandbox.info(), indent=2))
     sys.stdout.flush()
     _write_info(args.info_file, {"sandbox": sandbox.info()})
@@ -127,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--info-file")
     sandbox.set_defaults(func=cmd_sandbox)
+    for command in (serve, sandbox):
+        command.add_argument("--github-rate-limit", type=int, default=5000,
+                             help="the sandbox GitHub's hourly request budget (default 5000, as GitHub's)")
     for name in ("query", "explain"):
         q = sub.add_parser(name, help=f"{name} a SQL query against a running server")
         q.add_argument("sql")
