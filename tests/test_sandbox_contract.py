@@ -62,3 +62,17 @@ def test_jira_search_pages_by_token_without_total(demo: dict[str, Any]) -> None:
     assert set(default["issues"][0]["fields"]) == set(), "fields defaults to id only"
     bad = httpx.get(url, params={"jql": "summary = x"}, auth=auth)
     assert bad.status_code == 400 and bad.json()["errorMessages"]
+
+
+def test_jira_approximate_count_matches_search(demo: dict[str, Any]) -> None:
+    jira = demo["sandbox"]["jira"]
+    base, auth = f"{jira['base_url']}/rest/api/3/search", (jira["email"], jira["api_token"])
+    example = json.loads((SHARED / "api-contracts/jira/approximate-count.POST.200.example.json").read_text()) \
+        if SHARED.exists() else {"count": 0}
+    counted = httpx.post(f"{base}/approximate-count", json={"jql": "project = WEB"}, auth=auth).json()
+    assert set(counted) == set(example) and counted["count"] == 200
+    numbers = httpx.post(f"{base}/approximate-count", json={"jql": "cf[10016] IN (13, 8.0)"}, auth=auth).json()
+    listed = httpx.post(f"{base}/jql", json={"jql": "cf[10016] IN (13, 8.0)", "maxResults": 5000}, auth=auth).json()
+    assert numbers["count"] == len(listed["issues"]) > 0, "numbers compare as numbers: 13 = 13.0"
+    unbounded = httpx.post(f"{base}/approximate-count", json={"jql": ""}, auth=auth)
+    assert unbounded.status_code == 400 and "Unbounded" in unbounded.json()["errorMessages"][0]
