@@ -146,3 +146,17 @@ def test_top_n_keeps_rows_tied_with_the_last() -> None:
     assert not top.add(pa.RecordBatch.from_pydict({"k": [9, 8]}))
     assert not top.add(pa.RecordBatch.from_pydict({"k": [7, 7]})), "the 3rd value (7) may continue"
     assert top.add(pa.RecordBatch.from_pydict({"k": [7, 6]})), "past the tie: done"
+
+
+@pytest.mark.parametrize(("sql", "jql"), [
+    ("SELECT issue_key FROM jira.issues WHERE issue_key LIKE 'WEB-1%'", 'project IN ("WEB")'),
+    ("SELECT issue_key FROM jira.issues WHERE issue_key LIKE 'P%'", 'project IN ("PLAT")'),
+    ("SELECT issue_key FROM jira.issues WHERE issue_key LIKE 'web-%'", "issuekey IS EMPTY"),
+])
+def test_key_prefix_narrows_to_projects(adbc_conn: Any, sandbox_log: SandboxLog, reference_engine: Any,
+                                        sql: str, jql: str) -> None:
+    cursor = adbc_conn.cursor()
+    cursor.execute(sql)
+    got = sorted(cursor.fetchall())
+    assert set(_jql(sandbox_log)) == {jql}
+    assert got == sorted(tuple(r.values()) for r in reference_engine.query(sql).table.to_pylist())

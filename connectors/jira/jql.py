@@ -59,16 +59,36 @@ def _clause(field: str, p: Predicate, kind: str) -> str | None:
     return None
 
 
+def _projects_clause(projects: Sequence[str]) -> str:
+    """``project IN (...)``; no project at all becomes a clause no issue matches."""
+    return f"project IN ({', '.join(map(quote, projects))})" if projects else "issuekey IS EMPTY"
+
+
+def _key_may_start(project: str, prefix: str) -> bool:
+    """Whether some key ``PROJECT-<n>`` can start with ``prefix`` (e.g. 'WEB-1' or 'WE' for project WEB)."""
+    head = f"{project}-"
+    if prefix.startswith(head):
+        return prefix[len(head):].isdigit() or prefix == head
+    return head.startswith(prefix)
+
+
 def build_jql(predicates: Sequence[Predicate], fields: Mapping[str, tuple[str, str]],
               team_projects: Mapping[str, Sequence[str]], default_restriction: str) -> str:
     """AND of one clause per pushable predicate; ``fields`` maps column → (JQL field, kind).
 
-    ``team`` is not a Jira field: it becomes ``project IN (...)`` through the tenant's team mapping."""
+    ``team`` is not a Jira field: it becomes ``project IN (...)`` through the tenant's team mapping, and so does
+    ``issue_key LIKE 'WEB-%'`` (the configured projects whose keys can start with the prefix)."""
     clauses: list[str] = []
     for p in predicates:
         if p.column == "team" and p.op in ("=", "IN"):
             projects = sorted({proj for team in p.values for proj in team_projects.get(str(team), ())})
-            clauses.append(f"project IN ({', '.join(map(quote, projects))})" if projects else "issuekey IS EMPTY")
+            clauses.append(_projects_clause(projects))
+            continue
+        if p.column == "issue_key" and p.op == "LIKE_PREFIX":
+            prefix = str(p.values[0])
+            known = {proj for projs in team_projects.values() for proj in projs}
+            if known:  # without a configured project list there is nothing to narrow to
+                clauses.append(_projects_clause(sorted(proj for proj in known if _key_may_start(proj, prefix))))
             continue
         if p.column not in fields:
             continue

@@ -22,7 +22,8 @@ ISSUES = TableSpec(
     order_pushdown=("created_at", "updated_at"),  # JQL ORDER BY created|updated ASC|DESC
     columns=(
         ColumnSpec("issue_key", pa.string(), "Issue key, e.g. WEB-12", nullable=False, distinct_estimate=600,
-                   filter=FilterCap(frozenset({"=", "IN", "<>"}), exact=False, max_in=100,
+                   # LIKE 'WEB-%' narrows to the projects whose keys can start that way
+                   filter=FilterCap(frozenset({"=", "IN", "<>", "LIKE_PREFIX"}), exact=False, max_in=100,
                                     example="issue_key = 'WEB-12'")),
         ColumnSpec("summary", pa.string(), "Summary"),
         # Jira matches status names case-insensitively; SQL does not, so the API only narrows.
