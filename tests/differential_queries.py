@@ -60,6 +60,8 @@ HAND_WRITTEN = [
     "SELECT issue_key FROM jira.issues WHERE lower(status) = 'in progress' AND upper(project) = 'MOB'",
     "SELECT issue_key FROM jira.issues WHERE status ILIKE 'in%'",
     "SELECT issue_key FROM jira.issues WHERE issue_key LIKE 'WEB-1%'",
+    "SELECT number, repo FROM github.pull_requests WHERE status <> 'open' AND repo = 'mobile-app'",
+    "SELECT number, repo FROM github.pull_requests WHERE status <> 'merged' AND status <> 'open'",
     "SELECT issue_key FROM jira.issues WHERE issue_key LIKE 'PL%' OR issue_key LIKE 'MO%'",
     "SELECT issue_key FROM jira.issues WHERE issue_key LIKE 'web-%' OR issue_key LIKE 'WEB-x%'",
     "SELECT issue_key FROM jira.issues WHERE CAST(story_points AS INTEGER) = 5",

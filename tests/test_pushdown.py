@@ -160,3 +160,11 @@ def test_key_prefix_narrows_to_projects(adbc_conn: Any, sandbox_log: SandboxLog,
     got = sorted(cursor.fetchall())
     assert set(_jql(sandbox_log)) == {jql}
     assert got == sorted(tuple(r.values()) for r in reference_engine.query(sql).table.to_pylist())
+
+
+def test_not_open_is_state_closed(adbc_conn: Any, sandbox_log: SandboxLog) -> None:
+    cursor = adbc_conn.cursor()
+    cursor.execute("SELECT count(*) FROM github.pull_requests WHERE status <> 'open' AND repo = 'mobile-app'")
+    cursor.fetchall()
+    pulls = [r for r in sandbox_log.requests("github") if r["path"].endswith("/pulls")]
+    assert pulls and {r["query"]["state"] for r in pulls} == {"closed"}

@@ -228,6 +228,8 @@ def _state_param(predicates: Sequence[Predicate]) -> str:
             states = {"open" if v == "open" else "closed" for v in p.values}
             if len(states) == 1:
                 return states.pop()
+        if p.column == "status" and p.op == "<>" and p.values[0] == "open":
+            return "closed"
     return "all"
 
 

@@ -30,9 +30,11 @@ PULL_REQUESTS = TableSpec(
         ColumnSpec("author", pa.string(), "Login of the author"),
         ColumnSpec("author_email", pa.string(), "Public email of the author (null when hidden); one "
                    "GET /users/{login} per distinct author", fetch="user"),
-        # state=open is exact; 'closed' and 'merged' both map to state=closed, so the API only narrows.
+        # state=open is exact; 'closed' and 'merged' both map to state=closed, so the API only narrows;
+        # <> 'open' is state=closed, other <> cannot narrow.
         ColumnSpec("status", pa.string(), "'open', 'closed' (not merged) or 'merged'", nullable=False,
-                   filter=FilterCap(EQ_IN, exact=False, max_in=3, example="status = 'merged'")),
+                   filter=FilterCap(frozenset({"=", "IN", "<>"}), exact=False, max_in=3,
+                                    example="status = 'merged'")),
         ColumnSpec("branch", pa.string(), "Head branch name", distinct_estimate=350,
                    filter=FilterCap(frozenset({"="}), exact=True, max_in=1, example="branch = 'feature/x'")),
         ColumnSpec("base_branch", pa.string(), "Base branch name",
