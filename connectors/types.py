@@ -147,6 +147,7 @@ class ScanRequest:
     prefilters: tuple[Predicate, ...] = ()
     order_by: tuple[tuple[str, bool], ...] = ()  # (column, descending); only with a limit: return the top
     # ``limit`` rows in this order plus every row tied with the last of them
+    residual: Any = None  # a pyarrow.compute.Expression of local-only conditions, to apply before lookups
 
     @property
     def row_filters(self) -> tuple[Predicate, ...]:

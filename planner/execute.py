@@ -169,8 +169,7 @@ def explain_table(plan: FetchPlan, actual: list[StepResult] | None) -> pa.Table:
             "pushed_exact": "; ".join(str(c.predicate) for c in step.pushed if c.exact) or None,
             "pushed_inexact": "; ".join(str(c.predicate) for c in step.pushed if not c.exact) or None,
             "local": "; ".join(step.local) or None, "projection": ", ".join(step.columns),
-            "lookups": ", ".join(f"{c} ({step.spec.fetch_costs.get(step.spec.column(c).fetch, 'per row')})"
-                                 for c in step.lookups) or None,
+            "lookups": _lookups(step),
             "binding": str(step.binding) if step.binding else None,
             "limit": step.limit, "order_by": step.order_by, "requests": None if step.binding else len(step.requests),
             "est_api_calls": step.est_calls, "est_pages": step.est_pages,
@@ -182,3 +181,11 @@ def explain_table(plan: FetchPlan, actual: list[StepResult] | None) -> pa.Table:
     rows.append({"step": len(plan.steps), "source_table": None, "alias": None, "strategy": "duckdb",
                  "local": plan.final_sql, "requests": 0})
     return pa.Table.from_pylist(rows, schema=EXPLAIN_SCHEMA)
+
+
+def _lookups(step: ScanStep) -> str | None:
+    if not step.lookups:
+        return None
+    costs = ", ".join(f"{c} ({step.spec.fetch_costs.get(step.spec.column(c).fetch, 'per row')})"
+                      for c in step.lookups)
+    return costs + (f", only for rows where {' AND '.join(step.prelookup)}" if step.prelookup else "")

@@ -67,6 +67,7 @@ class ScanStep:
     est_calls: int = 1
     binding: Binding | None = None
     missing_required: tuple[str, ...] = ()  # required filters only a binding can supply
+    prelookup: tuple[str, ...] = ()  # conditions the connector applies (as Arrow) before per-row lookups
 
     @property
     def order_by(self) -> str | None:

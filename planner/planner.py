@@ -4,12 +4,16 @@ fetched, never change an answer."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlglot import exp
 from sqlglot.optimizer.scope import traverse_scope
 
@@ -23,6 +27,7 @@ from planner.passes import rewrite
 from planner.plan import FetchPlan, ScanStep
 from planner.predicates import to_predicate
 from planner.pushdown import decide, require_filters, split_requests
+from planner.residual import to_residual
 
 __all__ = ["EXPLAIN_SCHEMA", "Planner", "split_explain"]
 
@@ -125,10 +130,27 @@ class Planner:
             if not order or order[0][0] in spec.order_pushdown:
                 scan_limit = n
         requests = split_requests(spec, columns, verdict, scan_limit, order=order if scan_limit else ())
+        residual, prelookup = self._residual(spec, columns, found) if self.pushdown else (None, ())
+        if residual is not None:
+            requests = tuple(dataclasses.replace(r, residual=residual) for r in requests)
         pages, calls = self.estimator.cost(spec, requests)
         return ScanStep(index=index, alias=found.alias, spec=spec, columns=columns, pushed=tuple(verdict.pushed),
                         local=tuple(local), requests=requests, limit=scan_limit, est_pages=pages, est_calls=calls,
-                        missing_required=verdict.missing_required)
+                        missing_required=verdict.missing_required, prelookup=prelookup)
+
+    @staticmethod
+    def _residual(spec: TableSpec, columns: tuple[str, ...], found: _Conditions
+                  ) -> tuple[pc.Expression | None, tuple[str, ...]]:
+        """Every condition on a scan with per-row lookups, as far as it translates to Arrow, so lookups run
+        only for rows that can survive. Not on an outer join's null-extended side: there a row a condition
+        rejects may still matter (it decides whether the other side is null-extended)."""
+        if found.nullable_side or not any(spec.column(c).fetch != "list" for c in columns):
+            return None, ()
+        terms = [(t, c) for c in found.where if (t := to_residual(rewrite(c), spec)) is not None]
+        if not terms:
+            return None, ()
+        expression = functools.reduce(operator.and_, (t[0] for t, _ in terms))
+        return expression, tuple(c.sql("duckdb") for _, c in terms)
 
 
 def _required(spec: TableSpec, column: str) -> bool:

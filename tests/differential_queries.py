@@ -103,6 +103,14 @@ HAND_WRITTEN = [
     "WHERE ji.status = 'Done' GROUP BY ji.assignee",
     "SELECT * FROM (SELECT gh.branch AS b FROM github.pull_requests gh WHERE gh.repo = 'web-frontend') s "
     "JOIN jira.issues ji ON s.b = ji.branch_name",
+    # local-only conditions applied (as Arrow) before per-row lookups
+    "SELECT number, additions FROM github.pull_requests WHERE title LIKE '%cache%' OR author = 'ana-silva'",
+    "SELECT number, author_email FROM github.pull_requests WHERE NOT (repo = 'web-frontend') AND number < 10",
+    "SELECT number, deletions FROM github.pull_requests WHERE lower(title) LIKE '%cache%' AND number BETWEEN 5 AND 9",
+    "SELECT number, additions FROM github.pull_requests WHERE NOT (title LIKE 'Fix%' OR merged_at IS NULL) "
+    "AND repo = 'infra-tools'",
+    "SELECT ji.issue_key, gh.additions FROM jira.issues ji LEFT JOIN github.pull_requests gh "
+    "ON gh.branch = ji.branch_name WHERE (gh.title LIKE 'Fix%' OR gh.title IS NULL) AND ji.project = 'MOB'",
     # github.users can only be fetched by login: from a filter or from a join
     "SELECT gh.number, u.name, u.email FROM github.pull_requests gh JOIN github.users u ON u.login = gh.author "
     "WHERE gh.repo = 'infra-tools'",

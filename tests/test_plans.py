@@ -85,3 +85,25 @@ def test_recent_fetches_replace_the_declared_row_estimate() -> None:
     estimator = Estimator()
     estimator.statistics.record(ISSUES, (), 12_000)  # what the executor records after a full listing
     assert plan(sql, estimator=estimator).steps[0].est_calls == 120
+
+
+def test_residual_translation_never_rejects_what_sql_keeps() -> None:
+    import pyarrow as pa
+    from sqlglot import parse_one
+
+    from planner.residual import to_residual
+
+    def translate(sql: str) -> tuple[str, bool] | None:
+        found = to_residual(parse_one(sql, dialect="duckdb"), PULL_REQUESTS)
+        return (str(found[0]), found[1]) if found else None
+
+    assert translate("title LIKE 'a\\b%'") is None, "backslash escapes differ between DuckDB and Arrow"
+    assert translate("lower(title) = 'x'") is None, "functions stay in DuckDB"
+    assert translate("NOT (lower(title) = 'x' AND number = 1)") is None, "a weakened inner makes NOT unsafe"
+    assert translate("lower(title) = 'x' OR number = 1") is None
+    weakened = translate("lower(title) = 'x' AND number = 1")
+    assert weakened is not None and weakened[1] is False and "number" in weakened[0]
+    assert translate("additions > 10") is None, "lookup columns are not there yet"
+    batch = pa.RecordBatch.from_pydict({"title": ["Fix a", None, "add"], "number": [1, 2, 3]})
+    found = to_residual(parse_one("NOT (title LIKE 'Fix%') OR number = 2", dialect="duckdb"), PULL_REQUESTS)
+    assert found is not None and batch.filter(found[0]).column("number").to_pylist() == [2, 3]

@@ -168,3 +168,18 @@ def test_not_open_is_state_closed(adbc_conn: Any, sandbox_log: SandboxLog) -> No
     cursor.fetchall()
     pulls = [r for r in sandbox_log.requests("github") if r["path"].endswith("/pulls")]
     assert pulls and {r["query"]["state"] for r in pulls} == {"closed"}
+
+
+def test_local_conditions_run_before_per_row_lookups(adbc_conn: Any, sandbox_log: SandboxLog,
+                                                     reference_engine: Any) -> None:
+    where = "(title LIKE '%cache%' OR author = 'ana-silva') AND NOT (repo = 'web-frontend')"
+    cursor = adbc_conn.cursor()
+    cursor.execute(f"EXPLAIN SELECT number, additions FROM github.pull_requests WHERE {where}")
+    lookups = cursor.fetch_arrow_table().to_pylist()[0]["lookups"]
+    assert "only for rows where" in lookups and "LIKE '%cache%'" in lookups
+    cursor.execute(f"SELECT number, additions FROM github.pull_requests WHERE {where}")
+    got = sorted(cursor.fetchall())
+    details = [r for r in sandbox_log.requests("github") if r["path"].rsplit("/", 1)[-1].isdigit()]
+    assert len(details) == len(got) < 100, "one GET /pulls/{n} per surviving row, not per listed row"
+    sql = f"SELECT number, additions FROM github.pull_requests WHERE {where}"
+    assert got == sorted(tuple(r.values()) for r in reference_engine.query(sql).table.to_pylist())

@@ -193,8 +193,9 @@ class GitHubConnector:
         cols["status"] = pc.if_else(pc.is_valid(cols["merged_at"]), "merged", cols["status"])
         cols["team_id"] = map_values(cols["repo"], self.config.repo_teams)
         batch = pa.RecordBatch.from_pydict(cols, schema=PULL_REQUESTS.schema_for(listed))
-        # Drop rows the API only narrowed, and rows another source's keys rule out, before per-row lookups.
-        batch = filter_batch(batch, request.row_filters)
+        # Drop rows the API only narrowed, rows another source's keys rule out, and rows the query's local
+        # conditions reject, before per-row lookups.
+        batch = filter_batch(batch, request.row_filters, request.residual)
         extra: dict[str, pa.Array] = {}
         if {"additions", "deletions"} & set(request.columns):
             extra.update(await self._details(batch, stats))
