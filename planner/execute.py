@@ -99,20 +99,27 @@ class Executor:
                                 " narrow the query or retry") from exc
 
     async def _run_waves(self, plan: FetchPlan) -> list[StepResult]:
-        """Independent steps run together; a bound step starts once the step it takes keys from is done."""
-        results: dict[int, StepResult] = {}
-        for wave in plan.waves():
-            done = await asyncio.gather(*(self._fetch(s, results) for s in wave))
-            results.update({s.index: r for s, r in zip(wave, done, strict=True)})
-        return [results[s.index] for s in plan.steps]
+        """Every step starts at once, except that a bound step first awaits the one step it takes keys from
+        (not the whole wave before it). A failing step cancels the rest."""
+        tasks: dict[int, asyncio.Task[StepResult]] = {}
+        for wave in plan.waves():  # sources are created before the steps that await them
+            for step in wave:
+                source = tasks[step.binding.source] if step.binding else None
+                tasks[step.index] = asyncio.ensure_future(self._fetch(step, source))
+        try:
+            return list(await asyncio.gather(*(tasks[s.index] for s in plan.steps)))
+        finally:
+            for task in tasks.values():
+                task.cancel()
 
-    async def _fetch(self, step: ScanStep, earlier: Mapping[int, StepResult]) -> StepResult:
+    async def _fetch(self, step: ScanStep, source: asyncio.Task[StepResult] | None) -> StepResult:
+        source_result = await source if source is not None else None
         started = time.perf_counter()
         connector = self.connectors[step.spec.schema_name]
         stats = ScanStats()
         requests, strategy, keys = step.requests, "scan", None
-        if step.binding is not None:
-            requests, strategy, keys = await self._bind(step, earlier[step.binding.source], stats)
+        if step.binding is not None and source_result is not None:
+            requests, strategy, keys = await self._bind(step, source_result, stats)
         parts = await asyncio.gather(*(self._scan(connector, r, stats) for r in requests))
         batches = [b for part in parts for b in part]
         table = pa.Table.from_batches(batches, schema=step.schema) if batches else step.schema.empty_table()
@@ -157,6 +164,7 @@ class Executor:
 
 
 def explain_table(plan: FetchPlan, actual: list[StepResult] | None) -> pa.Table:
+    waves = {step.index: n for n, wave in enumerate(plan.waves()) for step in wave}
     rows = []
     for i, step in enumerate(plan.steps):
         result = actual[i] if actual else None
@@ -164,7 +172,8 @@ def explain_table(plan: FetchPlan, actual: list[StepResult] | None) -> pa.Table:
         if result is not None and step.binding is not None:
             strategy = result.strategy + (" + lookup" if step.lookups else "")
         rows.append({
-            "step": step.index, "source_table": step.spec.qualified_name, "alias": step.alias,
+            "step": step.index, "wave": waves[step.index], "source_table": step.spec.qualified_name,
+            "alias": step.alias,
             "strategy": strategy,
             "pushed_exact": "; ".join(str(c.predicate) for c in step.pushed if c.exact) or None,
             "pushed_inexact": "; ".join(str(c.predicate) for c in step.pushed if not c.exact) or None,
@@ -178,8 +187,8 @@ def explain_table(plan: FetchPlan, actual: list[StepResult] | None) -> pa.Table:
             "rows": result.table.num_rows if result else None, "cache_hits": 0 if result else None,
             "ms": round(result.ms, 2) if result else None,
         })
-    rows.append({"step": len(plan.steps), "source_table": None, "alias": None, "strategy": "duckdb",
-                 "local": plan.final_sql, "requests": 0})
+    rows.append({"step": len(plan.steps), "wave": len(plan.waves()), "source_table": None, "alias": None,
+                 "strategy": "duckdb", "local": plan.final_sql, "requests": 0})
     return pa.Table.from_pylist(rows, schema=EXPLAIN_SCHEMA)
 
 

@@ -33,7 +33,7 @@ __all__ = ["EXPLAIN_SCHEMA", "Planner", "split_explain"]
 
 _EXPLAIN = re.compile(r"^\s*EXPLAIN(\s+ANALYZE)?\s+", re.IGNORECASE)
 EXPLAIN_SCHEMA = pa.schema([
-    pa.field("step", pa.int32(), nullable=False), pa.field("source_table", pa.string()),
+    pa.field("step", pa.int32(), nullable=False), pa.field("wave", pa.int32()), pa.field("source_table", pa.string()),
     pa.field("alias", pa.string()), pa.field("strategy", pa.string()),
     pa.field("pushed_exact", pa.string()), pa.field("pushed_inexact", pa.string()),
     pa.field("local", pa.string()), pa.field("projection", pa.string()), pa.field("lookups", pa.string()),
