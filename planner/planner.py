@@ -204,6 +204,9 @@ def _add_edges(edges: list[JoinEdge], tagged: dict[str, exp.Table], conjunct: ex
     of either side that matches nothing cannot reach the output); in ``LEFT JOIN b ON a.x = b.y`` only b may be
     filtered by a's keys (a's rows are preserved whatever b holds). RIGHT/FULL joins give no edges."""
     node = conjunct.unnest()
+    if isinstance(node, exp.In) and isinstance(node.this, exp.Column) and node.this.table in tagged:
+        _add_subquery_edge(edges, tagged, node, only_target)
+        return
     if not isinstance(node, exp.EQ) or not isinstance(node.this, exp.Column) \
             or not isinstance(node.expression, exp.Column):
         return
@@ -214,6 +217,29 @@ def _add_edges(edges: list[JoinEdge], tagged: dict[str, exp.Table], conjunct: ex
         if only_target is None or target.table == only_target:
             edges.append(JoinEdge(tagged[source.table].meta[SCAN_TAG], source.name,
                                   tagged[target.table].meta[SCAN_TAG], target.name))
+
+
+def _add_subquery_edge(edges: list[JoinEdge], tagged: dict[str, exp.Table], node: exp.In,
+                       only_target: str | None) -> None:
+    """``t.x IN (SELECT y FROM source WHERE ...)``: a row of t matters only if x is one of those y, so the
+    source's keys (under its own conditions) may filter t. Only a plain one-table, one-column subquery."""
+    query = node.args.get("query")
+    inner = query.unnest() if query is not None else None
+    if isinstance(inner, exp.Subquery):
+        inner = inner.this
+    if not isinstance(inner, exp.Select) or len(inner.expressions) != 1 or inner.args.get("joins") \
+            or any(inner.args.get(k) for k in ("group", "having", "limit", "offset", "qualify", "with")):
+        return
+    selected = inner.expressions[0].unalias()
+    from_ = inner.args.get("from") or inner.args.get("from_")
+    source = from_.this if from_ is not None else None
+    if not isinstance(selected, exp.Column) or not isinstance(source, exp.Table) or SCAN_TAG not in source.meta \
+            or selected.table != source.alias_or_name or selected.find(exp.Window):
+        return
+    target = node.this
+    if only_target is None or target.table == only_target:
+        edges.append(JoinEdge(source.meta[SCAN_TAG], selected.name, tagged[target.table].meta[SCAN_TAG],
+                              target.name))
 
 
 def _key_sql(source: ScanStep, column: str, found: _Conditions) -> str:

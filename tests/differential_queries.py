@@ -18,6 +18,14 @@ HAND_WRITTEN = [
     "SELECT ji.issue_key, m.repo FROM merged m JOIN jira.issues ji ON m.branch = ji.branch_name",
     "SELECT issue_key FROM jira.issues WHERE branch_name IN (SELECT branch FROM github.pull_requests "
     "WHERE repo = 'mobile-app' AND status = 'open')",
+    "SELECT number, additions FROM github.pull_requests gh WHERE gh.branch IN "
+    "(SELECT branch_name FROM jira.issues WHERE status = 'Done') AND gh.repo = 'web-frontend'",
+    "SELECT issue_key FROM jira.issues WHERE branch_name NOT IN "
+    "(SELECT branch FROM github.pull_requests WHERE repo = 'mobile-app' AND branch IS NOT NULL)",
+    "SELECT gh.number FROM github.pull_requests gh WHERE gh.branch IN "
+    "(SELECT ji.branch_name FROM jira.issues ji WHERE ji.team = gh.team_id AND ji.story_points >= 8)",
+    "SELECT issue_key FROM jira.issues WHERE branch_name IN (SELECT branch FROM github.pull_requests "
+    "WHERE repo = 'infra-tools' AND status = 'open') OR project = 'WEB'",
     "SELECT issue_key FROM jira.issues ji WHERE EXISTS (SELECT 1 FROM github.pull_requests gh "
     "WHERE gh.branch = ji.branch_name AND gh.status = 'merged') AND ji.project = 'WEB'",
     "SELECT issue_key FROM jira.issues ji WHERE NOT EXISTS (SELECT 1 FROM github.pull_requests gh "

@@ -107,3 +107,15 @@ def test_residual_translation_never_rejects_what_sql_keeps() -> None:
     batch = pa.RecordBatch.from_pydict({"title": ["Fix a", None, "add"], "number": [1, 2, 3]})
     found = to_residual(parse_one("NOT (title LIKE 'Fix%') OR number = 2", dialect="duckdb"), PULL_REQUESTS)
     assert found is not None and batch.filter(found[0]).column("number").to_pylist() == [2, 3]
+
+
+def test_in_subquery_supplies_keys_like_a_join() -> None:
+    p = plan("SELECT issue_key FROM jira.issues WHERE branch_name IN (SELECT branch FROM github.pull_requests "
+             "WHERE repo = 'mobile-app' AND status = 'open')")
+    assert shape(p)[0] == ("issues", "bind join", "branch_name IN (keys of [1] pull_requests.branch) in batches of 50")
+    assert "pull_requests.status = 'open'" in p.steps[0].binding.key_sql  # type: ignore[union-attr]
+    for unsafe in ("branch_name NOT IN (SELECT branch FROM github.pull_requests WHERE repo = 'mobile-app')",
+                   "branch_name IN (SELECT lower(branch) FROM github.pull_requests WHERE repo = 'mobile-app')",
+                   "branch_name IN (SELECT branch FROM github.pull_requests WHERE repo = 'mobile-app' LIMIT 3)",
+                   "(branch_name IN (SELECT branch FROM github.pull_requests WHERE repo = 'x') OR project = 'WEB')"):
+        assert all(s.binding is None for s in plan(f"SELECT issue_key FROM jira.issues WHERE {unsafe}").steps), unsafe
