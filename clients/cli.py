@@ -67,6 +67,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for name in ("merged_prs", "in_progress_join", "points_vs_loc"):
             print(f"  -- {name}\n  {SEED_QUERIES[name]};")
         print(f"  or: omnisql query --uri {service.uri} --token {demo_tokens()['token_admin']} \"SELECT ...\"")
+        print(f"  see the fetch plan (API calls, bind joins): omnisql explain --uri {service.uri} --token "
+              f"{demo_tokens()['token_admin']} \"{SEED_QUERIES['merged_unresolved_audit']}\"")
     else:
         print(f"OmniSQL is serving Flight SQL at {service.uri}")
     sys.stdout.flush()
