@@ -18,6 +18,7 @@ from typing import Any
 from connectors.types import Predicate, ScanRequest
 from planner.estimates import Estimator
 from planner.plan import Binding, ScanStep
+from planner.pushdown import batch_size
 
 __all__ = ["JOIN_STRATEGIES", "JoinEdge", "bind_step", "bound_requests", "choose_bindings", "runtime_mode"]
 
@@ -85,16 +86,14 @@ def _can_semi(target: ScanStep, column: str) -> bool:
 
 
 def _est_keys(source: ScanStep, column: str, estimator: Estimator) -> int:
-    rows = sum(estimator.request_cost(source.spec, r)[2] for r in source.requests)
+    rows = estimator.rows_returned(source.spec, source.requests)
     distinct = source.spec.column(column).distinct_estimate
     return max(int(min(rows, distinct) if distinct else rows), 1)
 
 
 def batch_for(target: ScanStep, column: str, mode: str) -> int:
     cap = target.spec.column(column).filter
-    if mode == "per_row" or cap is None:
-        return 1
-    return cap.max_in if "IN" in cap.ops else 1
+    return 1 if mode == "per_row" or cap is None else batch_size(cap)
 
 
 def _binding(edge: JoinEdge, steps: Sequence[ScanStep], mode: str, n_keys: int, key_sql: str = "") -> Binding:
@@ -151,9 +150,8 @@ def choose_bindings(steps: Sequence[ScanStep], edges: Sequence[JoinEdge], strate
         saving = target.est_calls - calls
         # A semi-join never adds API calls and may skip lookups; worth the wait when the source is cheaper
         # than the lookups it might save.
-        target_rows = sum(estimator.request_cost(target.spec, r)[2] for r in target.requests)
         worth_waiting = mode == "semi" and source.est_calls < estimator.lookup_calls(
-            target.spec, target.columns, target_rows)
+            target.spec, target.columns, estimator.rows_returned(target.spec, target.requests))
         if strategy == "bind" or saving >= 1 or worth_waiting:
             candidates.append((saving, edge, mode, n_keys))
     chosen: dict[int, tuple[JoinEdge, str, int]] = {}

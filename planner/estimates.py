@@ -95,6 +95,10 @@ class Estimator:
         calls = spec.request_overhead + max(pages, partitions) + self.lookup_calls(spec, request.columns, returned)
         return pages, calls, returned
 
+    def rows_returned(self, spec: TableSpec, requests: Sequence[ScanRequest]) -> float:
+        """Rows a whole scan step is expected to hand back."""
+        return sum(self.request_cost(spec, r)[2] for r in requests)
+
     def cost(self, spec: TableSpec, requests: Sequence[ScanRequest]) -> tuple[int, int]:
         """(pages, calls) of a whole scan step."""
         pages, calls = 0, 0.0

@@ -18,7 +18,7 @@ from connectors.types import Connector, Counting, ScanRequest, ScanStats
 from planner.binding import bound_requests, runtime_mode
 from planner.duck import Duck
 from planner.estimates import Estimator
-from planner.plan import FetchPlan, ScanStep, strategy_label
+from planner.plan import FetchPlan, ScanStep, strategy_label, view_name
 from planner.planner import EXPLAIN_SCHEMA
 
 __all__ = ["BackgroundLoop", "Executor", "QueryResult", "StepResult"]
@@ -93,12 +93,12 @@ class Executor:
         if plan.explain == "EXPLAIN":
             return [StepResult(s.schema.empty_table(), ScanStats(), 0.0) for s in plan.steps]
         try:
-            return await asyncio.wait_for(self._run_waves(plan), self.deadline_s)
+            return await asyncio.wait_for(self._run_steps(plan), self.deadline_s)
         except TimeoutError as exc:
             raise SourceTimeout(f"the sources did not answer within the query deadline of {self.deadline_s:.0f} s;"
                                 " narrow the query or retry") from exc
 
-    async def _run_waves(self, plan: FetchPlan) -> list[StepResult]:
+    async def _run_steps(self, plan: FetchPlan) -> list[StepResult]:
         """Every step starts at once, except that a bound step first awaits the one step it takes keys from
         (not the whole wave before it). A failing step cancels the rest."""
         tasks: dict[int, asyncio.Task[StepResult]] = {}
@@ -131,7 +131,7 @@ class Executor:
                     ) -> tuple[tuple[ScanRequest, ...], str, int]:
         """The bound step's requests from the source's distinct keys, re-priced with the actual key count."""
         assert step.binding is not None
-        keys = self.duck.run(step.binding.key_sql, {f"__scan_{step.binding.source}": source.table}
+        keys = self.duck.run(step.binding.key_sql, {view_name(step.binding.source): source.table}
                              ).column(0).to_pylist()
         await self._learn_size(step, stats)
         mode = runtime_mode(step, keys, self.estimator)

@@ -8,11 +8,16 @@ import pyarrow as pa
 
 from connectors.types import Predicate, ScanRequest, TableSpec
 
-__all__ = ["Binding", "FetchPlan", "PushedCondition", "ScanStep", "STRATEGIES", "strategy_label"]
+__all__ = ["Binding", "FetchPlan", "PushedCondition", "ScanStep", "STRATEGIES", "strategy_label", "view_name"]
 
 # How a step uses another step's join keys: sent to the API in batches, one request per key (the Steampipe
 # shape, kept for comparison), or only as a filter on listed rows before per-row lookups.
 STRATEGIES = {"bind": "bind join", "per_row": "per-row", "semi": "semi-join"}
+
+
+def view_name(index: int) -> str:
+    """The DuckDB view a scan step's rows are registered under (the final SQL and join-key SQL use it)."""
+    return f"__scan_{index}"
 
 
 def strategy_label(mode: str, batch: int) -> str:
@@ -87,7 +92,7 @@ class ScanStep:
 
     @property
     def view_name(self) -> str:
-        return f"__scan_{self.index}"
+        return view_name(self.index)
 
     @property
     def schema(self) -> pa.Schema:

@@ -112,8 +112,9 @@ class Planner:
         names = [c.name for c in spec.columns]
         columns = tuple(n for n in names if n in used) or (spec.primary_key[:1] or (names[0],))
         predicates, local = [], []
-        for condition in found.where:
-            predicate = to_predicate(rewrite(condition), spec)
+        rewritten = [(rewrite(c), c) for c in found.where]
+        for normalized, condition in rewritten:
+            predicate = to_predicate(normalized, spec)
             if predicate is not None and not self.pushdown and not _required(spec, predicate.column):
                 predicate = None  # pushdown off still sends required filters: the API cannot list without them
             if predicate is None or (found.nullable_side and predicate.op == "IS_NULL"):
@@ -130,7 +131,8 @@ class Planner:
             if not order or order[0][0] in spec.order_pushdown:
                 scan_limit = n
         requests = split_requests(spec, columns, verdict, scan_limit, order=order if scan_limit else ())
-        residual, prelookup = self._residual(spec, columns, found) if self.pushdown else (None, ())
+        residual, prelookup = self._residual(spec, columns, found.nullable_side, rewritten) if self.pushdown \
+            else (None, ())
         if residual is not None:
             requests = tuple(dataclasses.replace(r, residual=residual) for r in requests)
         pages, calls = self.estimator.cost(spec, requests)
@@ -139,14 +141,14 @@ class Planner:
                         missing_required=verdict.missing_required, prelookup=prelookup)
 
     @staticmethod
-    def _residual(spec: TableSpec, columns: tuple[str, ...], found: _Conditions
-                  ) -> tuple[pc.Expression | None, tuple[str, ...]]:
+    def _residual(spec: TableSpec, columns: tuple[str, ...], nullable_side: bool,
+                  rewritten: Sequence[tuple[exp.Expr, exp.Expr]]) -> tuple[pc.Expression | None, tuple[str, ...]]:
         """Every condition on a scan with per-row lookups, as far as it translates to Arrow, so lookups run
         only for rows that can survive. Not on an outer join's null-extended side: there a row a condition
         rejects may still matter (it decides whether the other side is null-extended)."""
-        if found.nullable_side or not any(spec.column(c).fetch != "list" for c in columns):
+        if nullable_side or not any(spec.column(c).fetch != "list" for c in columns):
             return None, ()
-        terms = [(t, c) for c in found.where if (t := to_residual(rewrite(c), spec)) is not None]
+        terms = [(t, c) for normalized, c in rewritten if (t := to_residual(normalized, spec)) is not None]
         if not terms:
             return None, ()
         expression = functools.reduce(operator.and_, (t[0] for t, _ in terms))

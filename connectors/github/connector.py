@@ -82,16 +82,8 @@ class GitHubConnector:
         out_schema = PULL_REQUESTS.schema_for(request.columns)
         repos = await self._repos(request.predicates, stats)
         listings = self._listings(repos, request.predicates)
-        if request.limit is not None and request.order_by:
-            for batches in await asyncio.gather(*(self._top(repo, params, request, stats)
-                                                  for repo, params in listings)):
-                for batch in batches:
-                    yield batch
-            if not listings:
-                yield pa.RecordBatch.from_pylist([], schema=out_schema)
-            return
         emitted = 0
-        if request.limit is not None:  # sequential, so we can stop paying for pages once we have enough
+        if request.limit is not None and not request.order_by:  # sequential: stop paying once we have enough
             for repo, params in listings:
                 async for batch in self._list(repo, params, request, stats):
                     batch = batch.slice(0, request.limit - emitted)
@@ -100,7 +92,8 @@ class GitHubConnector:
                     if emitted >= request.limit:
                         return
             return
-        results = await asyncio.gather(*(self._collect(repo, params, request, stats) for repo, params in listings))
+        collect = self._top if request.limit is not None else self._collect  # top-N: each repository's own
+        results = await asyncio.gather(*(collect(repo, params, request, stats) for repo, params in listings))
         for batches in results:
             for batch in batches:
                 yield batch
