@@ -4,7 +4,6 @@ answers equal to the full-scan reference."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -121,24 +120,58 @@ def test_missing_required_filter_is_a_clear_invalid_argument(adbc_conn: Any, sql
     assert expected in str(excinfo.value)
 
 
-@pytest.fixture(scope="module")
-def per_row_engine(demo: dict[str, Any]) -> Iterator[Any]:
+def _service_with(demo: dict[str, Any], **overrides: Any) -> Any:
     from clients.demo import demo_config
     from flight_server.app import start_service
 
     config = demo_config(demo["sandbox"], "127.0.0.1", 0)
-    service = start_service(type(config)(**{**config.__dict__, "join_strategy": "per_row"}))
-    yield service.engine
-    service.stop()
+    return start_service(type(config)(**{**config.__dict__, **overrides}))
 
 
-def test_per_row_strategy_pays_one_call_per_key(per_row_engine: Any, sandbox_log: SandboxLog,
+def _adbc(uri: str, demo: dict[str, Any]) -> Any:
+    import adbc_driver_flightsql.dbapi as flightsql
+
+    return flightsql.connect(uri, db_kwargs={
+        "adbc.flight.sql.authorization_header": f"Bearer {demo['tokens']['token_admin']}"})
+
+
+def test_per_row_strategy_pays_one_call_per_key(demo: dict[str, Any], sandbox_log: SandboxLog,
                                                 reference_engine: Any, small_side_branches: set[str]) -> None:
-    sandbox_log.clear()
-    result = per_row_engine.query(BIND_SQL)
+    service = _service_with(demo, join_strategy="per_row")
+    try:
+        with _adbc(service.uri, demo) as conn:
+            sandbox_log.clear()
+            got = _rows(conn.cursor(), BIND_SQL)
+    finally:
+        service.stop()
     assert len(_searches(sandbox_log)) == len(small_side_branches)
-    assert sorted((tuple(r.values()) for r in result.table.to_pylist()), key=repr) == \
-        _reference(reference_engine, BIND_SQL)
+    assert got == _reference(reference_engine, BIND_SQL)
+
+
+def test_fresh_engine_counts_before_betting_on_a_bind_join(demo: dict[str, Any], sandbox_log: SandboxLog,
+                                                            reference_engine: Any) -> None:
+    """No statistics yet: one approximate-count settles the listing's size, then the bind join runs."""
+    service = _service_with(demo)
+    try:
+        with _adbc(service.uri, demo) as conn:
+            sandbox_log.clear()
+            got = _rows(conn.cursor(), BIND_SQL)
+    finally:
+        service.stop()
+    counts = [r for r in sandbox_log.requests("jira") if r["path"].endswith("/approximate-count")]
+    assert [r["body"] for r in counts] == [{"jql": 'project IN ("MOB", "PLAT", "WEB")'}]
+    assert _searches(sandbox_log) and all("cf[10100] ~" in jql for jql in _searches(sandbox_log))
+    assert got == _reference(reference_engine, BIND_SQL)
+
+
+def test_in_subquery_binds_like_a_join(adbc_conn: Any, sandbox_log: SandboxLog, reference_engine: Any,
+                                       small_side_branches: set[str]) -> None:
+    sql = ("SELECT issue_key FROM jira.issues WHERE branch_name IN "
+           f"(SELECT branch FROM github.pull_requests gh WHERE {SMALL_SIDE})")
+    got = _rows(adbc_conn.cursor(), sql)
+    sent = {t.text for jql in _searches(sandbox_log) for t in tokenize(jql) if t.kind == "string"}
+    assert sent == small_side_branches, "only the subquery's keys were asked for"
+    assert got == _reference(reference_engine, sql)
 
 
 @pytest.mark.parametrize("keys", [
