@@ -10,7 +10,8 @@ from connectors.http import new_http_client
 from connectors.jira.connector import JiraConnector
 from connectors.types import Connector
 from flight_server.config import TenantConfig
-from flight_server.server import OmniSQLFlightServer
+from flight_server.server import FlightSqlService
+from flight_server.transport import FlightGrpcServer
 from planner.engine import Engine
 from planner.execute import BackgroundLoop
 from security.principals import TokenAuthenticator
@@ -20,18 +21,18 @@ __all__ = ["RunningService", "start_service"]
 
 @dataclass
 class RunningService:
-    server: OmniSQLFlightServer
+    server: FlightGrpcServer
     engine: Engine
     loop: BackgroundLoop
     uri: str
 
     def stop(self) -> None:
-        self.server.shutdown()
+        self.server.stop()
         self.loop.stop()
 
 
 def start_service(config: TenantConfig) -> RunningService:
-    """Start serving (non-blocking: pyarrow's server runs its own gRPC threads)."""
+    """Start serving (non-blocking: gRPC serves from its own thread pool)."""
     loop = BackgroundLoop()
 
     async def make_client():  # type: ignore[no-untyped-def]
@@ -46,6 +47,6 @@ def start_service(config: TenantConfig) -> RunningService:
     engine = Engine(connectors, loop, pushdown=config.pushdown, deadline_s=config.deadline_s,
                     join_strategy=config.join_strategy)
     secret = config.secret or secrets.token_bytes(32)
-    server = OmniSQLFlightServer(f"grpc://{config.host}:{config.port}", engine,
-                                 TokenAuthenticator(config.principals, secret=secret), secret=secret)
+    authenticator = TokenAuthenticator(config.principals, secret=secret)
+    server = FlightGrpcServer(FlightSqlService(engine, secret=secret), authenticator, config.host, config.port)
     return RunningService(server, engine, loop, f"grpc://{config.host}:{server.port}")

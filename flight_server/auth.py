@@ -1,46 +1,46 @@
-"""Auth middleware: every call needs ``authorization: Bearer``; Handshake also takes Basic (padded or not,
-as Go's ADBC driver sends it unpadded) and answers with an issued ``authorization: Bearer`` header."""
+"""Who is calling: every call needs ``authorization: Bearer``; the Handshake also takes Basic (padded or not, as
+Go's ADBC driver sends it unpadded) and answers with an issued ``authorization: Bearer`` header."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-
-import pyarrow.flight as flight
+from collections.abc import Iterable
 
 from connectors.errors import Unauthenticated
 from security.principals import Principal, TokenAuthenticator
 
-MIDDLEWARE_KEY = "auth"
+__all__ = ["authenticate", "authenticate_handshake"]
+
+_HOW = "send 'authorization: Bearer <token>' (or Basic credentials in the Flight handshake)"
 
 
-class AuthMiddleware(flight.ServerMiddleware):
-    def __init__(self, principal: Principal, issued: str | None = None) -> None:
-        self.principal = principal
-        self.issued = issued
+def _authorization(metadata: Iterable[tuple[str, str | bytes]]) -> tuple[str, str]:
+    for key, value in metadata:
+        if key.lower() == "authorization":
+            text = value.decode(errors="replace") if isinstance(value, bytes) else value
+            scheme, _, credential = text.partition(" ")
+            return scheme.lower(), credential.strip()
+    raise Unauthenticated(f"no credentials: {_HOW}")
 
-    def sending_headers(self) -> dict[str, str]:
-        return {"authorization": f"Bearer {self.issued}"} if self.issued else {}
+
+def authenticate(authenticator: TokenAuthenticator, metadata: Iterable[tuple[str, str | bytes]]) -> Principal:
+    scheme, credential = _authorization(metadata)
+    if scheme != "bearer" or not credential:
+        raise Unauthenticated(f"only Bearer tokens are accepted outside the handshake: {_HOW}")
+    return authenticator.from_bearer(credential)
 
 
-class AuthMiddlewareFactory(flight.ServerMiddlewareFactory):
-    def __init__(self, authenticator: TokenAuthenticator) -> None:
-        self.authenticator = authenticator
-
-    def start_call(self, info: flight.CallInfo, headers: dict[str, list[str]]) -> AuthMiddleware:
-        values = headers.get("authorization") or headers.get("Authorization") or []
-        scheme, _, credential = (values[0] if values else "").partition(" ")
-        try:
-            if scheme.lower() == "bearer" and credential:
-                return AuthMiddleware(self.authenticator.from_bearer(credential.strip()))
-            if scheme.lower() == "basic" and info.method == flight.FlightMethod.HANDSHAKE:
-                username, password = _decode_basic(credential.strip())
-                principal = self.authenticator.from_basic(username, password)
-                return AuthMiddleware(principal, issued=self.authenticator.issue_session(principal))
-        except Unauthenticated as exc:
-            raise flight.FlightUnauthenticatedError(str(exc)) from None
-        raise flight.FlightUnauthenticatedError(
-            "UNAUTHENTICATED: send 'authorization: Bearer <token>' (or Basic credentials in the handshake)")
+def authenticate_handshake(authenticator: TokenAuthenticator, metadata: Iterable[tuple[str, str | bytes]]
+                           ) -> tuple[Principal, str | None]:
+    """The principal, and for Basic credentials a freshly issued session token to send back."""
+    scheme, credential = _authorization(metadata)
+    if scheme == "bearer" and credential:
+        return authenticator.from_bearer(credential), None
+    if scheme == "basic" and credential:
+        principal = authenticator.from_basic(*_decode_basic(credential))
+        return principal, authenticator.issue_session(principal)
+    raise Unauthenticated(f"unsupported credentials: {_HOW}")
 
 
 def _decode_basic(credential: str) -> tuple[str, str]:
@@ -52,14 +52,3 @@ def _decode_basic(credential: str) -> tuple[str, str]:
     if not sep:
         raise Unauthenticated("the Basic credentials must be 'user:password'")
     return username, password
-
-
-class HandshakeHandler(flight.ServerAuthHandler):
-    """Lets the Handshake RPC through: the middleware has already checked Basic/Bearer and attaches the
-    issued ``authorization`` header. ``is_valid`` accepts every call because the middleware rejects bad ones."""
-
-    def authenticate(self, outgoing: flight.ServerAuthSender, incoming: flight.ServerAuthReader) -> None:
-        return None
-
-    def is_valid(self, token: bytes) -> bytes:
-        return b""

@@ -1,16 +1,12 @@
-"""The one place our error vocabulary becomes Flight/gRPC status codes. No traceback ever reaches a client."""
+"""The one place our error vocabulary becomes gRPC status codes. No traceback ever reaches a client: our errors
+travel as their own message, anything unexpected as an incident id that points into the server log."""
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
 import uuid
-from collections.abc import Callable
-from typing import Any, TypeVar, cast
 
-import pyarrow as pa
-import pyarrow.flight as flight
+import grpc
 
 from connectors.errors import (
     EntitlementDenied,
@@ -23,41 +19,47 @@ from connectors.errors import (
     UpstreamError,
 )
 
+__all__ = ["GrpcError", "status_of"]
+
 log = logging.getLogger("omnisql.flight")
-F = TypeVar("F", bound=Callable[..., Any])
 
 
-def to_flight_error(exc: OmniSQLError) -> Exception:
-    message = str(exc)
+class GrpcError(Exception):
+    """A status decided by the transport itself (e.g. an RPC we do not serve)."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _code_of(exc: OmniSQLError) -> grpc.StatusCode:
     if isinstance(exc, InvalidQuery):
-        return pa.ArrowInvalid(message)  # gRPC INVALID_ARGUMENT
+        return grpc.StatusCode.INVALID_ARGUMENT
     if isinstance(exc, Unauthenticated):
-        return flight.FlightUnauthenticatedError(message)
+        return grpc.StatusCode.UNAUTHENTICATED
     if isinstance(exc, EntitlementDenied):
-        return flight.FlightUnauthorizedError(message)
-    extra = json.dumps({"code": exc.code, "retry_after_s": getattr(exc, "retry_after_s", None)}).encode()
+        return grpc.StatusCode.PERMISSION_DENIED
     if isinstance(exc, SourceTimeout):
-        return flight.FlightTimedOutError(message, extra_info=extra)
+        return grpc.StatusCode.DEADLINE_EXCEEDED
     if isinstance(exc, RateLimitExhausted | UpstreamError | StaleData):
-        return flight.FlightUnavailableError(message, extra_info=extra)
-    return flight.FlightServerError(message, extra_info=extra)
+        return grpc.StatusCode.UNAVAILABLE
+    return grpc.StatusCode.INTERNAL
 
 
-def translate_errors(handler: F) -> F:
-    """Wrap a Flight handler: our errors get their status code; anything else is logged and hidden."""
+def status_of(exc: BaseException, method: str) -> tuple[grpc.StatusCode, str, list[tuple[str, str]]]:
+    """(status code, message, trailing metadata) for an exception raised while serving ``method``.
 
-    @functools.wraps(handler)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return handler(*args, **kwargs)
-        except OmniSQLError as exc:
-            raise to_flight_error(exc) from None
-        except (flight.FlightError, pa.ArrowInvalid):
-            raise
-        except Exception:
-            incident = uuid.uuid4().hex[:12]
-            log.exception("unexpected error in %s (incident %s)", handler.__name__, incident)
-            raise flight.FlightInternalError(
-                f"INTERNAL: unexpected server error (incident {incident}); the server log has details") from None
-
-    return cast(F, wrapper)
+    Trailers ``x-omnisql-error-code`` and ``x-omnisql-retry-after-s`` let programs branch without parsing text.
+    """
+    if isinstance(exc, GrpcError):
+        return exc.code, str(exc), []
+    if isinstance(exc, OmniSQLError):
+        trailers = [("x-omnisql-error-code", exc.code)]
+        retry_after = getattr(exc, "retry_after_s", None)
+        if retry_after is not None:
+            trailers.append(("x-omnisql-retry-after-s", str(retry_after)))
+        return _code_of(exc), str(exc), trailers
+    incident = uuid.uuid4().hex[:12]
+    log.error("unexpected error in %s (incident %s)", method, incident, exc_info=exc)
+    return (grpc.StatusCode.INTERNAL,
+            f"INTERNAL: unexpected server error (incident {incident}); the server log has details", [])

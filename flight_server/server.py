@@ -4,26 +4,22 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.flight as flight
 from google.protobuf.message import Message
 
 from connectors.errors import InvalidQuery
 from flight_server import metadata
-from flight_server.auth import MIDDLEWARE_KEY, AuthMiddleware, AuthMiddlewareFactory, HandshakeHandler
 from flight_server.commands import pack, unpack
-from flight_server.errors import translate_errors
 from flight_server.proto import flight_sql_pb2 as pb
 from flight_server.sql_info import SQL_INFO_SCHEMA, sql_info_table
 from flight_server.statements import PreparedStatement, StatementStore, parameter_schema
 from flight_server.tickets import TicketSigner
 from planner.engine import Engine
-from security.principals import Principal, TokenAuthenticator
+from security.principals import Principal
 
-__all__ = ["OmniSQLFlightServer"]
+__all__ = ["FlightSqlService"]
 
 log = logging.getLogger("omnisql.flight")
 _METADATA_COMMANDS = (pb.CommandGetSqlInfo, pb.CommandGetCatalogs, pb.CommandGetDbSchemas, pb.CommandGetTables,
@@ -31,22 +27,17 @@ _METADATA_COMMANDS = (pb.CommandGetSqlInfo, pb.CommandGetCatalogs, pb.CommandGet
                       pb.CommandGetExportedKeys, pb.CommandGetImportedKeys, pb.CommandGetCrossReference)
 
 
-class OmniSQLFlightServer(flight.FlightServerBase):
-    def __init__(self, location: str, engine: Engine, authenticator: TokenAuthenticator,
-                 secret: bytes | None = None) -> None:
-        super().__init__(location, auth_handler=HandshakeHandler(),
-                         middleware={MIDDLEWARE_KEY: AuthMiddlewareFactory(authenticator)})
+class FlightSqlService:
+    """Flight SQL semantics over plain values (command bytes in; schemas, tables and ticket bytes out).
+    The gRPC transport (``flight_server/transport.py``) authenticates and frames; this class decides."""
+
+    ACTIONS = (("CreatePreparedStatement", "Prepare a SQL query (returns its dataset and parameter schemas)"),
+               ("ClosePreparedStatement", "Release a prepared statement"))
+
+    def __init__(self, engine: Engine, secret: bytes | None = None) -> None:
         self.engine = engine
         self.tickets = TicketSigner(secret or secrets.token_bytes(32))
         self.statements = StatementStore()
-
-    # -- helpers -----------------------------------------------------------------------------------------------
-    @staticmethod
-    def principal(context: flight.ServerCallContext) -> Principal:
-        middleware = context.get_middleware(MIDDLEWARE_KEY)
-        if not isinstance(middleware, AuthMiddleware):
-            raise flight.FlightUnauthenticatedError("UNAUTHENTICATED: no credentials")
-        return middleware.principal
 
     def _metadata_table(self, command: Message) -> pa.Table:
         catalog = self.engine.catalog
@@ -87,77 +78,60 @@ class OmniSQLFlightServer(flight.FlightServerBase):
         raise InvalidQuery(f"unsupported command {type(command).__name__} for this call")
 
     # -- Flight RPCs -------------------------------------------------------------------------------------------
-    @translate_errors
-    def get_flight_info(self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
-                        ) -> flight.FlightInfo:
-        principal = self.principal(context)
-        command = unpack(descriptor.command)
+    def flight_info(self, principal: Principal, command_bytes: bytes) -> tuple[pa.Schema, bytes]:
+        """GetFlightInfo: the result schema (planned, no API calls) and a ticket redeemable by this principal."""
+        command = unpack(command_bytes)
         if isinstance(command, _METADATA_COMMANDS):
-            schema, ticket = self._metadata_schema(command), flight.Ticket(descriptor.command)
-        else:
-            sql, params = self._query_of(command, principal.user)
-            schema = self.engine.plan(sql, params).schema
-            handle = self.tickets.sign(principal.user, sql, params)
-            ticket = flight.Ticket(pack(pb.TicketStatementQuery(statement_handle=handle)))
-        return flight.FlightInfo(schema, descriptor, [flight.FlightEndpoint(ticket, [])], -1, -1)
+            return self._metadata_schema(command), command_bytes
+        sql, params = self._query_of(command, principal.user)
+        schema = self.engine.plan(sql, params).schema
+        handle = self.tickets.sign(principal.user, sql, params)
+        return schema, pack(pb.TicketStatementQuery(statement_handle=handle))
 
-    @translate_errors
-    def get_schema(self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor
-                   ) -> flight.SchemaResult:
-        """Exactly GetFlightInfo's schema (signing the unused ticket costs one HMAC)."""
-        return flight.SchemaResult(self.get_flight_info(context, descriptor).schema)
-
-    @translate_errors
-    def do_get(self, context: flight.ServerCallContext, ticket: flight.Ticket) -> flight.FlightDataStream:
-        principal = self.principal(context)
-        command = unpack(ticket.ticket)
+    def stream(self, principal: Principal, ticket: bytes) -> pa.Table:
+        """DoGet: run what the ticket names."""
+        command = unpack(ticket)
         if isinstance(command, _METADATA_COMMANDS):
-            return flight.RecordBatchStream(self._metadata_table(command))
+            return self._metadata_table(command)
         if not isinstance(command, pb.TicketStatementQuery):
             raise InvalidQuery("the ticket is not a statement ticket; call GetFlightInfo first")
         sql, params = self.tickets.verify(command.statement_handle, principal.user)
         result = self.engine.query(sql, params)
         log.info("query user=%s api_calls=%d fetch_ms=%.1f duckdb_ms=%.1f rows=%d", principal.user,
                  result.api_calls, result.fetch_ms, result.duckdb_ms, result.table.num_rows)
-        return flight.RecordBatchStream(result.table)
+        return result.table
 
-    @translate_errors
-    def do_put(self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor,
-               reader: flight.MetadataRecordBatchReader, writer: flight.FlightMetadataWriter) -> None:
-        principal = self.principal(context)
-        command = unpack(descriptor.command)
+    def put(self, principal: Principal, command_bytes: bytes, params: pa.Table | None) -> bytes:
+        """DoPut: bind one row of parameters to a prepared statement; returns the PutResult metadata."""
+        command = unpack(command_bytes)
         if not isinstance(command, pb.CommandPreparedStatementQuery):
             self._query_of(command, principal.user)  # raises the read-only error for updates
             raise InvalidQuery(f"DoPut does not accept {type(command).__name__}")
         statement = self.statements.get(command.prepared_statement_handle, principal.user)
-        params = reader.read_all()
-        if params.num_rows > 1:
+        if params is not None and params.num_rows > 1:
             raise InvalidQuery(f"a query takes one row of parameters, got {params.num_rows}; execute once per row")
-        statement.params = [col[0].as_py() for col in params.columns] if params.num_rows else []
+        statement.params = [col[0].as_py() for col in params.columns] if params and params.num_rows else []
         expected = len(statement.parameter_schema)
-        if params.num_rows and len(statement.params) != expected:
+        if statement.params and len(statement.params) != expected:
             raise InvalidQuery(f"the statement has {expected} parameter(s) but {len(statement.params)} were bound")
         result = pb.DoPutPreparedStatementResult(prepared_statement_handle=command.prepared_statement_handle)
-        writer.write(pa.py_buffer(result.SerializeToString()))
+        return result.SerializeToString()
 
-    @translate_errors
-    def do_action(self, context: flight.ServerCallContext, action: flight.Action) -> Iterator[flight.Result]:
-        principal = self.principal(context)
-        if action.type == "CreatePreparedStatement":
-            request = unpack(action.body.to_pybytes())
-            assert isinstance(request, pb.ActionCreatePreparedStatementRequest)
-            return iter([flight.Result(pack(self._prepare(request.query, principal)))])
-        if action.type == "ClosePreparedStatement":
-            request = unpack(action.body.to_pybytes())
-            assert isinstance(request, pb.ActionClosePreparedStatementRequest)
+    def action(self, principal: Principal, action_type: str, body: bytes) -> list[bytes]:
+        """DoAction: prepared statement lifecycle; returns the result bodies."""
+        if action_type == "CreatePreparedStatement":
+            request = unpack(body)
+            if not isinstance(request, pb.ActionCreatePreparedStatementRequest):
+                raise InvalidQuery("CreatePreparedStatement needs an ActionCreatePreparedStatementRequest body")
+            return [pack(self._prepare(request.query, principal))]
+        if action_type == "ClosePreparedStatement":
+            request = unpack(body)
+            if not isinstance(request, pb.ActionClosePreparedStatementRequest):
+                raise InvalidQuery("ClosePreparedStatement needs an ActionClosePreparedStatementRequest body")
             self.statements.close(request.prepared_statement_handle, principal.user)
-            return iter([])
-        raise InvalidQuery(f"unsupported action {action.type}; supported: CreatePreparedStatement, "
-                           "ClosePreparedStatement")
-
-    def list_actions(self, context: flight.ServerCallContext) -> list[tuple[str, str]]:
-        return [("CreatePreparedStatement", "Prepare a SQL query"),
-                ("ClosePreparedStatement", "Release a prepared statement")]
+            return []
+        supported = ", ".join(name for name, _ in self.ACTIONS)
+        raise InvalidQuery(f"unsupported action {action_type!r}; supported: {supported}")
 
     def _prepare(self, sql: str, principal: Principal) -> pb.ActionCreatePreparedStatementResult:
         params_schema = parameter_schema(sql, self.engine.catalog)

@@ -18,6 +18,11 @@ cursor.execute("SELECT count(*) AS n FROM github.pull_requests WHERE status = 'o
 out["open"] = cursor.fetchone()[0]
 cursor.execute("SELECT count(*) AS n FROM github.pull_requests WHERE status = ?", ["open"])
 out["open_param"] = cursor.fetchone()[0]
+try:
+    cursor.execute("SELECT nope FROM jira.issues")
+    out["error"] = ""
+except Exception as exc:  # the client's own error type; we check its text
+    out["error"] = str(exc)
 engine = create_engine(f"datafusion://{host}:{port}?insecure=true&token={token}")
 inspector = inspect(engine)
 out["schemas"] = sorted(inspector.get_schema_names())

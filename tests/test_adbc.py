@@ -89,6 +89,7 @@ def test_bad_token_is_unauthenticated(demo: dict[str, Any]) -> None:
     ("SELECT nope FROM jira.issues", "Column 'nope' could not be resolved"),
     ("DELETE FROM jira.issues", "only read-only queries"),
     ("SELECT * FROM read_csv('/etc/passwd')", "table functions are not allowed"),
+    ("SELECT * FROM github.users", "github.users needs a filter on login"),
 ])
 def test_bad_queries_are_invalid_argument(adbc_conn: Any, sql: str, expected: str) -> None:
     cursor = adbc_conn.cursor()
@@ -96,3 +97,4 @@ def test_bad_queries_are_invalid_argument(adbc_conn: Any, sql: str, expected: st
         cursor.execute(sql)
     cursor.close()
     assert expected in str(excinfo.value)
+    assert "Traceback" not in str(excinfo.value) and "Python exception" not in str(excinfo.value)

@@ -19,3 +19,5 @@ def test_flightsql_dbapi_and_sqlalchemy_inspector(demo: dict[str, Any], admin_to
     assert out["schemas"] == ["github", "jira"]
     assert out["tables"] == ["issues"]
     assert out["columns"][:2] == ["issue_key", "summary"]
+    assert "Column 'nope' could not be resolved" in out["error"]
+    assert "Traceback" not in out["error"] and "Python exception" not in out["error"]

@@ -1,0 +1,179 @@
+"""Arrow Flight over gRPC, served with grpcio.
+
+We serve the FlightService ourselves instead of through pyarrow's ``FlightServerBase`` because pyarrow turns
+every Python exception that maps to INVALID_ARGUMENT into a status whose message carries the Python traceback
+(apache/arrow#34251). Owning the transport, each status is exactly our message and code. Batches still travel
+as Arrow IPC, framed by ``flight_server/ipc.py``; the Flight SQL semantics live in ``flight_server/server.py``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from typing import Any, TypeVar
+
+import grpc
+
+from flight_server.auth import authenticate, authenticate_handshake
+from flight_server.errors import GrpcError, status_of
+from flight_server.ipc import flight_data_stream, read_flight_data
+from flight_server.proto import flight_pb2 as fpb
+from flight_server.server import FlightSqlService
+from security.principals import Principal, TokenAuthenticator
+
+__all__ = ["FlightGrpcServer"]
+
+log = logging.getLogger("omnisql.flight")
+SERVICE_NAME = "arrow.flight.protocol.FlightService"
+T = TypeVar("T")
+
+
+def _abort(context: grpc.ServicerContext, method: str, exc: BaseException) -> None:
+    code, message, trailers = status_of(exc, method)
+    if trailers:
+        context.set_trailing_metadata(tuple(trailers))
+    context.abort(code, message)
+
+
+def _unary(method: str, fn: Callable[[Any, grpc.ServicerContext], T]) -> Callable[[Any, grpc.ServicerContext], T]:
+    @functools.wraps(fn)
+    def handler(request: Any, context: grpc.ServicerContext) -> T:
+        try:
+            return fn(request, context)
+        except Exception as exc:
+            _abort(context, method, exc)
+            raise  # unreachable: abort raises
+
+    return handler
+
+
+def _streaming(method: str, fn: Callable[[Any, grpc.ServicerContext], Iterator[T]]
+               ) -> Callable[[Any, grpc.ServicerContext], Iterator[T]]:
+    @functools.wraps(fn)
+    def handler(request: Any, context: grpc.ServicerContext) -> Iterator[T]:
+        try:
+            yield from fn(request, context)
+        except Exception as exc:
+            _abort(context, method, exc)
+
+    return handler
+
+
+class FlightGrpcServer:
+    """A started gRPC server answering the FlightService on ``host:port`` (``port`` 0 picks a free one)."""
+
+    def __init__(self, service: FlightSqlService, authenticator: TokenAuthenticator, host: str, port: int,
+                 max_workers: int = 32) -> None:
+        self.service = service
+        self.authenticator = authenticator
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="omnisql-grpc"),
+            options=[("grpc.so_reuseport", 0),  # a taken port is an error, never a silently shared one
+                     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                     ("grpc.max_send_message_length", -1)])
+        self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, self._handlers()),))
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        try:
+            self.port = self.server.add_insecure_port(address)
+        except RuntimeError as exc:
+            raise OSError(f"cannot listen on {address}: is the port taken? ({exc})") from None
+        if self.port == 0:
+            raise OSError(f"cannot listen on {address}: is the port taken?")
+        self.server.start()
+
+    def stop(self, grace_s: float = 1.0) -> None:
+        self.server.stop(grace_s).wait()
+
+    def _principal(self, context: grpc.ServicerContext) -> Principal:
+        return authenticate(self.authenticator, context.invocation_metadata())
+
+    def _handlers(self) -> dict[str, grpc.RpcMethodHandler]:
+        g = grpc
+        return {
+            "Handshake": g.stream_stream_rpc_method_handler(
+                _streaming("Handshake", self.handshake), fpb.HandshakeRequest.FromString,
+                fpb.HandshakeResponse.SerializeToString),
+            "ListFlights": g.unary_stream_rpc_method_handler(
+                _streaming("ListFlights", self.list_flights), fpb.Criteria.FromString,
+                fpb.FlightInfo.SerializeToString),
+            "GetFlightInfo": g.unary_unary_rpc_method_handler(
+                _unary("GetFlightInfo", self.get_flight_info), fpb.FlightDescriptor.FromString,
+                fpb.FlightInfo.SerializeToString),
+            "GetSchema": g.unary_unary_rpc_method_handler(
+                _unary("GetSchema", self.get_schema), fpb.FlightDescriptor.FromString,
+                fpb.SchemaResult.SerializeToString),
+            "DoGet": g.unary_stream_rpc_method_handler(
+                _streaming("DoGet", self.do_get), fpb.Ticket.FromString, None),  # already serialized FlightData
+            "DoPut": g.stream_stream_rpc_method_handler(
+                _streaming("DoPut", self.do_put), fpb.FlightData.FromString, fpb.PutResult.SerializeToString),
+            "DoExchange": g.stream_stream_rpc_method_handler(
+                _streaming("DoExchange", self.do_exchange), fpb.FlightData.FromString, None),
+            "DoAction": g.unary_stream_rpc_method_handler(
+                _streaming("DoAction", self.do_action), fpb.Action.FromString, fpb.Result.SerializeToString),
+            "ListActions": g.unary_stream_rpc_method_handler(
+                _streaming("ListActions", self.list_actions), fpb.Empty.FromString,
+                fpb.ActionType.SerializeToString),
+        }
+
+    # -- the RPCs ----------------------------------------------------------------------------------------------
+    def handshake(self, requests: Iterator[fpb.HandshakeRequest], context: grpc.ServicerContext
+                  ) -> Iterator[fpb.HandshakeResponse]:
+        """Basic → Bearer: the issued token goes back as an ``authorization`` header. We answer without reading
+        the client's messages: Go's Flight client waits for our answer before it half-closes."""
+        _, issued = authenticate_handshake(self.authenticator, context.invocation_metadata())
+        if issued:
+            context.send_initial_metadata((("authorization", f"Bearer {issued}"),))
+        return iter(())
+
+    def list_flights(self, criteria: fpb.Criteria, context: grpc.ServicerContext) -> Iterator[fpb.FlightInfo]:
+        self._principal(context)
+        return iter(())  # queries are commands, not named flights
+
+    def get_flight_info(self, descriptor: fpb.FlightDescriptor, context: grpc.ServicerContext) -> fpb.FlightInfo:
+        schema, ticket = self.service.flight_info(self._principal(context), _command(descriptor))
+        endpoint = fpb.FlightEndpoint(ticket=fpb.Ticket(ticket=ticket))
+        return fpb.FlightInfo(schema=schema.serialize().to_pybytes(), flight_descriptor=descriptor,
+                              endpoint=[endpoint], total_records=-1, total_bytes=-1)
+
+    def get_schema(self, descriptor: fpb.FlightDescriptor, context: grpc.ServicerContext) -> fpb.SchemaResult:
+        schema, _ = self.service.flight_info(self._principal(context), _command(descriptor))
+        return fpb.SchemaResult(schema=schema.serialize().to_pybytes())
+
+    def do_get(self, ticket: fpb.Ticket, context: grpc.ServicerContext) -> Iterator[bytes]:
+        table = self.service.stream(self._principal(context), ticket.ticket)
+        return flight_data_stream(table)
+
+    def do_put(self, messages: Iterator[fpb.FlightData], context: grpc.ServicerContext) -> Iterator[fpb.PutResult]:
+        principal = self._principal(context)
+        first = next(messages, None)
+        if first is None or not first.HasField("flight_descriptor"):
+            raise GrpcError(grpc.StatusCode.INVALID_ARGUMENT, "DoPut: the first message must carry a descriptor")
+        params = read_flight_data(_chain(first, messages))
+        yield fpb.PutResult(app_metadata=self.service.put(principal, _command(first.flight_descriptor), params))
+
+    def do_exchange(self, messages: Iterator[fpb.FlightData], context: grpc.ServicerContext) -> Iterator[bytes]:
+        self._principal(context)
+        raise GrpcError(grpc.StatusCode.UNIMPLEMENTED, "DoExchange is not supported; use Flight SQL commands")
+
+    def do_action(self, action: fpb.Action, context: grpc.ServicerContext) -> Iterator[fpb.Result]:
+        for body in self.service.action(self._principal(context), action.type, action.body):
+            yield fpb.Result(body=body)
+
+    def list_actions(self, empty: fpb.Empty, context: grpc.ServicerContext) -> Iterator[fpb.ActionType]:
+        self._principal(context)
+        for name, description in self.service.ACTIONS:
+            yield fpb.ActionType(type=name, description=description)
+
+
+def _command(descriptor: fpb.FlightDescriptor) -> bytes:
+    if descriptor.type != fpb.FlightDescriptor.CMD:
+        raise GrpcError(grpc.StatusCode.INVALID_ARGUMENT,
+                        "only command descriptors are served (Flight SQL); path descriptors name nothing here")
+    return descriptor.cmd
+
+
+def _chain(first: T, rest: Iterator[T]) -> Iterator[T]:
+    yield first
+    yield from rest
