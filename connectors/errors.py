@@ -10,6 +10,7 @@ __all__ = [
     "EntitlementDenied",
     "InvalidQuery",
     "OmniSQLError",
+    "QueryCancelled",
     "RateLimitExhausted",
     "SourceTimeout",
     "StaleData",
@@ -65,6 +66,12 @@ class StaleData(OmniSQLError):
     """Cached data is older than the query's ``max_staleness_ms`` and cannot be refreshed."""
 
     code = "STALE_DATA"
+
+
+class QueryCancelled(OmniSQLError):
+    """The client cancelled the call (or its deadline passed): fetching stopped, no further API calls are made."""
+
+    code = "CANCELLED"
 
 
 class UpstreamError(OmniSQLError):

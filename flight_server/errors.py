@@ -12,6 +12,7 @@ from connectors.errors import (
     EntitlementDenied,
     InvalidQuery,
     OmniSQLError,
+    QueryCancelled,
     RateLimitExhausted,
     SourceTimeout,
     StaleData,
@@ -39,6 +40,8 @@ def _code_of(exc: OmniSQLError) -> grpc.StatusCode:
         return grpc.StatusCode.UNAUTHENTICATED
     if isinstance(exc, EntitlementDenied):
         return grpc.StatusCode.PERMISSION_DENIED
+    if isinstance(exc, QueryCancelled):
+        return grpc.StatusCode.CANCELLED
     if isinstance(exc, SourceTimeout):
         return grpc.StatusCode.DEADLINE_EXCEEDED
     if isinstance(exc, RateLimitExhausted | UpstreamError | StaleData):

@@ -17,6 +17,7 @@ from flight_server.sql_info import SQL_INFO_SCHEMA, sql_info_table
 from flight_server.statements import PreparedStatement, StatementStore, parameter_schema
 from flight_server.tickets import TicketSigner
 from planner.engine import Engine
+from planner.execute import OnCancel
 from security.principals import Principal
 
 __all__ = ["FlightSqlService"]
@@ -88,15 +89,15 @@ class FlightSqlService:
         handle = self.tickets.sign(principal.user, sql, params)
         return schema, pack(pb.TicketStatementQuery(statement_handle=handle))
 
-    def stream(self, principal: Principal, ticket: bytes) -> pa.Table:
-        """DoGet: run what the ticket names."""
+    def stream(self, principal: Principal, ticket: bytes, on_cancel: OnCancel | None = None) -> pa.Table:
+        """DoGet: run what the ticket names (``on_cancel``: see ``Executor.execute``)."""
         command = unpack(ticket)
         if isinstance(command, _METADATA_COMMANDS):
             return self._metadata_table(command)
         if not isinstance(command, pb.TicketStatementQuery):
             raise InvalidQuery("the ticket is not a statement ticket; call GetFlightInfo first")
         sql, params = self.tickets.verify(command.statement_handle, principal.user)
-        result = self.engine.query(sql, params)
+        result = self.engine.query(sql, params, on_cancel)
         log.info("query user=%s api_calls=%d fetch_ms=%.1f duckdb_ms=%.1f rows=%d", principal.user,
                  result.api_calls, result.fetch_ms, result.duckdb_ms, result.table.num_rows)
         return result.table

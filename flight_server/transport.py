@@ -142,7 +142,7 @@ class FlightGrpcServer:
         return fpb.SchemaResult(schema=schema.serialize().to_pybytes())
 
     def do_get(self, ticket: fpb.Ticket, context: grpc.ServicerContext) -> Iterator[bytes]:
-        table = self.service.stream(self._principal(context), ticket.ticket)
+        table = self.service.stream(self._principal(context), ticket.ticket, on_cancel=context.add_callback)
         return flight_data_stream(table)
 
     def do_put(self, messages: Iterator[fpb.FlightData], context: grpc.ServicerContext) -> Iterator[fpb.PutResult]:

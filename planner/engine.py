@@ -9,7 +9,7 @@ from connectors.types import Connector
 from planner.catalog import Catalog
 from planner.duck import Duck
 from planner.estimates import Estimator
-from planner.execute import BackgroundLoop, Executor, QueryResult
+from planner.execute import BackgroundLoop, Executor, OnCancel, QueryResult
 from planner.plan import FetchPlan
 from planner.planner import Planner
 
@@ -31,5 +31,5 @@ class Engine:
     def plan(self, sql: str, params: Sequence[Any] = ()) -> FetchPlan:
         return self.planner.plan(sql, params)
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> QueryResult:
-        return self.executor.execute(self.plan(sql, params))
+    def query(self, sql: str, params: Sequence[Any] = (), on_cancel: OnCancel | None = None) -> QueryResult:
+        return self.executor.execute(self.plan(sql, params), on_cancel)

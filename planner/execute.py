@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Coroutine, Mapping
-from concurrent.futures import Future
+from collections.abc import Callable, Coroutine, Mapping
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pyarrow as pa
 
-from connectors.errors import OmniSQLError, SourceTimeout, UpstreamError
+from connectors.errors import OmniSQLError, QueryCancelled, SourceTimeout, UpstreamError
 from connectors.types import Connector, Counting, ScanRequest, ScanStats
 from planner.binding import bound_requests, runtime_mode
 from planner.duck import Duck
@@ -24,6 +24,8 @@ from planner.planner import EXPLAIN_SCHEMA
 __all__ = ["BackgroundLoop", "Executor", "QueryResult", "StepResult"]
 
 T = TypeVar("T")
+# Registers a function to call when the caller goes away; returns False if it already has (gRPC's add_callback).
+OnCancel = Callable[[Callable[[], object]], bool]
 
 
 class BackgroundLoop:
@@ -75,9 +77,17 @@ class Executor:
         self.deadline_s = deadline_s
         self.estimator = estimator or Estimator()
 
-    def execute(self, plan: FetchPlan) -> QueryResult:
+    def execute(self, plan: FetchPlan, on_cancel: OnCancel | None = None) -> QueryResult:
+        """Run the plan. With ``on_cancel``, a caller that goes away cancels the fetch tasks (and their HTTP
+        requests) at once, so an abandoned query stops spending the tenant's API budget."""
         started = time.perf_counter()
-        steps = self.loop.run(self._fetch_all(plan))
+        future = self.loop.submit(self._fetch_all(plan))
+        if on_cancel is not None and not on_cancel(future.cancel):
+            future.cancel()
+        try:
+            steps = future.result()
+        except CancelledError:
+            raise QueryCancelled("the client cancelled the query or its deadline passed; fetching stopped") from None
         fetched = time.perf_counter()
         if plan.explain:
             table = explain_table(plan, steps if plan.explain == "EXPLAIN ANALYZE" else None)

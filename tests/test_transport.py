@@ -3,6 +3,7 @@ sees them (the real demo server)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +16,7 @@ from flight_server.errors import status_of
 from flight_server.ipc import MAX_MESSAGE_BYTES, encode_flight_data, flight_data_stream, read_flight_data
 from flight_server.proto import flight_pb2 as fpb
 from flight_server.proto import flight_sql_pb2 as pb
+from tests.conftest import SandboxLog
 
 SERVICE = "/arrow.flight.protocol.FlightService/"
 
@@ -119,3 +121,29 @@ def test_unserved_rpcs_say_so(channel: grpc.Channel, admin_token: str) -> None:
     with pytest.raises(grpc.RpcError) as excinfo:
         list(exchange(iter([fpb.FlightData()]), metadata=_auth(admin_token), timeout=30))
     assert excinfo.value.code() == grpc.StatusCode.UNIMPLEMENTED  # type: ignore[attr-defined]
+
+
+def test_abandoned_query_stops_spending_api_calls(demo: dict[str, Any], admin_token: str,
+                                                  sandbox_log: SandboxLog) -> None:
+    """A client deadline cancels the fetch: no new upstream requests once the call is gone."""
+    import pyarrow.flight as flight
+
+    from clients.flight_client import statement_descriptor
+
+    client = flight.FlightClient(demo["flight_uri"])
+    headers = [(b"authorization", f"Bearer {admin_token}".encode())]
+    # additions costs one GET /pulls/{n} per pull request: 360 slow lookups, far longer than the deadline.
+    info = client.get_flight_info(statement_descriptor("SELECT sum(additions) FROM github.pull_requests"),
+                                  flight.FlightCallOptions(headers=headers))
+    sandbox_log.faults("github", latency_s=0.3)
+    try:
+        with pytest.raises(flight.FlightTimedOutError):
+            client.do_get(info.endpoints[0].ticket, flight.FlightCallOptions(headers=headers, timeout=1.5)).read_all()
+        time.sleep(1.0)  # requests already in flight finish (0.3 s each)
+        settled = len(sandbox_log.requests("github"))
+        time.sleep(1.5)
+        assert len(sandbox_log.requests("github")) == settled, "the server kept fetching for a client that left"
+        assert 0 < settled < 100
+    finally:
+        sandbox_log.faults("github", latency_s=0)
+        client.close()
