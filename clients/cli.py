@@ -103,8 +103,8 @@ def cmd_query(args: argparse.Namespace) -> int:
     try:
         table = run_query(args.uri, args.token, sql)
     except (flight.FlightError, pa.ArrowException) as exc:  # INVALID_ARGUMENT arrives as ArrowInvalid
-        # pyarrow's Python Flight server appends its own traceback as "Detail" (apache/arrow#34251): not ours.
-        print(f"error: {str(exc).split('. Detail: Python exception', 1)[0].strip()}", file=sys.stderr)
+        # pyarrow prefixes "Flight returned <status> error, with message: "; the server's message follows.
+        print(f"error: {str(exc).split('with message: ', 1)[-1].strip()}", file=sys.stderr)
         return 1
     if args.format == "json":
         print(json.dumps(table.slice(0, args.max_rows).to_pylist(), default=str, indent=2))
