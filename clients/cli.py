@@ -52,7 +52,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
             return 2
         if args.port is not None:
             config = type(config)(**{**config.__dict__, "port": args.port, "host": args.host})
-    service = start_service(config)
+    if args.tls_cert or args.tls_key:
+        config = type(config)(**{**config.__dict__, "tls_cert_file": args.tls_cert, "tls_key_file": args.tls_key})
+    try:
+        service = start_service(config)
+    except (ConfigError, OSError) as exc:
+        print(f"omnisql serve: {exc}", file=sys.stderr)
+        if sandbox:
+            sandbox.stop()
+        return 2
     info: dict[str, Any] = {"flight_uri": service.uri}
     if sandbox is not None:
         info["tokens"] = demo_tokens()
@@ -101,7 +109,12 @@ def cmd_query(args: argparse.Namespace) -> int:
 
     sql = ("EXPLAIN " if args.command == "explain" else "") + args.sql
     try:
-        table = run_query(args.uri, args.token, sql)
+        roots = Path(args.tls_root_certs).read_bytes() if args.tls_root_certs else None
+    except OSError as exc:
+        print(f"error: cannot read --tls-root-certs: {exc}", file=sys.stderr)
+        return 2
+    try:
+        table = run_query(args.uri, args.token, sql, tls_root_certs=roots)
     except (flight.FlightError, pa.ArrowException) as exc:  # INVALID_ARGUMENT arrives as ArrowInvalid
         # pyarrow prefixes "Flight returned <status> error, with message: "; the server's message follows.
         print(f"error: {str(exc).split('with message: ', 1)[-1].strip()}", file=sys.stderr)
@@ -124,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=None, help="0 picks a free port (default 8815)")
     serve.add_argument("--info-file", help="write connection info as JSON here once ready")
+    serve.add_argument("--tls-cert", help="PEM certificate chain: serve grpc+tls:// (with --tls-key)")
+    serve.add_argument("--tls-key", help="PEM private key for --tls-cert")
     serve.set_defaults(func=cmd_serve)
     sandbox = sub.add_parser("sandbox", help="run only the GitHub/Jira stand-ins")
     sandbox.add_argument("--host", default="127.0.0.1")
@@ -137,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("sql")
         q.add_argument("--uri", default="grpc://127.0.0.1:8815")
         q.add_argument("--token", default=os.environ.get("OMNISQL_TOKEN", ""))
+        q.add_argument("--tls-root-certs", help="PEM of the CA to trust for a grpc+tls:// server")
         q.add_argument("--format", choices=("table", "json"), default="table")
         q.add_argument("--max-rows", type=int, default=50)
         q.set_defaults(func=cmd_query)

@@ -15,8 +15,9 @@ def statement_descriptor(sql: str) -> flight.FlightDescriptor:
     return flight.FlightDescriptor.for_command(pack(pb.CommandStatementQuery(query=sql)))
 
 
-def run_query(uri: str, token: str, sql: str) -> pa.Table:
-    client = flight.FlightClient(uri)
+def run_query(uri: str, token: str, sql: str, tls_root_certs: bytes | None = None) -> pa.Table:
+    """``tls_root_certs``: PEM of the CA to trust for a ``grpc+tls://`` server (default: the system's)."""
+    client = flight.FlightClient(uri, tls_root_certs=tls_root_certs) if tls_root_certs else flight.FlightClient(uri)
     options = flight.FlightCallOptions(headers=[(b"authorization", f"Bearer {token}".encode())])
     try:
         info = client.get_flight_info(statement_descriptor(sql), options)

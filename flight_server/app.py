@@ -48,5 +48,7 @@ def start_service(config: TenantConfig) -> RunningService:
                     join_strategy=config.join_strategy)
     secret = config.secret or secrets.token_bytes(32)
     authenticator = TokenAuthenticator(config.principals, secret=secret)
-    server = FlightGrpcServer(FlightSqlService(engine, secret=secret), authenticator, config.host, config.port)
-    return RunningService(server, engine, loop, f"grpc://{config.host}:{server.port}")
+    tls = config.tls()
+    server = FlightGrpcServer(FlightSqlService(engine, secret=secret), authenticator, config.host, config.port, tls)
+    scheme = "grpc+tls" if tls else "grpc"
+    return RunningService(server, engine, loop, f"{scheme}://{config.host}:{server.port}")

@@ -33,7 +33,20 @@ class TenantConfig:
     pushdown: bool = True
     deadline_s: float = 60.0
     join_strategy: str = "auto"
+    tls_cert_file: str | None = None  # PEM; with tls_key_file the server speaks grpc+tls://
+    tls_key_file: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def tls(self) -> tuple[bytes, bytes] | None:
+        """(certificate chain, private key) PEM bytes, or None for plaintext."""
+        if not self.tls_cert_file and not self.tls_key_file:
+            return None
+        if not (self.tls_cert_file and self.tls_key_file):
+            raise ConfigError("TLS needs both a certificate and a key (listen.tls_cert_file and listen.tls_key_file)")
+        try:
+            return Path(self.tls_cert_file).read_bytes(), Path(self.tls_key_file).read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the TLS certificate or key: {exc}") from exc
 
 
 def _env(section: str, spec: dict[str, Any], key: str) -> str:
@@ -95,4 +108,5 @@ def load_config(path: str | Path) -> TenantConfig:
     return TenantConfig(github=github, jira=jira, principals=tuple(principals), secret=secret,
                         host=listen.get("host", "127.0.0.1"), port=int(listen.get("port", 8815)),
                         deadline_s=float(raw.get("query_deadline_s", 60.0)),
-                        pushdown=bool(planner.get("pushdown", True)), join_strategy=join_strategy)
+                        pushdown=bool(planner.get("pushdown", True)), join_strategy=join_strategy,
+                        tls_cert_file=listen.get("tls_cert_file"), tls_key_file=listen.get("tls_key_file"))

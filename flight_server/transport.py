@@ -62,10 +62,11 @@ def _streaming(method: str, fn: Callable[[Any, grpc.ServicerContext], Iterator[T
 
 
 class FlightGrpcServer:
-    """A started gRPC server answering the FlightService on ``host:port`` (``port`` 0 picks a free one)."""
+    """A started gRPC server answering the FlightService on ``host:port`` (``port`` 0 picks a free one), over TLS
+    when given ``tls=(certificate chain PEM, private key PEM)``."""
 
     def __init__(self, service: FlightSqlService, authenticator: TokenAuthenticator, host: str, port: int,
-                 max_workers: int = 32) -> None:
+                 tls: tuple[bytes, bytes] | None = None, max_workers: int = 32) -> None:
         self.service = service
         self.authenticator = authenticator
         self.server = grpc.server(
@@ -76,7 +77,12 @@ class FlightGrpcServer:
         self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, self._handlers()),))
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
-            self.port = self.server.add_insecure_port(address)
+            if tls is None:
+                self.port = self.server.add_insecure_port(address)
+            else:
+                cert_chain, private_key = tls
+                credentials = grpc.ssl_server_credentials([(private_key, cert_chain)])
+                self.port = self.server.add_secure_port(address, credentials)
         except RuntimeError as exc:
             raise OSError(f"cannot listen on {address}: is the port taken? ({exc})") from None
         if self.port == 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -18,26 +19,34 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 
 
-@pytest.fixture(scope="session")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    info_file = tmp_path_factory.mktemp("demo") / "info.json"
+@contextlib.contextmanager
+def launch_demo(directory: Path, *extra_args: str) -> Iterator[dict[str, Any]]:
+    """``omnisql serve --demo`` in a subprocess; yields its info file's contents once it is ready."""
+    info_file = directory / "info.json"
     # The suite makes more GitHub calls than one realistic hourly budget (5,000) allows.
     command = [sys.executable, "-m", "clients.cli", "serve", "--demo", "--port", "0", "--info-file", str(info_file),
-               "--github-rate-limit", "1000000"]
+               "--github-rate-limit", "1000000", *extra_args]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                env={**os.environ, "OMNISQL_LOG_LEVEL": "WARNING"})
-    deadline = time.time() + 60
-    while not info_file.exists():
-        if process.poll() is not None or time.time() > deadline:
-            output = process.stdout.read().decode() if process.stdout else ""
-            process.kill()
-            raise RuntimeError(f"demo did not start:\n{output}")
-        time.sleep(0.1)
-    info = json.loads(info_file.read_text())
-    assert info["flight_uri"].startswith("grpc://127.0.0.1:")
-    yield info
-    process.terminate()
-    process.wait(timeout=10)
+    try:
+        deadline = time.time() + 60
+        while not info_file.exists():
+            if process.poll() is not None or time.time() > deadline:
+                process.kill()
+                output = process.stdout.read().decode() if process.stdout else ""
+                raise RuntimeError(f"demo did not start:\n{output}")
+            time.sleep(0.1)
+        yield json.loads(info_file.read_text())
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    with launch_demo(tmp_path_factory.mktemp("demo")) as info:
+        assert info["flight_uri"].startswith("grpc://127.0.0.1:")
+        yield info
 
 
 @pytest.fixture()

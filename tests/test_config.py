@@ -26,3 +26,17 @@ def test_missing_env_var_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     path.write_text("connectors: {github: {org: x, token_env: NOPE_TOKEN}}\nprincipals: []\n")
     with pytest.raises(ConfigError, match="NOPE_TOKEN"):
         load_config(path)
+
+
+def test_tls_needs_both_files_that_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("T", "token")
+    path = tmp_path / "t.yaml"
+    base = "principals: [{user: a, token_env: T}]\n"
+    path.write_text(base)
+    assert load_config(path).tls() is None
+    path.write_text(base + f"listen: {{tls_cert_file: {tmp_path / 'c.pem'}}}\n")
+    with pytest.raises(ConfigError, match="both a certificate and a key"):
+        load_config(path).tls()
+    path.write_text(base + f"listen: {{tls_cert_file: {tmp_path / 'c.pem'}, tls_key_file: {tmp_path / 'k.pem'}}}\n")
+    with pytest.raises(ConfigError, match="cannot read the TLS certificate"):
+        load_config(path).tls()
