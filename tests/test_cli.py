@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from typing import Any
@@ -31,3 +32,14 @@ def test_bad_sql_is_an_error_on_stderr(demo: dict[str, Any]) -> None:
     done = omnisql(demo, "query", "SELECT nope FROM jira.issues")
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.startswith("error: INVALID_QUERY: Column 'nope' could not be resolved")
+
+
+def test_a_taken_port_is_a_clear_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "clients.cli", "serve", "--demo", "--port", str(port)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert f"omnisql serve: cannot listen on 127.0.0.1:{port}: is the port taken?" in done.stderr
