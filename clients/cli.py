@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -51,9 +52,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"omnisql serve: {exc}", file=sys.stderr)
             return 2
         if args.port is not None:
-            config = type(config)(**{**config.__dict__, "port": args.port, "host": args.host})
+            config = dataclasses.replace(config, port=args.port, host=args.host)
     if args.tls_cert or args.tls_key:
-        config = type(config)(**{**config.__dict__, "tls_cert_file": args.tls_cert, "tls_key_file": args.tls_key})
+        config = dataclasses.replace(config, tls_cert_file=args.tls_cert, tls_key_file=args.tls_key)
     try:
         service = start_service(config)
     except (ConfigError, OSError) as exc:

@@ -15,6 +15,7 @@ Queries: the seed join with ``ji.status = 'In Progress'`` over the demo org, and
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from typing import Any
 
@@ -40,7 +41,7 @@ def _requests(sandbox: Sandbox, clear: bool = True) -> dict[str, int]:
 
 def _service(sandbox: Sandbox, strategy: str) -> RunningService:
     config = demo_config(sandbox.info(), "127.0.0.1", 0)
-    return start_service(type(config)(**{**config.__dict__, "join_strategy": strategy}))
+    return start_service(dataclasses.replace(config, join_strategy=strategy))
 
 
 def _run(sandbox: Sandbox, service: RunningService, sql: str) -> dict[str, Any]:

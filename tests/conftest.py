@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import subprocess
@@ -96,7 +97,7 @@ def reference_engine(demo: dict[str, Any]) -> Iterator[Any]:
     from flight_server.app import start_service
 
     config = demo_config(demo["sandbox"], "127.0.0.1", 0)
-    config = type(config)(**{**config.__dict__, "pushdown": False})
+    config = dataclasses.replace(config, pushdown=False)
     service = start_service(config)
     yield service.engine
     service.stop()

@@ -3,6 +3,7 @@ answers equal to the full-scan reference."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -125,7 +126,7 @@ def _service_with(demo: dict[str, Any], **overrides: Any) -> Any:
     from flight_server.app import start_service
 
     config = demo_config(demo["sandbox"], "127.0.0.1", 0)
-    return start_service(type(config)(**{**config.__dict__, **overrides}))
+    return start_service(dataclasses.replace(config, **overrides))
 
 
 def _adbc(uri: str, demo: dict[str, Any]) -> Any:
