@@ -47,7 +47,7 @@ def _sql_type(arrow_type: object) -> str:
     if text == "double":
         return "DOUBLE"
     if text.startswith("timestamp"):
-        return "TIMESTAMP"
+        return "TIMESTAMPTZ" if "tz=" in text else "TIMESTAMP"
     if text.startswith("list"):
         return "VARCHAR[]"
     if text == "bool":

@@ -59,7 +59,7 @@ def test_get_objects_lists_catalog_schemas_tables_columns(adbc_conn: Any) -> Non
 def test_get_table_schema(adbc_conn: Any) -> None:
     schema = adbc_conn.adbc_get_table_schema("pull_requests", db_schema_filter="github")
     assert schema.field("additions").type == pa.int64()
-    assert schema.field("merged_at").type == pa.timestamp("us")
+    assert schema.field("merged_at").type == pa.timestamp("us", tz="UTC")
     assert schema.field("labels").type == pa.list_(pa.string())
     assert not schema.field("pr_id").nullable
 

@@ -7,7 +7,7 @@ import pyarrow as pa
 from connectors.decode import WireField
 from connectors.types import ColumnSpec, FilterCap, TableSpec
 
-TS = pa.timestamp("us")
+TS = pa.timestamp("us", tz="UTC")
 EQ_IN = frozenset({"=", "IN"})
 
 PULL_REQUESTS = TableSpec(
