@@ -10,6 +10,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from connectors.errors import UpstreamError
+
 __all__ = ["WireField", "decode_page", "map_values", "wire_type"]
 
 
@@ -66,12 +68,20 @@ def _convert(array: pa.Array, target: pa.DataType, convert: str | None) -> pa.Ar
     return array if array.type == target else array.cast(target)
 
 
-def decode_page(items: list[dict[str, Any]], schema: pa.Schema, fields: Mapping[str, WireField]
+def decode_page(items: list[Any], schema: pa.Schema, fields: Mapping[str, WireField], source: str
                 ) -> dict[str, pa.Array]:
-    """Decode one page's records into the wire-mapped columns of ``schema`` (others are left to the caller)."""
-    struct = pa.array(items, type=wire_type(schema, fields))
-    return {name: _convert(_extract(struct, fields[name].path), schema.field(name).type, fields[name].convert)
-            for name in schema.names if name in fields}
+    """Decode one page's records into the wire-mapped columns of ``schema`` (others are left to the caller).
+
+    Records of the wrong shape (not objects, a text where a number belongs, a malformed timestamp) are the
+    upstream's fault: ``UpstreamError`` naming the source, never a crash."""
+    try:
+        struct = pa.array(items, type=wire_type(schema, fields))
+        return {name: _convert(_extract(struct, fields[name].path), schema.field(name).type, fields[name].convert)
+                for name in schema.names if name in fields}
+    except (pa.ArrowException, TypeError, ValueError) as exc:
+        raise UpstreamError(f"{source} returned records that do not match its API contract "
+                            f"({type(exc).__name__}: {str(exc)[:120]}); retry later, or report it if it persists"
+                            ) from exc
 
 
 def map_values(keys: pa.Array, mapping: Mapping[str, str | None]) -> pa.Array:

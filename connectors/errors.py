@@ -11,10 +11,12 @@ __all__ = [
     "InvalidQuery",
     "OmniSQLError",
     "QueryCancelled",
+    "QueryTimeout",
     "RateLimitExhausted",
     "SourceTimeout",
     "StaleData",
     "Unauthenticated",
+    "Unsupported",
     "UpstreamError",
 ]
 
@@ -74,7 +76,20 @@ class QueryCancelled(OmniSQLError):
     code = "CANCELLED"
 
 
+class QueryTimeout(OmniSQLError):
+    """The whole query (planning, fetching and DuckDB) ran past ``query_deadline_s`` and was stopped."""
+
+    code = "QUERY_TIMEOUT"
+
+
 class UpstreamError(OmniSQLError):
     """An upstream API answered with an error or a body we cannot read."""
 
     code = "UPSTREAM_ERROR"
+
+
+class Unsupported(OmniSQLError):
+    """A Flight SQL feature OmniSQL does not offer (transactions, updates, ingestion, Substrait, ...); the
+    message names it and says what to use instead."""
+
+    code = "UNIMPLEMENTED"

@@ -44,16 +44,18 @@ class ApiClient:
         self.retry = retry or RetryPolicy()
 
     async def get_json(self, url: str, stats: ScanStats, params: dict[str, Any] | None = None,
-                       missing_ok: bool = False) -> tuple[Any, httpx.Response]:
-        """The JSON body; with ``missing_ok`` a 404 is an answer (``None``: no such object), not an error."""
+                       missing_ok: bool = False, expect: type | None = None) -> tuple[Any, httpx.Response]:
+        """The JSON body (of type ``expect`` when given); with ``missing_ok`` a 404 is an answer (``None``: no
+        such object), not an error."""
         response = await self.request("GET", url, stats, params=params, missing_ok=missing_ok)
         if missing_ok and response.status_code == 404:
             return None, response
-        return self._json(response), response
+        return self._json(response, expect), response
 
-    async def post_json(self, url: str, stats: ScanStats, body: dict[str, Any]) -> tuple[Any, httpx.Response]:
+    async def post_json(self, url: str, stats: ScanStats, body: dict[str, Any], expect: type | None = None
+                        ) -> tuple[Any, httpx.Response]:
         response = await self.request("POST", url, stats, json=body)
-        return self._json(response), response
+        return self._json(response, expect), response
 
     async def request(self, method: str, url: str, stats: ScanStats, missing_ok: bool = False,
                       **kwargs: Any) -> httpx.Response:
@@ -121,12 +123,17 @@ class ApiClient:
         return UpstreamError(f"{self.source} answered HTTP {response.status_code} to {response.request.method} "
                              f"{_path(str(response.request.url))}: {detail}; {hint}")
 
-    def _json(self, response: httpx.Response) -> Any:
+    def _json(self, response: httpx.Response, expect: type | None = None) -> Any:
         try:
-            return response.json()
+            body = response.json()
         except ValueError as exc:
             raise UpstreamError(f"{self.source} returned a body that is not JSON for "
                                 f"{_path(str(response.request.url))}; retry later") from exc
+        if expect is not None and not isinstance(body, expect):
+            raise UpstreamError(f"{self.source} returned a JSON {type(body).__name__} where its API returns a "
+                                f"{'list' if expect is list else 'object'} for {_path(str(response.request.url))}; "
+                                "retry later, or report it if it persists")
+        return body
 
 
 def _path(url: str) -> str:

@@ -161,7 +161,8 @@ class ScanStats:
 
     api_calls: int = 0
     pages: int = 0
-    rows: int = 0
+    rows: int = 0  # rows handed back (after the connector's own filtering)
+    listed: int = 0  # rows the API listed, before any filtering: what planner statistics record
     rate_limit_remaining: int | None = None
     rate_limit_limit: int | None = None
 

@@ -13,12 +13,15 @@ from connectors.errors import (
     InvalidQuery,
     OmniSQLError,
     QueryCancelled,
+    QueryTimeout,
     RateLimitExhausted,
     SourceTimeout,
     StaleData,
     Unauthenticated,
+    Unsupported,
     UpstreamError,
 )
+from flight_server.sessions import SessionNotFound
 
 __all__ = ["GrpcError", "status_of"]
 
@@ -42,10 +45,14 @@ def _code_of(exc: OmniSQLError) -> grpc.StatusCode:
         return grpc.StatusCode.PERMISSION_DENIED
     if isinstance(exc, QueryCancelled):
         return grpc.StatusCode.CANCELLED
-    if isinstance(exc, SourceTimeout):
+    if isinstance(exc, SourceTimeout | QueryTimeout):
         return grpc.StatusCode.DEADLINE_EXCEEDED
     if isinstance(exc, RateLimitExhausted | UpstreamError | StaleData):
         return grpc.StatusCode.UNAVAILABLE
+    if isinstance(exc, Unsupported):
+        return grpc.StatusCode.UNIMPLEMENTED
+    if isinstance(exc, SessionNotFound):
+        return grpc.StatusCode.NOT_FOUND
     return grpc.StatusCode.INTERNAL
 
 

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from typing import Any
 
 import pyarrow as pa
 from google.protobuf.message import Message
 
-from connectors.errors import InvalidQuery
-from flight_server import metadata
+from connectors.errors import InvalidQuery, Unsupported
+from flight_server import metadata, sessions
 from flight_server.commands import pack, unpack
 from flight_server.proto import flight_sql_pb2 as pb
 from flight_server.sql_info import SQL_INFO_SCHEMA, sql_info_table
 from flight_server.statements import PreparedStatement, StatementStore, parameter_schema
 from flight_server.tickets import TicketSigner
+from planner.catalog import CATALOG_NAME
+from planner.control import QueryControl
 from planner.engine import Engine
 from planner.execute import OnCancel
+from planner.parameters import Parameters, parameter_rows
 from security.principals import Principal
 
 __all__ = ["FlightSqlService"]
@@ -26,6 +30,24 @@ log = logging.getLogger("omnisql.flight")
 _METADATA_COMMANDS = (pb.CommandGetSqlInfo, pb.CommandGetCatalogs, pb.CommandGetDbSchemas, pb.CommandGetTables,
                       pb.CommandGetTableTypes, pb.CommandGetXdbcTypeInfo, pb.CommandGetPrimaryKeys,
                       pb.CommandGetExportedKeys, pb.CommandGetImportedKeys, pb.CommandGetCrossReference)
+_NO_TRANSACTIONS = ("OmniSQL is read-only and runs every query on its own: {what} are not supported "
+                    "(GetSqlInfo FLIGHT_SQL_SERVER_TRANSACTION is NONE); run queries without a transaction")
+_NO_CANCEL_ACTION = ("{what} is not supported; to stop a query, cancel its DoGet call (a gRPC cancel or deadline "
+                     "stops the query and its API calls at once)")
+# Flight and Flight SQL actions OmniSQL does not offer, with what to do instead (UNIMPLEMENTED).
+UNSUPPORTED_ACTIONS = {
+    "BeginTransaction": _NO_TRANSACTIONS.format(what="transactions (BeginTransaction)"),
+    "EndTransaction": _NO_TRANSACTIONS.format(what="transactions (EndTransaction)"),
+    "BeginSavepoint": _NO_TRANSACTIONS.format(what="savepoints (BeginSavepoint)"),
+    "EndSavepoint": _NO_TRANSACTIONS.format(what="savepoints (EndSavepoint)"),
+    "CreatePreparedSubstraitPlan": "Substrait plans are not supported (FLIGHT_SQL_SERVER_SUBSTRAIT is false); "
+                                   "prepare SQL with CreatePreparedStatement",
+    "CancelFlightInfo": _NO_CANCEL_ACTION.format(what="CancelFlightInfo"),
+    "CancelQuery": _NO_CANCEL_ACTION.format(what="CancelQuery"),
+    "RenewFlightEndpoint": "RenewFlightEndpoint is not supported; a ticket is valid for 10 minutes: call "
+                           "GetFlightInfo again for a fresh one",
+}
+_SESSIONS_LOCK = threading.Lock()
 
 
 class FlightSqlService:
@@ -33,7 +55,11 @@ class FlightSqlService:
     The gRPC transport (``flight_server/transport.py``) authenticates and frames; this class decides."""
 
     ACTIONS = (("CreatePreparedStatement", "Prepare a SQL query (returns its dataset and parameter schemas)"),
-               ("ClosePreparedStatement", "Release a prepared statement"))
+               ("ClosePreparedStatement", "Release a prepared statement"),
+               ("SetSessionOptions", "Set session options: catalog, schema, max_staleness_ms (starts a session, "
+                                     "named by the arrow_flight_session_id cookie)"),
+               ("GetSessionOptions", "The session's options (catalog, schema, max_staleness_ms)"),
+               ("CloseSession", "End the session"))
 
     def __init__(self, engine: Engine, secret: bytes | None = None) -> None:
         self.engine = engine
@@ -68,58 +94,75 @@ class FlightSqlService:
             return metadata.SCHEMAS["tables_with_schema"]
         return self._metadata_table(command).schema
 
-    def _query_of(self, command: Message, user: str) -> tuple[str, list[Any]]:
+    def _query_of(self, command: Message, user: str) -> tuple[str, pa.Table | None]:
+        """The SQL and its bound parameter rows (None when nothing is bound)."""
         if isinstance(command, pb.CommandStatementQuery):
-            return command.query, []
+            return command.query, None
         if isinstance(command, pb.CommandPreparedStatementQuery):
             statement = self.statements.get(command.prepared_statement_handle, user)
-            return statement.sql, list(statement.params)
+            return statement.sql, statement.params
         if isinstance(command, pb.CommandStatementUpdate | pb.CommandPreparedStatementUpdate):
             raise InvalidQuery("OmniSQL is read-only: updates are not supported")
         raise InvalidQuery(f"unsupported command {type(command).__name__} for this call")
 
     # -- Flight RPCs -------------------------------------------------------------------------------------------
-    def flight_info(self, principal: Principal, command_bytes: bytes) -> tuple[pa.Schema, bytes]:
+    def flight_info(self, principal: Principal, command_bytes: bytes, on_cancel: OnCancel | None = None
+                    ) -> tuple[pa.Schema, bytes]:
         """GetFlightInfo: the result schema (planned, no API calls) and a ticket redeemable by this principal."""
         command = unpack(command_bytes)
         if isinstance(command, _METADATA_COMMANDS):
             return self._metadata_schema(command), command_bytes
         sql, params = self._query_of(command, principal.user)
-        schema = self.engine.plan(sql, params).schema
+        rows = parameter_rows(params)
+        schema = self.engine.plan(sql, rows[0] if rows else (), self._control(on_cancel)).schema
         handle = self.tickets.sign(principal.user, sql, params)
         return schema, pack(pb.TicketStatementQuery(statement_handle=handle))
 
     def stream(self, principal: Principal, ticket: bytes, on_cancel: OnCancel | None = None) -> pa.Table:
-        """DoGet: run what the ticket names (``on_cancel``: see ``Executor.execute``)."""
+        """DoGet: run what the ticket names. A client that goes away (``on_cancel``) or the tenant's
+        ``query_deadline_s`` stops the query wherever it is: planning, fetching or DuckDB. Several bound
+        parameter rows run the query once per row; the answer is their concatenation (one execution in the
+        spec's sense)."""
         command = unpack(ticket)
         if isinstance(command, _METADATA_COMMANDS):
             return self._metadata_table(command)
         if not isinstance(command, pb.TicketStatementQuery):
             raise InvalidQuery("the ticket is not a statement ticket; call GetFlightInfo first")
         sql, params = self.tickets.verify(command.statement_handle, principal.user)
-        result = self.engine.query(sql, params, on_cancel)
-        log.info("query user=%s api_calls=%d fetch_ms=%.1f duckdb_ms=%.1f rows=%d", principal.user,
-                 result.api_calls, result.fetch_ms, result.duckdb_ms, result.table.num_rows)
-        return result.table
+        control = self._control(on_cancel)
+        results = [self.engine.query(sql, row, control) for row in parameter_rows(params) or [Parameters()]]
+        table = results[0].table if len(results) == 1 else pa.concat_tables([r.table for r in results])
+        log.info("query user=%s executions=%d api_calls=%d fetch_ms=%.1f duckdb_ms=%.1f rows=%d", principal.user,
+                 len(results), sum(r.api_calls for r in results), sum(r.fetch_ms for r in results),
+                 sum(r.duckdb_ms for r in results), table.num_rows)
+        return table
+
+    def _control(self, on_cancel: OnCancel | None) -> QueryControl:
+        """The query's deadline, stopped early when the client cancels or its own deadline passes."""
+        control = self.engine.control()
+        if on_cancel is not None and not on_cancel(control.cancel):
+            control.cancel()
+        return control
 
     def put(self, principal: Principal, command_bytes: bytes, params: pa.Table | None) -> bytes:
-        """DoPut: bind one row of parameters to a prepared statement; returns the PutResult metadata."""
+        """DoPut: bind parameter rows to a prepared statement (each row is one execution); returns the
+        PutResult metadata."""
         command = unpack(command_bytes)
         if not isinstance(command, pb.CommandPreparedStatementQuery):
             self._query_of(command, principal.user)  # raises the read-only error for updates
             raise InvalidQuery(f"DoPut does not accept {type(command).__name__}")
         statement = self.statements.get(command.prepared_statement_handle, principal.user)
-        if params is not None and params.num_rows > 1:
-            raise InvalidQuery(f"a query takes one row of parameters, got {params.num_rows}; execute once per row")
-        statement.params = [col[0].as_py() for col in params.columns] if params and params.num_rows else []
+        bound = params if params is not None and params.num_rows and params.num_columns else None
         expected = len(statement.parameter_schema)
-        if statement.params and len(statement.params) != expected:
-            raise InvalidQuery(f"the statement has {expected} parameter(s) but {len(statement.params)} were bound")
+        if bound is not None and bound.num_columns != expected:
+            raise InvalidQuery(f"the statement has {expected} parameter(s) but {bound.num_columns} were bound")
+        statement.params = bound
         result = pb.DoPutPreparedStatementResult(prepared_statement_handle=command.prepared_statement_handle)
         return result.SerializeToString()
 
     def action(self, principal: Principal, action_type: str, body: bytes) -> list[bytes]:
-        """DoAction: prepared statement lifecycle; returns the result bodies."""
+        """DoAction: prepared statement lifecycle; returns the result bodies. Session actions need the call's
+        session cookie and go through ``session_action``."""
         if action_type == "CreatePreparedStatement":
             request = unpack(body)
             if not isinstance(request, pb.ActionCreatePreparedStatementRequest):
@@ -131,13 +174,34 @@ class FlightSqlService:
                 raise InvalidQuery("ClosePreparedStatement needs an ActionClosePreparedStatementRequest body")
             self.statements.close(request.prepared_statement_handle, principal.user)
             return []
+        if action_type in UNSUPPORTED_ACTIONS:
+            raise Unsupported(UNSUPPORTED_ACTIONS[action_type])
+        if action_type in sessions.ACTION_TYPES:
+            raise RuntimeError(f"{action_type} must go through session_action (it needs the session cookie)")
         supported = ", ".join(name for name, _ in self.ACTIONS)
-        raise InvalidQuery(f"unsupported action {action_type!r}; supported: {supported}")
+        raise Unsupported(f"unknown action {action_type!r}; supported: {supported}")
+
+    @property
+    def session_store(self) -> sessions.SessionStore:
+        """The Flight SQL sessions (``flight_server/sessions.py``), created on first use."""
+        with _SESSIONS_LOCK:
+            store: sessions.SessionStore | None = self.__dict__.get("_sessions")
+            if store is None:
+                store = self.__dict__["_sessions"] = sessions.SessionStore()
+            return store
+
+    def session_action(self, principal: Principal, action_type: str, body: bytes, session_id: str | None
+                       ) -> sessions.SessionReply:
+        """DoAction for SetSessionOptions / GetSessionOptions / CloseSession; ``session_id`` is the one the call
+        carries (``sessions.session_id_from_metadata``). The transport sends ``reply.set_cookie`` as a header."""
+        return sessions.handle_action(self.session_store, CATALOG_NAME, self.engine.catalog.schemas, principal.user,
+                                      action_type, body, session_id)
 
     def _prepare(self, sql: str, principal: Principal) -> pb.ActionCreatePreparedStatementResult:
         params_schema = parameter_schema(sql, self.engine.catalog)
-        # The result schema is known before any API call; with parameters unbound, plan with NULLs.
-        dataset = self.engine.plan(sql, [None] * len(params_schema)).schema
+        # The result schema is known before any API call; with parameters unbound, plan with typed NULLs.
+        unbound = Parameters(pa.scalar(None, f.type) for f in params_schema)
+        dataset = self.engine.plan(sql, unbound, self.engine.control()).schema
         handle = self.statements.add(PreparedStatement(principal.user, sql, params_schema))
         return pb.ActionCreatePreparedStatementResult(
             prepared_statement_handle=handle, dataset_schema=dataset.serialize().to_pybytes(),

@@ -7,14 +7,14 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import pyarrow as pa
 from sqlglot import exp
 
 from connectors.errors import InvalidQuery
 from planner.catalog import Catalog
-from planner.parse import parse_query, placeholders
+from planner.parameters import parameter_indexes
+from planner.parse import parse_query
 from planner.planner import split_explain
 
 __all__ = ["PreparedStatement", "StatementStore", "parameter_schema"]
@@ -25,7 +25,7 @@ class PreparedStatement:
     user: str
     sql: str
     parameter_schema: pa.Schema
-    params: list[Any] = field(default_factory=list)
+    params: pa.Table | None = None  # the bound rows (DoPut); each row is one execution
     touched: float = field(default_factory=time.monotonic)
 
 
@@ -66,20 +66,24 @@ class StatementStore:
 
 
 def parameter_schema(sql: str, catalog: Catalog) -> pa.Schema:
-    """One field per placeholder, typed from the column it is compared with (utf8 when unknown), for JDBC."""
-    slots = placeholders(parse_query(split_explain(sql)[1]))
+    """One field per parameter number (``$1`` first), typed from the column it is first compared with (int64 in
+    LIMIT/OFFSET, utf8 when unknown), for JDBC and clients that type their values from it."""
+    tree = parse_query(split_explain(sql)[1])
     columns = {c.name: c.type for spec in catalog.tables.values() for c in spec.columns}
-    fields = []
-    for i, slot in enumerate(slots):
-        typ: pa.DataType = pa.string()
+    types: dict[int, pa.DataType | None] = {}
+    for slot in tree.find_all(exp.Placeholder, exp.Parameter):
+        number = int(slot.name) if slot.name.isdigit() else 0
         parent = slot.parent
-        if isinstance(parent, exp.In):
-            other = parent.this
+        if isinstance(parent, exp.Limit | exp.Offset):
+            typ: pa.DataType | None = pa.int64()
+        elif isinstance(parent, exp.In):
+            typ = columns.get(parent.this.name) if isinstance(parent.this, exp.Column) else None
         elif isinstance(parent, exp.Binary):
             other = parent.left if parent.right is slot else parent.right
+            typ = columns.get(other.name) if isinstance(other, exp.Column) else None
         else:
-            other = None
-        if isinstance(other, exp.Column) and other.name in columns:
-            typ = columns[other.name]
-        fields.append(pa.field(f"parameter_{i + 1}", typ))
-    return pa.schema(fields)
+            typ = None
+        if types.get(number) is None:
+            types[number] = typ
+    count = max(parameter_indexes(tree), default=0)
+    return pa.schema([pa.field(f"parameter_{n}", types.get(n) or pa.string()) for n in range(1, count + 1)])

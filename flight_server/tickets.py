@@ -1,5 +1,5 @@
 """Opaque, signed, expiring tickets bound to the principal: a DoGet can only redeem what its own caller planned.
-Parameters travel type-tagged in JSON (never pickle)."""
+Parameters travel as Arrow IPC (typed, never pickle)."""
 
 from __future__ import annotations
 
@@ -8,38 +8,28 @@ import hashlib
 import hmac
 import json
 import time
-from datetime import date, datetime
-from decimal import Decimal
-from typing import Any
+
+import pyarrow as pa
 
 from connectors.errors import InvalidQuery, Unauthenticated
 
-__all__ = ["TicketSigner"]
+__all__ = ["TicketSigner", "decode_params", "encode_params"]
 
 
-def _encode(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return {"$dt": value.isoformat()}
-    if isinstance(value, date):
-        return {"$d": value.isoformat()}
-    if isinstance(value, Decimal):
-        return {"$dec": str(value)}
-    if isinstance(value, bytes):
-        return {"$b": base64.b64encode(value).decode()}
-    return value
+def encode_params(params: pa.Table | None) -> str | None:
+    """The bound parameter rows as base64 Arrow IPC: every value keeps its exact Arrow type."""
+    if params is None:
+        return None
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, params.schema) as writer:
+        writer.write_table(params)
+    return base64.b64encode(sink.getvalue().to_pybytes()).decode()
 
 
-def _decode(value: Any) -> Any:
-    if isinstance(value, dict):
-        if "$dt" in value:
-            return datetime.fromisoformat(value["$dt"])
-        if "$d" in value:
-            return date.fromisoformat(value["$d"])
-        if "$dec" in value:
-            return Decimal(value["$dec"])
-        if "$b" in value:
-            return base64.b64decode(value["$b"])
-    return value
+def decode_params(text: str | None) -> pa.Table | None:
+    if text is None:
+        return None
+    return pa.ipc.open_stream(base64.b64decode(text)).read_all()
 
 
 class TicketSigner:
@@ -47,13 +37,13 @@ class TicketSigner:
         self.secret = secret
         self.ttl_s = ttl_s
 
-    def sign(self, user: str, sql: str, params: list[Any]) -> bytes:
-        payload = json.dumps({"u": user, "q": sql, "p": [_encode(v) for v in params],
+    def sign(self, user: str, sql: str, params: pa.Table | None) -> bytes:
+        payload = json.dumps({"u": user, "q": sql, "p": encode_params(params),
                               "exp": int(time.time()) + self.ttl_s}, separators=(",", ":")).encode()
         mac = hmac.new(self.secret, payload, hashlib.sha256).digest()
         return mac + payload
 
-    def verify(self, ticket: bytes, user: str) -> tuple[str, list[Any]]:
+    def verify(self, ticket: bytes, user: str) -> tuple[str, pa.Table | None]:
         mac, payload = ticket[:32], ticket[32:]
         if not hmac.compare_digest(mac, hmac.new(self.secret, payload, hashlib.sha256).digest()):
             raise InvalidQuery("the ticket is not one this server issued; call GetFlightInfo again")
@@ -62,4 +52,4 @@ class TicketSigner:
             raise Unauthenticated("the ticket belongs to another user; call GetFlightInfo with your own token")
         if body["exp"] < time.time():
             raise InvalidQuery("the ticket has expired; call GetFlightInfo again")
-        return body["q"], [_decode(v) for v in body["p"]]
+        return body["q"], decode_params(body["p"])

@@ -16,11 +16,14 @@ from typing import Any, TypeVar
 
 import grpc
 
+from connectors.errors import Unsupported
 from flight_server.auth import authenticate, authenticate_handshake
 from flight_server.errors import GrpcError, status_of
 from flight_server.ipc import flight_data_stream, read_flight_data
 from flight_server.proto import flight_pb2 as fpb
 from flight_server.server import FlightSqlService
+from flight_server.sessions import ACTION_TYPES as SESSION_ACTIONS
+from flight_server.sessions import session_id_from_metadata
 from security.principals import Principal, TokenAuthenticator
 
 __all__ = ["FlightGrpcServer"]
@@ -114,6 +117,8 @@ class FlightGrpcServer:
                 _streaming("DoGet", self.do_get), fpb.Ticket.FromString, None),  # already serialized FlightData
             "DoPut": g.stream_stream_rpc_method_handler(
                 _streaming("DoPut", self.do_put), fpb.FlightData.FromString, fpb.PutResult.SerializeToString),
+            "PollFlightInfo": g.unary_unary_rpc_method_handler(
+                _unary("PollFlightInfo", self.poll_flight_info), fpb.FlightDescriptor.FromString, None),
             "DoExchange": g.stream_stream_rpc_method_handler(
                 _streaming("DoExchange", self.do_exchange), fpb.FlightData.FromString, None),
             "DoAction": g.unary_stream_rpc_method_handler(
@@ -138,13 +143,15 @@ class FlightGrpcServer:
         return iter(())  # queries are commands, not named flights
 
     def get_flight_info(self, descriptor: fpb.FlightDescriptor, context: grpc.ServicerContext) -> fpb.FlightInfo:
-        schema, ticket = self.service.flight_info(self._principal(context), _command(descriptor))
+        schema, ticket = self.service.flight_info(self._principal(context), _command(descriptor),
+                                                  on_cancel=context.add_callback)
         endpoint = fpb.FlightEndpoint(ticket=fpb.Ticket(ticket=ticket))
         return fpb.FlightInfo(schema=schema.serialize().to_pybytes(), flight_descriptor=descriptor,
                               endpoint=[endpoint], total_records=-1, total_bytes=-1)
 
     def get_schema(self, descriptor: fpb.FlightDescriptor, context: grpc.ServicerContext) -> fpb.SchemaResult:
-        schema, _ = self.service.flight_info(self._principal(context), _command(descriptor))
+        schema, _ = self.service.flight_info(self._principal(context), _command(descriptor),
+                                             on_cancel=context.add_callback)
         return fpb.SchemaResult(schema=schema.serialize().to_pybytes())
 
     def do_get(self, ticket: fpb.Ticket, context: grpc.ServicerContext) -> Iterator[bytes]:
@@ -161,10 +168,24 @@ class FlightGrpcServer:
 
     def do_exchange(self, messages: Iterator[fpb.FlightData], context: grpc.ServicerContext) -> Iterator[bytes]:
         self._principal(context)
-        raise GrpcError(grpc.StatusCode.UNIMPLEMENTED, "DoExchange is not supported; use Flight SQL commands")
+        raise Unsupported("DoExchange is not supported; use Flight SQL commands (GetFlightInfo, then DoGet)")
+
+    def poll_flight_info(self, descriptor: fpb.FlightDescriptor, context: grpc.ServicerContext) -> bytes:
+        self._principal(context)
+        raise Unsupported("PollFlightInfo is not supported; call GetFlightInfo (it answers once the query is "
+                          "planned, before any API call) and DoGet the ticket")
 
     def do_action(self, action: fpb.Action, context: grpc.ServicerContext) -> Iterator[fpb.Result]:
-        for body in self.service.action(self._principal(context), action.type, action.body):
+        principal = self._principal(context)
+        if action.type in SESSION_ACTIONS:
+            session_id = session_id_from_metadata(context.invocation_metadata())
+            reply = self.service.session_action(principal, action.type, action.body, session_id)
+            if reply.set_cookie:
+                context.send_initial_metadata((("set-cookie", reply.set_cookie),))
+            bodies = reply.bodies
+        else:
+            bodies = self.service.action(principal, action.type, action.body)
+        for body in bodies:
             yield fpb.Result(body=body)
 
     def list_actions(self, empty: fpb.Empty, context: grpc.ServicerContext) -> Iterator[fpb.ActionType]:

@@ -96,10 +96,11 @@ def batch_for(target: ScanStep, column: str, mode: str) -> int:
     return 1 if mode == "per_row" or cap is None else batch_size(cap)
 
 
-def _binding(edge: JoinEdge, steps: Sequence[ScanStep], mode: str, n_keys: int, key_sql: str = "") -> Binding:
+def _binding(edge: JoinEdge, steps: Sequence[ScanStep], mode: str, n_keys: int, key_sql: str = "",
+             key_params: tuple[int, ...] = ()) -> Binding:
     source, target = steps[edge.source], steps[edge.target]
     return Binding(mode, edge.target_column, edge.source, source.alias, edge.source_column, key_sql,
-                   batch_for(target, edge.target_column, mode), n_keys)
+                   batch_for(target, edge.target_column, mode), n_keys, key_params)
 
 
 def _priced(edge: JoinEdge, steps: Sequence[ScanStep], mode: str, n_keys: int, estimator: Estimator) -> int:
@@ -163,9 +164,9 @@ def choose_bindings(steps: Sequence[ScanStep], edges: Sequence[JoinEdge], strate
 
 
 def bind_step(step: ScanStep, edge: JoinEdge, mode: str, n_keys: int, steps: Sequence[ScanStep],
-              key_sql: str, estimator: Estimator) -> ScanStep:
+              key_sql: str, estimator: Estimator, key_params: tuple[int, ...] = ()) -> ScanStep:
     """``step`` with its binding and the estimate of the bound fetch."""
-    binding = _binding(edge, steps, mode, n_keys, key_sql)
+    binding = _binding(edge, steps, mode, n_keys, key_sql, key_params)
     bound = replace(step, binding=binding)
     pages, calls = estimator.cost(step.spec, bound_requests(bound, mode, range(n_keys), placeholder=True))
     return replace(bound, est_pages=pages, est_calls=calls)

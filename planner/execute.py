@@ -13,15 +13,16 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 
-from connectors.errors import OmniSQLError, QueryCancelled, SourceTimeout, UpstreamError
+from connectors.errors import SourceTimeout
 from connectors.types import Connector, Counting, ScanRequest, ScanStats
 from planner.binding import bound_requests, runtime_mode
+from planner.control import QueryControl
 from planner.duck import Duck
 from planner.estimates import Estimator
 from planner.plan import FetchPlan, ScanStep, strategy_label, view_name
 from planner.planner import EXPLAIN_SCHEMA
 
-__all__ = ["BackgroundLoop", "Executor", "QueryResult", "StepResult"]
+__all__ = ["BackgroundLoop", "Executor", "OnCancel", "QueryResult", "StepResult"]
 
 T = TypeVar("T")
 # Registers a function to call when the caller goes away; returns False if it already has (gRPC's add_callback).
@@ -77,72 +78,75 @@ class Executor:
         self.deadline_s = deadline_s
         self.estimator = estimator or Estimator()
 
-    def execute(self, plan: FetchPlan, on_cancel: OnCancel | None = None) -> QueryResult:
-        """Run the plan. With ``on_cancel``, a caller that goes away cancels the fetch tasks (and their HTTP
-        requests) at once, so an abandoned query stops spending the tenant's API budget."""
+    def execute(self, plan: FetchPlan, control: QueryControl | None = None) -> QueryResult:
+        """Run the plan under ``control`` (default: this executor's deadline). A stop — the client going away
+        or the deadline — cancels the fetch tasks (and their HTTP requests) at once, so an abandoned query stops
+        spending the tenant's API budget, and interrupts DuckDB, so it stops spending the server's CPU."""
+        control = control or QueryControl(self.deadline_s)
         started = time.perf_counter()
-        future = self.loop.submit(self._fetch_all(plan))
-        if on_cancel is not None and not on_cancel(future.cancel):
-            future.cancel()
+        control.check()
+        future = self.loop.submit(self._fetch_all(plan, control))
+        control.on_stop(future.cancel)
         try:
             steps = future.result()
         except CancelledError:
-            raise QueryCancelled("the client cancelled the query or its deadline passed; fetching stopped") from None
+            raise control.error() from None
         fetched = time.perf_counter()
         if plan.explain:
             table = explain_table(plan, steps if plan.explain == "EXPLAIN ANALYZE" else None)
         else:
-            table = self.duck.run(plan.final_sql, {s.view_name: r.table for s, r in zip(plan.steps, steps,
-                                                                                         strict=True)})
+            views = {s.view_name: r.table for s, r in zip(plan.steps, steps, strict=True)}
+            table = self.duck.run(plan.final_sql, views, plan.params.duckdb_values(), control)
             if table.schema != plan.schema:
                 table = table.cast(plan.schema)
         return QueryResult(table, steps, fetch_ms=(fetched - started) * 1000,
                            duckdb_ms=(time.perf_counter() - fetched) * 1000)
 
-    async def _fetch_all(self, plan: FetchPlan) -> list[StepResult]:
+    async def _fetch_all(self, plan: FetchPlan, control: QueryControl) -> list[StepResult]:
         if plan.explain == "EXPLAIN":
             return [StepResult(s.schema.empty_table(), ScanStats(), 0.0) for s in plan.steps]
         try:
-            return await asyncio.wait_for(self._run_steps(plan), self.deadline_s)
+            return await asyncio.wait_for(self._run_steps(plan, control), control.remaining())
         except TimeoutError as exc:
-            raise SourceTimeout(f"the sources did not answer within the query deadline of {self.deadline_s:.0f} s;"
+            raise SourceTimeout(f"the sources did not answer within the query deadline of {control.deadline_s:g} s;"
                                 " narrow the query or retry") from exc
 
-    async def _run_steps(self, plan: FetchPlan) -> list[StepResult]:
+    async def _run_steps(self, plan: FetchPlan, control: QueryControl) -> list[StepResult]:
         """Every step starts at once, except that a bound step first awaits the one step it takes keys from
         (not the whole wave before it). A failing step cancels the rest."""
         tasks: dict[int, asyncio.Task[StepResult]] = {}
         for wave in plan.waves():  # sources are created before the steps that await them
             for step in wave:
                 source = tasks[step.binding.source] if step.binding else None
-                tasks[step.index] = asyncio.ensure_future(self._fetch(step, source))
+                tasks[step.index] = asyncio.ensure_future(self._fetch(plan, step, source, control))
         try:
             return list(await asyncio.gather(*(tasks[s.index] for s in plan.steps)))
         finally:
             for task in tasks.values():
                 task.cancel()
 
-    async def _fetch(self, step: ScanStep, source: asyncio.Task[StepResult] | None) -> StepResult:
+    async def _fetch(self, plan: FetchPlan, step: ScanStep, source: asyncio.Task[StepResult] | None,
+                     control: QueryControl) -> StepResult:
         source_result = await source if source is not None else None
         started = time.perf_counter()
         connector = self.connectors[step.spec.schema_name]
         stats = ScanStats()
         requests, strategy, keys = step.requests, "scan", None
         if step.binding is not None and source_result is not None:
-            requests, strategy, keys = await self._bind(step, source_result, stats)
+            requests, strategy, keys = await self._bind(plan, step, source_result, stats, control)
         parts = await asyncio.gather(*(self._scan(connector, r, stats) for r in requests))
         batches = [b for part in parts for b in part]
         table = pa.Table.from_batches(batches, schema=step.schema) if batches else step.schema.empty_table()
-        if step.binding is None and step.limit is None:  # learn table sizes for later estimates
-            self.estimator.statistics.record(step.spec, tuple(c.predicate for c in step.pushed), table.num_rows)
+        if step.binding is None and step.limit is None:  # learn what the API lists, for later estimates
+            self.estimator.statistics.record(step.spec, tuple(c.predicate for c in step.pushed), stats.listed)
         return StepResult(table, stats, (time.perf_counter() - started) * 1000, strategy, keys)
 
-    async def _bind(self, step: ScanStep, source: StepResult, stats: ScanStats
-                    ) -> tuple[tuple[ScanRequest, ...], str, int]:
+    async def _bind(self, plan: FetchPlan, step: ScanStep, source: StepResult, stats: ScanStats,
+                    control: QueryControl) -> tuple[tuple[ScanRequest, ...], str, int]:
         """The bound step's requests from the source's distinct keys, re-priced with the actual key count."""
         assert step.binding is not None
-        keys = self.duck.run(step.binding.key_sql, {view_name(step.binding.source): source.table}
-                             ).column(0).to_pylist()
+        keys = self.duck.run(step.binding.key_sql, {view_name(step.binding.source): source.table},
+                             plan.params.subset(step.binding.key_params), control).column(0).to_pylist()
         await self._learn_size(step, stats)
         mode = runtime_mode(step, keys, self.estimator)
         strategy = strategy_label(mode, step.binding.batch)
@@ -164,13 +168,9 @@ class Executor:
             self.estimator.statistics.record(step.spec, pushed, count)
 
     async def _scan(self, connector: Connector, request: ScanRequest, stats: ScanStats) -> list[pa.RecordBatch]:
-        try:
-            return [b async for b in connector.scan(request, stats)]
-        except OmniSQLError:
-            raise
-        except (KeyError, TypeError, ValueError, pa.ArrowException) as exc:
-            raise UpstreamError(f"{connector.name} returned data OmniSQL could not decode "
-                                f"({type(exc).__name__}); retry later or report this") from exc
+        """Connectors raise the error vocabulary for what upstream did wrong (bad bodies included); anything
+        else is a bug of ours and travels on as INTERNAL with an incident id in the server log."""
+        return [b async for b in connector.scan(request, stats)]
 
 
 def explain_table(plan: FetchPlan, actual: list[StepResult] | None) -> pa.Table:

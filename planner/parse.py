@@ -1,11 +1,6 @@
-"""Parse SQL (DuckDB dialect), bind parameters as literals, and qualify every column against the catalog."""
+"""Parse SQL (DuckDB dialect), tag the catalog's tables, and qualify every column against the catalog."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
-from datetime import date, datetime
-from decimal import Decimal
-from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -14,15 +9,23 @@ from sqlglot.optimizer.qualify import qualify
 
 from connectors.errors import InvalidQuery
 from planner.catalog import CATALOG_NAME, Catalog
+from planner.parameters import number_placeholders
 
-__all__ = ["SCAN_TAG", "base_tables", "bind_parameters", "parse_query", "placeholders", "qualify_query"]
+__all__ = ["SCAN_TAG", "base_tables", "parse_query", "qualify_query"]
 
 SCAN_TAG = "omnisql_scan"
 _QUERY_TYPES = (exp.Select, exp.SetOperation, exp.Subquery)
+# Statements that parse but are not queries: named in the error. Anything else that is not a query (a bare word,
+# an expression) is not SQL we understand, so it is reported as a syntax error.
+_STATEMENTS = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Command,
+               exp.Set, exp.Pragma, exp.Use, exp.Copy, exp.Transaction, exp.Commit, exp.Rollback, exp.Describe,
+               exp.Show, exp.Attach, exp.Detach, exp.Install, exp.TruncateTable, exp.Grant, exp.Cache)
 
 
 def parse_query(sql: str) -> exp.Expr:
-    """Parse exactly one read-only query, or raise ``InvalidQuery`` saying what and where."""
+    """Parse exactly one read-only query, or raise ``InvalidQuery`` saying what and where. Positional ``?``
+    parameters come back numbered (``$1``, ``$2``, ... in text order; see ``planner.parameters``)."""
+    sql = number_placeholders(sql)
     try:
         statements = [s for s in sqlglot.parse(sql, dialect="duckdb") if s is not None]
     except ParseError as exc:
@@ -36,8 +39,11 @@ def parse_query(sql: str) -> exp.Expr:
     statement = statements[0]
     if isinstance(statement, exp.With):
         statement = statement.this
-    if not isinstance(statements[0], _QUERY_TYPES):
-        kind = statements[0].key.upper()
+    if not isinstance(statement, _QUERY_TYPES):
+        if not isinstance(statement, _STATEMENTS):
+            raise InvalidQuery(f"SQL syntax error: {sql.strip()[:60]!r} is not a SQL statement; send a query such "
+                               "as SELECT ... FROM jira.issues")
+        kind = statement.key.upper()
         raise InvalidQuery(f"only read-only queries (SELECT ...) are supported, got {kind}; OmniSQL never writes "
                            "to the source apps")
     _reject_table_functions(statements[0])
@@ -50,41 +56,6 @@ def _reject_table_functions(tree: exp.Expr) -> None:
         if isinstance(node.this, (exp.Func, exp.Anonymous)):
             raise InvalidQuery(f"table functions are not allowed in FROM ({node.this.sql('duckdb')}); query the "
                                "catalog's tables instead")
-
-
-def placeholders(tree: exp.Expr) -> list[exp.Expr]:
-    """Positional parameters in document order: ``?`` and ``$1``-style."""
-    return [n for n in tree.walk() if isinstance(n, exp.Placeholder | exp.Parameter)]
-
-
-def _literal(value: Any) -> exp.Expr:
-    if value is None:
-        return exp.Null()
-    if isinstance(value, bool):
-        return exp.Boolean(this=value)
-    if isinstance(value, int | float | Decimal):
-        return exp.Literal.number(value)
-    if isinstance(value, datetime):
-        return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), "TIMESTAMP")
-    if isinstance(value, date):
-        return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
-    if isinstance(value, bytes):
-        return exp.cast(exp.Literal.string(value.hex()), "BLOB")
-    return exp.Literal.string(str(value))
-
-
-def bind_parameters(tree: exp.Expr, values: Sequence[Any]) -> exp.Expr:
-    """Replace parameters by literals (so they can be pushed down like any literal)."""
-    slots = placeholders(tree)
-    if len(slots) != len(values):
-        raise InvalidQuery(f"the query has {len(slots)} parameter(s) but {len(values)} value(s) were bound")
-    tree = tree.copy()
-    for slot, value in zip(placeholders(tree), values, strict=True):
-        index = slot
-        if isinstance(slot, exp.Parameter) and str(slot.this.name).isdigit():
-            value = values[int(slot.this.name) - 1]
-        index.replace(_literal(value))
-    return tree
 
 
 def base_tables(tree: exp.Expr, catalog: Catalog) -> list[exp.Table]:
@@ -109,7 +80,24 @@ def base_tables(tree: exp.Expr, catalog: Catalog) -> list[exp.Table]:
         node.set("catalog", None)
         node.meta[SCAN_TAG] = len(tables)
         tables.append(node)
+    _strip_schema_from_columns(tree, catalog)
     return tables
+
+
+def _strip_schema_from_columns(tree: exp.Expr, catalog: Catalog) -> None:
+    """``jira.issues.team`` and ``omnisql.jira.issues.team`` → ``issues.team`` (what SQLAlchemy writes for a
+    schema-qualified table without alias). The table keeps its name as alias in the final SQL, so the shortened
+    reference binds exactly where DuckDB would bind the long one. Struct field paths (``t.col.field``) are left
+    alone: only a prefix that names a catalog table is stripped."""
+    for column in list(tree.find_all(exp.Column)):
+        db, table, catalog_part = column.args.get("db"), column.args.get("table"), column.args.get("catalog")
+        if db is None or table is None:
+            continue
+        if catalog_part is not None and catalog_part.name.lower() != CATALOG_NAME:
+            continue
+        if (db.name.lower(), table.name.lower()) in catalog.tables:
+            column.set("db", None)
+            column.set("catalog", None)
 
 
 def qualify_query(tree: exp.Expr, catalog: Catalog) -> exp.Expr:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from connectors.types import Predicate, ScanRequest, TableSpec
+from planner.parameters import Parameters
 
 __all__ = ["Binding", "FetchPlan", "PushedCondition", "ScanStep", "STRATEGIES", "strategy_label", "view_name"]
 
@@ -49,6 +50,7 @@ class Binding:
     key_sql: str
     batch: int
     est_keys: int
+    key_params: tuple[int, ...] = ()  # the query parameters key_sql binds, as $1..$k in this order
 
     def __str__(self) -> str:
         how = {"bind": f"in batches of {self.batch}", "per_row": "one request per key",
@@ -115,6 +117,7 @@ class FetchPlan:
     schema: pa.Schema
     explain: str | None = None  # "EXPLAIN" or "EXPLAIN ANALYZE" when the query asked for its plan
     notes: tuple[str, ...] = field(default_factory=tuple)
+    params: Parameters = field(default_factory=Parameters)  # bound by DuckDB in final_sql and key queries
 
     def waves(self) -> list[list[ScanStep]]:
         """Steps grouped by dependency depth: a wave starts when every step it binds from has finished."""

@@ -15,14 +15,18 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.merge_subqueries import merge_subqueries
 from sqlglot.optimizer.scope import traverse_scope
 
 from connectors.types import TableSpec
 from planner.binding import JOIN_STRATEGIES, JoinEdge, bind_step, choose_bindings
 from planner.catalog import Catalog
+from planner.control import QueryControl
 from planner.duck import Duck
 from planner.estimates import Estimator
-from planner.parse import SCAN_TAG, base_tables, bind_parameters, parse_query, qualify_query
+from planner.parameters import Parameters, bind_literals, check_count, renumber, to_parameters
+from planner.parse import SCAN_TAG, base_tables, parse_query, qualify_query
 from planner.passes import rewrite
 from planner.plan import FetchPlan, ScanStep
 from planner.predicates import to_predicate
@@ -55,11 +59,15 @@ def split_explain(sql: str) -> tuple[str | None, str]:
 
 @dataclass
 class _Conditions:
-    """Conjuncts that restrict one table reference; ``nullable_side`` = it is null-extended by an outer join."""
+    """Conjuncts that restrict one table reference; ``nullable_side`` = it is null-extended by an outer join.
+    ``select`` is the SELECT that reads the table as its only source, when it is one (its LIMIT may go down);
+    ``unattached`` counts that SELECT's WHERE conjuncts that are not conditions on this table alone."""
 
     alias: str = ""
     where: list[exp.Expr] = field(default_factory=list)
     nullable_side: bool = False
+    select: exp.Select | None = None
+    unattached: int = 0
 
 
 class Planner:
@@ -76,43 +84,43 @@ class Planner:
         self.join_strategy = join_strategy
         self.estimator = estimator or Estimator()
 
-    def plan(self, sql: str, params: Sequence[Any] = ()) -> FetchPlan:
+    def plan(self, sql: str, params: Sequence[Any] | Parameters = (), control: QueryControl | None = None
+             ) -> FetchPlan:
+        values = params if isinstance(params, Parameters) else to_parameters(params)
         explain, sql = split_explain(sql)
         tree = parse_query(sql)
-        if params or any(isinstance(n, exp.Placeholder | exp.Parameter) for n in tree.walk()):
-            tree = bind_parameters(tree, params)
+        check_count(tree, values)
         tables = base_tables(tree, self.catalog)
-        qualified = qualify_query(tree, self.catalog)
-        conditions, edges = _collect_conditions(qualified)
-        columns = _columns_by_alias(qualified)
-        limit = _pushable_limit(qualified)
+        analysed = _merged(qualify_query(tree, self.catalog))
+        conditions, edges = _collect_conditions(analysed)
+        columns = _columns_by_alias(analysed)
         steps = []
         for node in tables:
             index = node.meta[SCAN_TAG]
             spec = self.catalog.lookup(node.db, node.name)
             found = conditions.setdefault(index, _Conditions(alias=node.alias_or_name))
             found.alias = found.alias or node.alias_or_name
-            steps.append(self._step(index, spec, found, columns.get(found.alias, set()),
-                                    limit if len(tables) == 1 else None))
+            steps.append(self._step(index, spec, found, columns.get(found.alias, set()), values))
         if len(steps) > 1:  # with pushdown off, only bindings that supply a required filter
             chosen = choose_bindings(steps, edges, self.join_strategy if self.pushdown else "scan", self.estimator)
             for target, (edge, mode, n_keys) in chosen.items():
-                key_sql = _key_sql(steps[edge.source], edge.source_column, conditions[edge.source])
-                steps[target] = bind_step(steps[target], edge, mode, n_keys, steps, key_sql, self.estimator)
+                key_sql, key_params = _key_sql(steps[edge.source], edge.source_column, conditions[edge.source])
+                steps[target] = bind_step(steps[target], edge, mode, n_keys, steps, key_sql, self.estimator,
+                                          key_params)
         for step in steps:
             bound = {step.binding.column} if step.binding else set()
             require_filters(step.spec, [c for c in step.missing_required if c not in bound])
         final_sql = _final_sql(tree, steps)
         schema = EXPLAIN_SCHEMA if explain else self.duck.result_schema(
-            final_sql, {s.view_name: s.schema for s in steps})
-        return FetchPlan(tuple(steps), final_sql, schema, explain)
+            final_sql, {s.view_name: s.schema for s in steps}, values.duckdb_values(), control)
+        return FetchPlan(tuple(steps), final_sql, schema, explain, params=values)
 
-    def _step(self, index: int, spec: TableSpec, found: _Conditions, used: set[str],
-              limit: tuple[int, tuple[tuple[str, bool], ...]] | None) -> ScanStep:
+    def _step(self, index: int, spec: TableSpec, found: _Conditions, used: set[str], params: Parameters
+              ) -> ScanStep:
         names = [c.name for c in spec.columns]
         columns = tuple(n for n in names if n in used) or (spec.primary_key[:1] or (names[0],))
         predicates, local = [], []
-        rewritten = [(rewrite(c), c) for c in found.where]
+        rewritten = [(rewrite(bind_literals(c, params)), c) for c in found.where]
         for normalized, condition in rewritten:
             predicate = to_predicate(normalized, spec)
             if predicate is not None and not self.pushdown and not _required(spec, predicate.column):
@@ -125,8 +133,8 @@ class Planner:
         local += [f"{p} ({why})" for p, why in verdict.unsupported]
         scan_limit: int | None = None
         order: tuple[tuple[str, bool], ...] = ()
-        if limit is not None and self.pushdown and spec.limit_pushdown and not local \
-                and all(c.exact for c in verdict.pushed):
+        limit = _pushable_limit(found, params) if self.pushdown and spec.limit_pushdown else None
+        if limit is not None and not local and all(c.exact for c in verdict.pushed):
             n, order = limit
             if not order or order[0][0] in spec.order_pushdown:
                 scan_limit = n
@@ -164,6 +172,16 @@ def _aliases(node: exp.Expr) -> set[str]:
     return {c.table for c in node.find_all(exp.Column)}
 
 
+def _merged(qualified: exp.Expr) -> exp.Expr:
+    """Derived tables merged into the queries that read them (sqlglot's ``merge_subqueries``), for analysis
+    only: ``SELECT * FROM (SELECT ... FROM t) s WHERE s.x = 1 LIMIT 3``, the way BI tools wrap queries, then
+    shows its condition and its LIMIT on t's own SELECT. The final SQL is always the user's query as written."""
+    try:
+        return merge_subqueries(qualified.copy())
+    except (SqlglotError, KeyError, ValueError, AttributeError):
+        return qualified
+
+
 def _collect_conditions(qualified: exp.Expr) -> tuple[dict[int, _Conditions], list[JoinEdge]]:
     """Per tagged table reference: the conjuncts of its own scope's WHERE/ON that only mention it; and the
     column-equality join edges along which one reference's keys may filter another (see ``_add_edges``)."""
@@ -175,14 +193,16 @@ def _collect_conditions(qualified: exp.Expr) -> tuple[dict[int, _Conditions], li
             continue
         tagged = {alias: src for alias, (_, src) in scope.selected_sources.items()
                   if isinstance(src, exp.Table) and SCAN_TAG in src.meta}
+        only_source = len(scope.selected_sources) == 1 and len(tagged) == 1
         for alias, src in tagged.items():
-            found[src.meta[SCAN_TAG]] = _Conditions(alias=alias)
+            found[src.meta[SCAN_TAG]] = _Conditions(alias=alias, select=select if only_source else None)
         nullable = _null_supplied(select)
 
         where = select.args.get("where")
         if where is not None:
             for conjunct in where.this.flatten() if isinstance(where.this, exp.And) else [where.this]:
-                _add_conjunct(found, tagged, nullable, conjunct)
+                if not _add_conjunct(found, tagged, nullable, conjunct) and only_source:
+                    found[next(iter(tagged.values())).meta[SCAN_TAG]].unattached += 1
                 _add_edges(edges, tagged, conjunct)
         for join in select.args.get("joins") or []:
             on = join.args.get("on")
@@ -244,30 +264,44 @@ def _add_subquery_edge(edges: list[JoinEdge], tagged: dict[str, exp.Table], node
                               target.name))
 
 
-def _key_sql(source: ScanStep, column: str, found: _Conditions) -> str:
-    """The source's distinct, non-null join keys, under every condition the query puts on the source."""
+def _key_sql(source: ScanStep, column: str, found: _Conditions) -> tuple[str, tuple[int, ...]]:
+    """The source's distinct, non-null join keys, under every condition the query puts on the source; and the
+    query parameters it binds (renumbered from ``$1``: it runs on its own)."""
     key = exp.column(column, table=source.alias)
     query = (exp.select(key.copy()).distinct()
              .from_(exp.Table(this=exp.to_identifier(source.view_name),
                               alias=exp.TableAlias(this=exp.to_identifier(source.alias))))
              .where(exp.Not(this=exp.Is(this=key.copy(), expression=exp.Null())), *(c.copy() for c in found.where)))
-    return query.sql(dialect="duckdb")
+    renumbered, params = renumber(query)
+    return renumbered.sql(dialect="duckdb"), params
 
 
 def _add_conjunct(found: dict[int, _Conditions], tagged: dict[str, exp.Table], nullable: set[str],
-                  conjunct: exp.Expr, only: str | None = None, on_clause: bool = False) -> None:
-    """Attach ``conjunct`` to the one table it mentions (subqueries and multi-table conditions stay local)."""
-    if conjunct.find(exp.Select, exp.Subquery):
-        return
+                  conjunct: exp.Expr, only: str | None = None, on_clause: bool = False) -> bool:
+    """Attach ``conjunct`` to the one table it mentions (subqueries, volatile functions and multi-table
+    conditions stay local); True when attached."""
+    if conjunct.find(exp.Select, exp.Subquery) or _volatile(conjunct):
+        return False
     names = _aliases(conjunct)
     if len(names) != 1:
-        return
+        return False
     (alias,) = names
     if alias not in tagged or (only is not None and alias != only):
-        return
+        return False
     entry = found[tagged[alias].meta[SCAN_TAG]]
     entry.where.append(conjunct)
     entry.nullable_side = entry.nullable_side or (alias in nullable and not on_clause)
+    return True
+
+
+_VOLATILE = frozenset({"random", "rand", "uuid", "gen_random_uuid", "setseed", "nextval", "currval"})
+
+
+def _volatile(node: exp.Expr) -> bool:
+    """A function whose value changes per call: a condition with one is evaluated once per row in DuckDB and
+    must never be evaluated anywhere else (e.g. again on a bind join's keys)."""
+    return any(isinstance(f, exp.Rand | exp.Uuid) or f.name.lower() in _VOLATILE
+               for f in node.find_all(exp.Func))
 
 
 def _null_supplied(select: exp.Select) -> set[str]:
@@ -296,34 +330,66 @@ def _columns_by_alias(qualified: exp.Expr) -> dict[str, set[str]]:
     return used
 
 
-def _pushable_limit(qualified: exp.Expr) -> tuple[int, tuple[tuple[str, bool], ...]] | None:
-    """(LIMIT + OFFSET, the first ORDER BY key as ``((column, descending),)`` or ``()``) for a plain
-    single-table SELECT where nothing but WHERE can drop rows; None when no limit can go down."""
-    if not isinstance(qualified, exp.Select) or qualified.args.get("joins") or qualified.args.get("group") \
-            or qualified.args.get("having") or qualified.args.get("distinct") \
-            or qualified.args.get("qualify") or qualified.find(exp.AggFunc, exp.Window) \
-            or qualified.args.get("with") or qualified.args.get("with_"):
+_ROW_CHANGING = (exp.AggFunc, exp.Window, exp.UDTF, exp.Unnest, exp.Explode)
+_SET_RETURNING = frozenset({"unnest", "generate_series", "range", "generate_subscripts", "json_each"})
+
+
+def _pushable_limit(found: _Conditions, params: Parameters) -> tuple[int, tuple[tuple[str, bool], ...]] | None:
+    """(LIMIT + OFFSET, the first ORDER BY key as ``((column, descending),)`` or ``()``) of the SELECT that
+    reads this table as its only source, when provably nothing but its WHERE can drop, add or reorder rows:
+    no join, grouping, DISTINCT, QUALIFY, aggregate, window or set-returning function, and every WHERE conjunct
+    is a condition on this table (the caller also requires each to be pushed exactly). None otherwise."""
+    select = found.select
+    if select is None or found.unattached or any(select.args.get(k) for k in (
+            "joins", "laterals", "group", "having", "distinct", "qualify", "with", "with_", "pivots", "sample")):
         return None
-    limit = qualified.args.get("limit")
-    if limit is None:
-        return None
-    value = limit.expression if isinstance(limit, exp.Limit) else None
-    if not (isinstance(value, exp.Literal) and value.is_int):
-        return None
-    offset = qualified.args.get("offset")
-    extra = 0
-    if offset is not None:
-        if not (isinstance(offset.expression, exp.Literal) and offset.expression.is_int):
+    for projection in select.expressions:
+        if projection.find(*_ROW_CHANGING) or any(f.name.lower() in _SET_RETURNING
+                                                   for f in projection.find_all(exp.Func)):
             return None
-        extra = int(offset.expression.this)
+    limit = select.args.get("limit")
+    if not isinstance(limit, exp.Limit) or limit.args.get("expressions"):
+        return None
+    count = _int_value(limit.expression, params)
+    offset = select.args.get("offset")
+    extra = _int_value(offset.expression, params) if offset is not None else 0
+    if count is None or extra is None:
+        return None
     order: tuple[tuple[str, bool], ...] = ()
-    ordering = qualified.args.get("order")
+    ordering = select.args.get("order")
     if ordering is not None:
         first = ordering.expressions[0]
-        if not isinstance(first, exp.Ordered) or not isinstance(first.this, exp.Column):
+        key = _order_column(select, first.this if isinstance(first, exp.Ordered) else first)
+        if key is None or key.table != found.alias or first.find(exp.Collate):
             return None
-        order = ((first.this.name, bool(first.args.get("desc"))),)
-    return int(value.this) + extra, order
+        order = ((key.name, bool(first.args.get("desc"))),)
+    return count + extra, order
+
+
+def _int_value(node: exp.Expr, params: Parameters) -> int | None:
+    """A non-negative integer literal or bound parameter, else None."""
+    node = bind_literals(node, params).unnest()
+    if isinstance(node, exp.Cast):
+        node = node.this
+    if isinstance(node, exp.Literal) and node.is_int and int(node.this) >= 0:
+        return int(node.this)
+    return None
+
+
+def _order_column(select: exp.Select, key: exp.Expr) -> exp.Column | None:
+    """The table column an ORDER BY key sorts by. An unqualified name is a projection alias (DuckDB sorts by
+    the projection, even when a table column has the same name); ``ORDER BY 2`` is the second projection."""
+    if isinstance(key, exp.Literal) and key.is_int:
+        position = int(key.this)
+        if not 1 <= position <= len(select.expressions):
+            return None
+        key = select.expressions[position - 1].unalias()
+    elif isinstance(key, exp.Column) and not key.table:
+        target = next((e for e in select.expressions if e.alias_or_name == key.name), None)
+        if target is None:
+            return None
+        key = target.unalias()
+    return key if isinstance(key, exp.Column) and key.table else None
 
 
 def _final_sql(tree: exp.Expr, steps: Sequence[ScanStep]) -> str:

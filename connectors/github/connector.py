@@ -17,9 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectors.decode import decode_page, map_values
-from connectors.errors import UpstreamError
 from connectors.filtering import filter_batch
-from connectors.github.tables import PULL_REQUESTS, PULL_WIRE, USER_WIRE, USERS
+from connectors.github.tables import DETAIL_WIRE, PULL_REQUESTS, PULL_WIRE, USER_WIRE, USERS
 from connectors.http import ApiClient
 from connectors.topn import TopN
 from connectors.types import Predicate, ScanRequest, ScanStats, TableSpec
@@ -67,8 +66,9 @@ class GitHubConnector:
                          for v in p.values if _LOGIN.fullmatch(str(v))})
         bodies = await asyncio.gather(*(self._user(login, stats) for login in logins))
         found = [body for body in bodies if isinstance(body, dict)]
+        stats.listed += len(found)
         schema = USERS.schema_for(USERS.arrow_schema.names)
-        batch = pa.RecordBatch.from_pydict(decode_page(found, schema, USER_WIRE), schema=schema)
+        batch = pa.RecordBatch.from_pydict(decode_page(found, schema, USER_WIRE, "GitHub"), schema=schema)
         batch = filter_batch(batch, request.row_filters)
         stats.rows += batch.num_rows
         out = USERS.schema_for(request.columns)
@@ -122,9 +122,9 @@ class GitHubConnector:
         for _ in range(MAX_PAGES):
             if url is None:
                 break
-            body, response = await self.api.get_json(url, stats, params)
+            body, response = await self.api.get_json(url, stats, params, expect=list)
             stats.pages += 1
-            names += [repo["name"] for repo in body]
+            names += [repo["name"] for repo in body if isinstance(repo, dict) and isinstance(repo.get("name"), str)]
             url, params = _next_link(response), None
         return names
 
@@ -168,10 +168,9 @@ class GitHubConnector:
         for _ in range(MAX_PAGES):
             if url is None:
                 return
-            body, response = await self.api.get_json(url, stats, query)
+            body, response = await self.api.get_json(url, stats, query, expect=list)
             stats.pages += 1
-            if not isinstance(body, list):
-                raise UpstreamError(f"GitHub returned {type(body).__name__} instead of a list for {repo} pulls")
+            stats.listed += len(body)
             url, query = _next_link(response), None
             if body:
                 batch = await self._to_batch(body, request, stats)
@@ -182,7 +181,7 @@ class GitHubConnector:
     async def _to_batch(self, items: list[dict[str, Any]], request: ScanRequest, stats: ScanStats
                         ) -> pa.RecordBatch:
         listed = [c.name for c in PULL_REQUESTS.columns if c.fetch == "list"]
-        cols = decode_page(items, PULL_REQUESTS.schema_for(listed), PULL_WIRE)
+        cols = decode_page(items, PULL_REQUESTS.schema_for(listed), PULL_WIRE, "GitHub")
         cols["status"] = pc.if_else(pc.is_valid(cols["merged_at"]), "merged", cols["status"])
         cols["team_id"] = map_values(cols["repo"], self.config.repo_teams)
         batch = pa.RecordBatch.from_pydict(cols, schema=PULL_REQUESTS.schema_for(listed))
@@ -201,11 +200,10 @@ class GitHubConnector:
     async def _details(self, batch: pa.RecordBatch, stats: ScanStats) -> dict[str, pa.Array]:
         repos, numbers = batch.column("repo").to_pylist(), batch.column("number").to_pylist()
         bodies = await asyncio.gather(*(
-            self.api.get_json(f"{self.base}/repos/{self.config.org}/{r}/pulls/{n}", stats)
+            self.api.get_json(f"{self.base}/repos/{self.config.org}/{r}/pulls/{n}", stats, expect=dict)
             for r, n in zip(repos, numbers, strict=True)))
-        details = [body for body, _ in bodies]
-        return {"additions": pa.array([d.get("additions") for d in details], pa.int64()),
-                "deletions": pa.array([d.get("deletions") for d in details], pa.int64())}
+        schema = PULL_REQUESTS.schema_for(("additions", "deletions"))
+        return decode_page([body for body, _ in bodies], schema, DETAIL_WIRE, "GitHub")
 
     async def _emails(self, logins: pa.Array, stats: ScanStats) -> pa.Array:
         distinct = [x for x in pc.unique(logins).to_pylist() if x is not None]

@@ -68,6 +68,11 @@ PULL_WIRE: dict[str, WireField] = {
     "merged_at": WireField(("merged_at",), "timestamp"),
 }
 
+DETAIL_WIRE: dict[str, WireField] = {  # GET /repos/{owner}/{repo}/pulls/{number}
+    "additions": WireField(("additions",)),
+    "deletions": WireField(("deletions",)),
+}
+
 
 USERS = TableSpec(
     schema_name="github",

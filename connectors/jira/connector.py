@@ -97,6 +97,7 @@ class JiraConnector:
             if not isinstance(page, dict) or not isinstance(page.get("issues"), list):
                 raise UpstreamError("Jira search returned a body without an 'issues' list; retry later")
             done = False
+            stats.listed += len(page["issues"])
             if page["issues"]:
                 batch = self._to_batch(page["issues"], request)
                 if top is not None:  # sorted: keep rows tied with the N-th
@@ -116,7 +117,7 @@ class JiraConnector:
     def _to_batch(self, issues: list[dict[str, Any]], request: ScanRequest) -> pa.RecordBatch:
         needed = set(request.columns) | {p.column for p in request.row_filters}
         schema = ISSUES.schema_for(needed | {"project"})
-        cols = decode_page(issues, schema, self.wire)
+        cols = decode_page(issues, schema, self.wire, "Jira")
         cols["team"] = map_values(cols["project"], self.config.project_teams)
         batch = pa.RecordBatch.from_pydict({n: cols[n] for n in schema.names}, schema=schema)
         batch = filter_batch(batch, request.row_filters)
