@@ -7,10 +7,12 @@ import re
 
 import pyarrow as pa
 
+from connectors.types import TableSpec
+from flight_server.column_metadata import annotate_table_schema
 from planner.catalog import CATALOG_NAME, Catalog
 
-__all__ = ["SCHEMAS", "catalogs", "db_schemas", "keys_empty", "primary_keys", "table_types", "tables",
-           "xdbc_type_info"]
+__all__ = ["SCHEMAS", "catalogs", "db_schemas", "keys_empty", "primary_keys", "table_schema", "table_types",
+           "tables", "xdbc_type_info"]
 
 
 def _f(name: str, typ: pa.DataType, nullable: bool = True) -> pa.Field:
@@ -89,9 +91,18 @@ def tables(catalog: Catalog, catalog_name: str | None, schema_pattern: str | Non
             continue
         row = {"catalog_name": CATALOG_NAME, "db_schema_name": schema, "table_name": name, "table_type": "TABLE"}
         if include_schema:
-            row["table_schema"] = spec.arrow_schema.serialize().to_pybytes()
+            row["table_schema"] = table_schema(spec).serialize().to_pybytes()
         rows.append(row)
     return pa.Table.from_pylist(rows, schema=SCHEMAS["tables_with_schema" if include_schema else "tables"])
+
+
+def table_schema(spec: TableSpec) -> pa.Schema:
+    """The schema GetTables reports for a table: what ``SELECT * FROM`` it returns (DuckDB declares every result
+    column nullable, so every field is nullable here too; the catalog's NOT NULL columns stay not null in the
+    data), annotated with the Flight SQL column metadata (origin, TYPE_NAME, PRECISION, ..., REMARKS)."""
+    fields = [pa.field(c.name, c.type, nullable=True) for c in spec.columns]
+    remarks = {c.name: c.description for c in spec.columns if c.description}
+    return annotate_table_schema(pa.schema(fields), CATALOG_NAME, spec.schema_name, spec.name, remarks)
 
 
 def table_types() -> pa.Table:
@@ -112,28 +123,60 @@ def keys_empty() -> pa.Table:
     return SCHEMAS["keys"].empty_table()
 
 
-# (type_name, data_type, column_size, prefix, suffix, case_sensitive, searchable, unsigned, radix)
-_TYPES = [
-    ("BOOLEAN", -7, 1, None, None, False, 2, None, None),
-    ("BIGINT", -5, 19, None, None, False, 2, False, 10),
-    ("VARCHAR", 12, 65536, "'", "'", True, 3, None, None),
-    ("DOUBLE", 8, 53, None, None, False, 2, False, 2),
-    ("TIMESTAMP", 93, 26, "TIMESTAMP '", "'", False, 2, None, None),
-    ("DATE", 91, 10, "DATE '", "'", False, 2, None, None),
+# Every type a result can have (DuckDB's names; see flight_server/column_metadata.py for the Arrow mapping), as
+# (type_name, data_type, column_size, literal prefix, suffix, create_params, case_sensitive, searchable,
+#  unsigned_attribute, fixed_prec_scale, minimum_scale, maximum_scale, datetime_subcode, num_prec_radix).
+# data_type is the XdbcDataType (JDBC/ODBC) code; nested types have none there and are reported as VARBINARY,
+# as ADBC's drivers do. searchable: 2 = comparisons (BASIC), 3 = also LIKE (FULL).
+_BIT, _TINYINT, _BIGINT, _VARBINARY, _DECIMAL, _INTEGER, _SMALLINT = -7, -6, -5, -3, 3, 4, 5
+_REAL, _DOUBLE, _INTERVAL, _VARCHAR, _DATE, _TIME, _TIMESTAMP, _DATETIME = 7, 8, 10, 12, 91, 92, 93, 9
+_TYPES: list[tuple[str, int, int | None, str | None, str | None, list[str] | None, bool, int, bool | None, bool,
+                   int | None, int | None, int | None, int | None]] = [
+    ("BOOLEAN", _BIT, 1, None, None, None, False, 2, None, False, None, None, None, None),
+    ("TINYINT", _TINYINT, 3, None, None, None, False, 2, False, False, 0, 0, None, 10),
+    ("UTINYINT", _TINYINT, 3, None, None, None, False, 2, True, False, 0, 0, None, 10),
+    ("BIGINT", _BIGINT, 19, None, None, None, False, 2, False, False, 0, 0, None, 10),
+    ("UBIGINT", _BIGINT, 20, None, None, None, False, 2, True, False, 0, 0, None, 10),
+    ("BLOB", _VARBINARY, None, "'", "'::BLOB", None, False, 2, None, False, None, None, None, None),
+    ("LIST", _VARBINARY, None, None, None, ["element_type"], False, 2, None, False, None, None, None, None),
+    ("ARRAY", _VARBINARY, None, None, None, ["element_type", "size"], False, 2, None, False, None, None, None,
+     None),
+    ("STRUCT", _VARBINARY, None, None, None, ["fields"], False, 2, None, False, None, None, None, None),
+    ("MAP", _VARBINARY, None, None, None, ["key_type", "value_type"], False, 2, None, False, None, None, None,
+     None),
+    ("UNION", _VARBINARY, None, None, None, ["members"], False, 2, None, False, None, None, None, None),
+    ("DECIMAL", _DECIMAL, 38, None, None, ["precision", "scale"], False, 2, False, True, 0, 38, None, 10),
+    ("HUGEINT", _DECIMAL, 38, None, None, None, False, 2, False, False, 0, 0, None, 10),
+    ("UHUGEINT", _DECIMAL, 38, None, None, None, False, 2, True, False, 0, 0, None, 10),
+    ("INTEGER", _INTEGER, 10, None, None, None, False, 2, False, False, 0, 0, None, 10),
+    ("UINTEGER", _INTEGER, 10, None, None, None, False, 2, True, False, 0, 0, None, 10),
+    ("SMALLINT", _SMALLINT, 5, None, None, None, False, 2, False, False, 0, 0, None, 10),
+    ("USMALLINT", _SMALLINT, 5, None, None, None, False, 2, True, False, 0, 0, None, 10),
+    ("FLOAT", _REAL, 24, None, None, None, False, 2, False, False, None, None, None, 2),
+    ("DOUBLE", _DOUBLE, 53, None, None, None, False, 2, False, False, None, None, None, 2),
+    ("INTERVAL", _INTERVAL, None, "INTERVAL '", "'", None, False, 2, None, False, None, None, None, None),
+    ("VARCHAR", _VARCHAR, 2147483647, "'", "'", None, True, 3, None, False, None, None, None, None),
+    ("DATE", _DATE, 10, "DATE '", "'", None, False, 2, None, False, None, None, 1, None),
+    ("TIME", _TIME, 15, "TIME '", "'", None, False, 2, None, False, 0, 6, 2, None),
+    ("TIMESTAMP", _TIMESTAMP, 26, "TIMESTAMP '", "'", None, False, 2, None, False, 0, 6, 3, None),
+    ("TIMESTAMP WITH TIME ZONE", _TIMESTAMP, 32, "TIMESTAMPTZ '", "'", None, False, 2, None, False, 0, 6, 5,
+     None),
 ]
 
 
 def xdbc_type_info(data_type: int | None) -> pa.Table:
+    """GetXdbcTypeInfo: one row per type, ordered by data_type then type_name as the spec asks."""
     rows = []
-    for name, code, size, prefix, suffix, case, searchable, unsigned, radix in sorted(_TYPES,
-                                                                                      key=lambda r: (r[1], r[0])):
+    for (name, code, size, prefix, suffix, params, case, searchable, unsigned, fixed, min_scale, max_scale,
+         subcode, radix) in sorted(_TYPES, key=lambda r: (r[1], r[0])):
         if data_type is not None and data_type != code:
             continue
+        datetime = code in (_DATE, _TIME, _TIMESTAMP)
         rows.append({"type_name": name, "data_type": code, "column_size": size, "literal_prefix": prefix,
-                     "literal_suffix": suffix, "create_params": None, "nullable": 1, "case_sensitive": case,
-                     "searchable": searchable, "unsigned_attribute": unsigned, "fixed_prec_scale": False,
-                     "auto_increment": None, "local_type_name": name, "minimum_scale": None,
-                     "maximum_scale": None, "sql_data_type": 9 if code in (91, 93) else code,
-                     "datetime_subcode": {91: 1, 93: 3}.get(code), "num_prec_radix": radix,
-                     "interval_precision": None})
+                     "literal_suffix": suffix, "create_params": params, "nullable": 1, "case_sensitive": case,
+                     "searchable": searchable, "unsigned_attribute": unsigned, "fixed_prec_scale": fixed,
+                     "auto_increment": False if unsigned is not None else None, "local_type_name": name,
+                     "minimum_scale": min_scale, "maximum_scale": max_scale,
+                     "sql_data_type": _DATETIME if datetime else code, "datetime_subcode": subcode,
+                     "num_prec_radix": radix, "interval_precision": None})
     return pa.Table.from_pylist(rows, schema=SCHEMAS["xdbc"])

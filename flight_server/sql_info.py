@@ -31,11 +31,12 @@ _DATETIME = ["now", "current_date", "date_trunc", "date_diff", "date_part", "ext
 def _info() -> dict[int, tuple[int, Any]]:
     import pyarrow
 
-    # (type code, value) per SqlInfo id; ints are int32 ordinals/bitmasks unless typed _BIGINT.
+    # (type code, value) per SqlInfo id, each typed as FlightSql.proto declares it (tests/test_sql_info_spec.py
+    # checks every id). 6 and 7 (Substrait min/max version) are null: the spec's answer when Substrait is off.
     b, s, i, n = _BOOL, _STRING, _INT32, _BIGINT
     info: dict[int, tuple[int, Any]] = {
         0: (s, "OmniSQL"), 1: (s, "0.1.0"), 2: (s, pyarrow.__version__), 3: (b, True), 4: (b, True),
-        5: (b, False), 6: (s, ""), 7: (s, ""), 8: (i, 0), 9: (b, False), 10: (b, False), 11: (b, False),
+        5: (b, False), 6: (s, None), 7: (s, None), 8: (i, 0), 9: (b, False), 10: (b, False), 11: (b, False),
         100: (i, 0), 101: (i, 0),
         500: (b, False), 501: (b, False), 502: (b, False), 503: (i, 1), 504: (s, '"'), 505: (i, 0),
         506: (b, True), 507: (i, 3), 508: (_STRING_LIST, _KEYWORDS), 509: (_STRING_LIST, _NUMERIC),
@@ -48,7 +49,7 @@ def _info() -> dict[int, tuple[int, Any]]:
         541: (n, 0), 542: (n, 0), 543: (n, 0), 544: (n, 0), 545: (n, 0), 546: (n, 0), 547: (n, 0),
         548: (n, 0), 549: (n, 0), 550: (n, 0), 551: (n, 0), 552: (n, 0), 553: (n, 0), 554: (n, 0),
         555: (n, 0), 556: (b, False), 557: (n, 0), 558: (n, 0), 559: (n, 0), 560: (n, 0), 561: (n, 0),
-        562: (n, 0), 563: (b, False), 564: (i, 1), 565: (b, False), 566: (b, False), 567: (i, 2),
+        562: (i, 0), 563: (b, False), 564: (i, 1), 565: (b, False), 566: (b, False), 567: (i, 2),
         568: (i, 0), 569: (i, 2), 570: (i, 0), 571: (i, 0), 572: (b, False), 573: (b, False),
         574: (b, False), 575: (b, False), 576: (b, False),
     }

@@ -61,7 +61,9 @@ def test_get_table_schema(adbc_conn: Any) -> None:
     assert schema.field("additions").type == pa.int64()
     assert schema.field("merged_at").type == pa.timestamp("us", tz="UTC")
     assert schema.field("labels").type == pa.list_(pa.string())
-    assert not schema.field("pr_id").nullable
+    # What SELECT * returns: DuckDB declares every result column nullable (tests/test_flightsql_conformance.py).
+    assert schema.field("pr_id").nullable
+    assert schema.field("pr_id").metadata[b"ARROW:FLIGHT:SQL:TYPE_NAME"] == b"BIGINT"
 
 
 def test_basic_auth_handshake(demo: dict[str, Any]) -> None:

@@ -107,5 +107,5 @@ def test_basic_token_handshake_issues_bearer(demo: dict[str, Any]) -> None:
 
 def test_updates_are_refused(client: Any) -> None:
     c, options = client
-    with pytest.raises(pa.ArrowInvalid, match="read-only"):
+    with pytest.raises(pa.ArrowNotImplementedError, match="UNIMPLEMENTED: OmniSQL is read-only"):
         c.get_flight_info(_descriptor(pb.CommandStatementUpdate(query="DELETE FROM jira.issues")), options)
