@@ -200,7 +200,7 @@ class FlightSqlService:
     def _prepare(self, sql: str, principal: Principal) -> pb.ActionCreatePreparedStatementResult:
         params_schema = parameter_schema(sql, self.engine.catalog)
         # The result schema is known before any API call; with parameters unbound, plan with typed NULLs.
-        unbound = Parameters(pa.scalar(None, f.type) for f in params_schema)
+        unbound = Parameters.placeholders(params_schema)
         dataset = self.engine.plan(sql, unbound, self.engine.control()).schema
         handle = self.statements.add(PreparedStatement(principal.user, sql, params_schema))
         return pb.ActionCreatePreparedStatementResult(

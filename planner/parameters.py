@@ -31,7 +31,19 @@ _DUCKDB = Dialect.get_or_raise("duckdb")
 
 
 class Parameters(tuple[pa.Scalar, ...]):
-    """One set of bound values, in parameter order (``$1`` is ``[0]``), each an Arrow scalar keeping its type."""
+    """One set of bound values, in parameter order (``$1`` is ``[0]``), each an Arrow scalar keeping its type.
+
+    ``unbound``: typed NULLs standing for values a prepared statement does not have yet. DuckDB binds the NULLs
+    (for the result schema); the planner sees a value of each type, so ``login = ?`` still counts as the
+    filter the table requires."""
+
+    unbound = False
+
+    @classmethod
+    def placeholders(cls, schema: pa.Schema) -> Parameters:
+        params = cls(pa.scalar(None, f.type) for f in schema)
+        params.unbound = True
+        return params
 
     def duckdb_values(self) -> list[duckdb.Value]:
         return [duckdb.Value(v.as_py(), _duckdb_type(v.type)) for v in self]
@@ -136,8 +148,11 @@ def check_count(tree: exp.Expr, params: Parameters) -> None:
                            "number parameters from $1 without gaps")
 
 
-def as_literal(scalar: pa.Scalar) -> exp.Expr:
-    """A SQL literal that filters like the bound value (for pushdown analysis only)."""
+def as_literal(scalar: pa.Scalar, unbound: bool = False) -> exp.Expr:
+    """A SQL literal that filters like the bound value (for pushdown analysis only); ``unbound``: any value of
+    the scalar's type."""
+    if unbound:
+        return _any_value(scalar.type)
     value = scalar.as_py()
     if value is None:
         return exp.Null()
@@ -155,6 +170,16 @@ def as_literal(scalar: pa.Scalar) -> exp.Expr:
     return exp.Anonymous(this="unbound_parameter")  # lists, structs, blobs: never pushed
 
 
+def _any_value(typ: pa.DataType) -> exp.Expr:
+    if pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_decimal(typ):
+        return exp.Literal.number(0)
+    if pa.types.is_timestamp(typ):
+        return exp.cast(exp.Literal.string("2000-01-01 00:00:00"), "TIMESTAMP")
+    if pa.types.is_boolean(typ):
+        return exp.Boolean(this=True)
+    return exp.Literal.string("")
+
+
 def bind_literals(node: exp.Expr, params: Parameters) -> exp.Expr:
     """A copy of ``node`` with each parameter replaced by its value as a literal."""
     if not params or not node.find(exp.Placeholder, exp.Parameter):
@@ -164,7 +189,7 @@ def bind_literals(node: exp.Expr, params: Parameters) -> exp.Expr:
         if isinstance(n, exp.Placeholder | exp.Parameter):
             number = _number(n)
             if number is not None and number <= len(params):
-                return as_literal(params[number - 1])
+                return as_literal(params[number - 1], params.unbound)
         return n
 
     return node.copy().transform(replace)

@@ -91,16 +91,16 @@ class Planner:
         tree = parse_query(sql)
         check_count(tree, values)
         tables = base_tables(tree, self.catalog)
-        analysed = _merged(qualify_query(tree, self.catalog))
-        conditions, edges = _collect_conditions(analysed)
-        columns = _columns_by_alias(analysed)
+        qualified = qualify_query(tree, self.catalog)
+        conditions, edges = _collect_conditions(_merged(qualified))
+        columns = _columns_by_scan(qualified)
         steps = []
         for node in tables:
             index = node.meta[SCAN_TAG]
             spec = self.catalog.lookup(node.db, node.name)
             found = conditions.setdefault(index, _Conditions(alias=node.alias_or_name))
             found.alias = found.alias or node.alias_or_name
-            steps.append(self._step(index, spec, found, columns.get(found.alias, set()), values))
+            steps.append(self._step(index, spec, found, columns.get(index, set()), values))
         if len(steps) > 1:  # with pushdown off, only bindings that supply a required filter
             chosen = choose_bindings(steps, edges, self.join_strategy if self.pushdown else "scan", self.estimator)
             for target, (edge, mode, n_keys) in chosen.items():
@@ -322,11 +322,19 @@ def _null_supplied(select: exp.Select) -> set[str]:
     return nullable
 
 
-def _columns_by_alias(qualified: exp.Expr) -> dict[str, set[str]]:
-    used: dict[str, set[str]] = {}
-    for column in qualified.find_all(exp.Column):
-        if column.table:
-            used.setdefault(column.table, set()).add(column.name)
+def _columns_by_scan(qualified: exp.Expr) -> dict[int, set[str]]:
+    """Per tagged table reference, the columns the query uses (read from the unmerged query: the final SQL is
+    the query as written). A column of a correlated subquery belongs to the enclosing scope that has its
+    table."""
+    used: dict[int, set[str]] = {}
+    for scope in traverse_scope(qualified):
+        for column in scope.columns:
+            owner: Any = scope
+            while owner is not None and column.table not in owner.sources:
+                owner = owner.parent
+            source = owner.sources[column.table] if owner is not None else None
+            if isinstance(source, exp.Table) and SCAN_TAG in source.meta:
+                used.setdefault(source.meta[SCAN_TAG], set()).add(column.name)
     return used
 
 
