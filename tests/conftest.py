@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,32 @@ def sandbox_log(demo: dict[str, Any]) -> SandboxLog:
     log = SandboxLog(demo)
     log.clear()
     return log
+
+
+def isolated_venv(name: str, extra: str) -> Path:
+    """A venv of its own (``.venv/<name>``) holding pyproject's ``[project.optional-dependencies] <extra>`` list:
+    for a client whose pins cannot share the test environment (flightsql-dbapi needs sqlalchemy<2.0). Installed
+    once, again only when the list changes; returns its Python."""
+    requirements = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"][extra]
+    home = ROOT / ".venv" / name
+    python = home / "bin" / "python"
+    marker = home / "omnisql-requirements.txt"
+    wanted = "\n".join(requirements)
+    if python.exists() and marker.exists() and marker.read_text() == wanted:
+        return python
+    for command in ([sys.executable, "-m", "venv", "--clear", str(home)],
+                    [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *requirements]):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
+    marker.write_text(wanted)
+    return python
+
+
+@pytest.fixture(scope="session")
+def flightsql_dbapi_python() -> Path:
+    """The Python of a venv with flightsql-dbapi 0.2.2 and its SQLAlchemy 1.4 (see pyproject's test-flightsql-dbapi)."""
+    return isolated_venv("flightsql-dbapi", "test-flightsql-dbapi")
 
 
 @pytest.fixture(scope="session")
