@@ -55,6 +55,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             config = dataclasses.replace(config, port=args.port, host=args.host)
     if args.tls_cert or args.tls_key:
         config = dataclasses.replace(config, tls_cert_file=args.tls_cert, tls_key_file=args.tls_key)
+    if args.query_deadline_s is not None:
+        config = dataclasses.replace(config, deadline_s=args.query_deadline_s)
     try:
         service = start_service(config)
     except (ConfigError, OSError) as exc:
@@ -62,7 +64,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if sandbox:
             sandbox.stop()
         return 2
-    info: dict[str, Any] = {"flight_uri": service.uri}
+    info: dict[str, Any] = {"flight_uri": service.uri, "pid": os.getpid()}
     if sandbox is not None:
         info["tokens"] = demo_tokens()
         info["sandbox"] = sandbox.info()
@@ -106,7 +108,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     import pyarrow.flight as flight
 
     from clients.flight_client import run_query
-    from clients.render import render_table, render_vertical
+    from clients.render import json_rows, render_table, render_vertical
 
     sql = ("EXPLAIN " if args.command == "explain" else "") + args.sql
     try:
@@ -121,7 +123,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         print(f"error: {str(exc).split('with message: ', 1)[-1].strip()}", file=sys.stderr)
         return 1
     if args.format == "json":
-        print(json.dumps(table.slice(0, args.max_rows).to_pylist(), default=str, indent=2))
+        print(json.dumps(json_rows(table.slice(0, args.max_rows)), default=str, indent=2))
     elif sql.lstrip().upper().startswith("EXPLAIN"):
         print(render_vertical(table, args.max_rows))
     else:
@@ -140,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--info-file", help="write connection info as JSON here once ready")
     serve.add_argument("--tls-cert", help="PEM certificate chain: serve grpc+tls:// (with --tls-key)")
     serve.add_argument("--tls-key", help="PEM private key for --tls-cert")
+    serve.add_argument("--query-deadline-s", type=float, default=None,
+                       help="stop any query (planning, fetching, DuckDB) after this many seconds "
+                            "(overrides query_deadline_s; default 60)")
     serve.set_defaults(func=cmd_serve)
     sandbox = sub.add_parser("sandbox", help="run only the GitHub/Jira stand-ins")
     sandbox.add_argument("--host", default="127.0.0.1")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-__all__ = ["render_table", "render_vertical"]
+__all__ = ["json_rows", "render_table", "render_vertical", "unique_names"]
 
 MAX_CELL = 60
 
@@ -14,8 +14,29 @@ def _cell(value: object) -> str:
     return text if len(text) <= MAX_CELL else text[:MAX_CELL - 1] + "…"
 
 
+def _rows(table: pa.Table) -> list[list[object]]:
+    """Rows as lists, by column position: a result may name two columns alike (``gh.status, ji.status``)."""
+    columns = [column.to_pylist() for column in table.columns]
+    return [list(values) for values in zip(*columns, strict=True)] if columns else []
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """``status, status`` → ``status, status_2``: keys for formats that need distinct names."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+    return out
+
+
+def json_rows(table: pa.Table) -> list[dict[str, object]]:
+    names = unique_names(table.schema.names)
+    return [dict(zip(names, row, strict=True)) for row in _rows(table)]
+
+
 def render_table(table: pa.Table, max_rows: int) -> str:
-    rows = [[_cell(v) for v in row.values()] for row in table.slice(0, max_rows).to_pylist()]
+    rows = [[_cell(v) for v in row] for row in _rows(table.slice(0, max_rows))]
     names = table.schema.names
     widths = [max([len(n)] + [len(r[i]) for r in rows]) for i, n in enumerate(names)]
     lines = [" | ".join(n.ljust(w) for n, w in zip(names, widths, strict=True)),
@@ -30,7 +51,8 @@ def render_table(table: pa.Table, max_rows: int) -> str:
 def render_vertical(table: pa.Table, max_rows: int) -> str:
     """One block per row, skipping empty fields: EXPLAIN rows are wide and mostly sparse."""
     blocks = []
-    for row in table.slice(0, max_rows).to_pylist():
-        width = max(len(k) for k in row)
-        blocks.append("\n".join(f"{k.rjust(width)}: {v}" for k, v in row.items() if v is not None))
+    names = table.schema.names
+    width = max((len(n) for n in names), default=0)
+    for row in _rows(table.slice(0, max_rows)):
+        blocks.append("\n".join(f"{k.rjust(width)}: {v}" for k, v in zip(names, row, strict=True) if v is not None))
     return "\n\n".join(blocks)
