@@ -31,7 +31,7 @@ _DATETIME = ["now", "current_date", "date_trunc", "date_diff", "date_part", "ext
 def _info() -> dict[int, tuple[int, Any]]:
     import pyarrow
 
-    # (type code, value) per SqlInfo id, each typed as FlightSql.proto declares it (tests/test_sql_info_spec.py
+    # (type code, value) per SqlInfo id, each typed as FlightSql.proto declares it (tests/test_flightsql_conformance.py
     # checks every id). 6 and 7 (Substrait min/max version) are null: the spec's answer when Substrait is off.
     b, s, i, n = _BOOL, _STRING, _INT32, _BIGINT
     info: dict[int, tuple[int, Any]] = {
