@@ -12,6 +12,7 @@ from google.protobuf.message import Message
 
 from connectors.errors import InvalidQuery, Unsupported
 from flight_server import metadata, sessions
+from flight_server.column_metadata import annotate_result_schema
 from flight_server.commands import pack, unpack
 from flight_server.proto import flight_sql_pb2 as pb
 from flight_server.sql_info import SQL_INFO_SCHEMA, sql_info_table
@@ -114,7 +115,8 @@ class FlightSqlService:
             return self._metadata_schema(command), command_bytes
         sql, params = self._query_of(command, principal.user)
         rows = parameter_rows(params)
-        schema = self.engine.plan(sql, rows[0] if rows else (), self._control(on_cancel)).schema
+        plan = self.engine.plan(sql, rows[0] if rows else (), self._control(on_cancel))
+        schema = annotate_result_schema(plan.schema)
         handle = self.tickets.sign(principal.user, sql, params)
         return schema, pack(pb.TicketStatementQuery(statement_handle=handle))
 
@@ -132,6 +134,7 @@ class FlightSqlService:
         control = self._control(on_cancel)
         results = [self.engine.query(sql, row, control) for row in parameter_rows(params) or [Parameters()]]
         table = results[0].table if len(results) == 1 else pa.concat_tables([r.table for r in results])
+        table = pa.Table.from_arrays(table.columns, schema=annotate_result_schema(table.schema))  # zero-copy
         log.info("query user=%s executions=%d api_calls=%d fetch_ms=%.1f duckdb_ms=%.1f rows=%d", principal.user,
                  len(results), sum(r.api_calls for r in results), sum(r.fetch_ms for r in results),
                  sum(r.duckdb_ms for r in results), table.num_rows)
@@ -201,7 +204,7 @@ class FlightSqlService:
         params_schema = parameter_schema(sql, self.engine.catalog)
         # The result schema is known before any API call; with parameters unbound, plan with typed NULLs.
         unbound = Parameters.placeholders(params_schema)
-        dataset = self.engine.plan(sql, unbound, self.engine.control()).schema
+        dataset = annotate_result_schema(self.engine.plan(sql, unbound, self.engine.control()).schema)
         handle = self.statements.add(PreparedStatement(principal.user, sql, params_schema))
         return pb.ActionCreatePreparedStatementResult(
             prepared_statement_handle=handle, dataset_schema=dataset.serialize().to_pybytes(),
