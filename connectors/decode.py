@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectors.errors import UpstreamError
+from core.errors import UpstreamError
 
 __all__ = ["WireField", "decode_page", "map_values", "wire_type"]
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectors.types import Predicate
+from core.types import Predicate
 
 __all__ = ["filter_batch", "predicate_expression"]
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from connectors.errors import RateLimitExhausted, SourceTimeout, UpstreamError
-from connectors.types import ScanStats
+from core.errors import RateLimitExhausted, SourceTimeout, UpstreamError
+from core.types import ScanStats
 
 __all__ = ["ApiClient", "RetryPolicy", "new_http_client"]
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from connectors.github.connector import GitHubConnector
 from connectors.http import new_http_client
 from connectors.jira.connector import JiraConnector
-from connectors.types import Connector
+from core.types import Connector
 from flight_server.config import TenantConfig
 from flight_server.server import FlightSqlService
 from flight_server.transport import FlightGrpcServer

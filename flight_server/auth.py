@@ -7,7 +7,7 @@ import base64
 import binascii
 from collections.abc import Iterable
 
-from connectors.errors import Unauthenticated
+from core.errors import Unauthenticated
 from security.principals import Principal, TokenAuthenticator
 
 __all__ = ["authenticate", "authenticate_handshake"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from google.protobuf import any_pb2
 from google.protobuf.message import DecodeError, Message
 
-from connectors.errors import InvalidQuery, Unsupported
+from core.errors import InvalidQuery, Unsupported
 from flight_server.proto import flight_sql_pb2 as pb
 
 __all__ = ["UNSUPPORTED_COMMANDS", "pack", "unpack"]

@@ -8,7 +8,7 @@ import uuid
 
 import grpc
 
-from connectors.errors import (
+from core.errors import (
     EntitlementDenied,
     InvalidQuery,
     OmniSQLError,

@@ -7,7 +7,7 @@ import re
 
 import pyarrow as pa
 
-from connectors.types import TableSpec
+from core.types import TableSpec
 from flight_server.column_metadata import annotate_table_schema
 from planner.catalog import CATALOG_NAME, Catalog
 

@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow as pa
 from google.protobuf.message import Message
 
-from connectors.errors import InvalidQuery, Unsupported
+from core.errors import InvalidQuery, Unsupported
 from flight_server import metadata, sessions
 from flight_server.column_metadata import annotate_result_schema
 from flight_server.commands import pack, unpack

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from google.protobuf.message import DecodeError
 
-from connectors.errors import InvalidQuery, OmniSQLError
+from core.errors import InvalidQuery, OmniSQLError
 from flight_server.proto import flight_pb2 as fpb
 
 __all__ = ["ACTION_TYPES", "COOKIE_NAME", "DEFAULTS", "OPTION_NAMES", "OptionError", "SessionNotFound",

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 from sqlglot import exp
 
-from connectors.errors import InvalidQuery
+from core.errors import InvalidQuery
 from planner.catalog import Catalog
 from planner.parameters import parameter_indexes
 from planner.parse import parse_query

@@ -11,7 +11,7 @@ import time
 
 import pyarrow as pa
 
-from connectors.errors import InvalidQuery, Unauthenticated
+from core.errors import InvalidQuery, Unauthenticated
 
 __all__ = ["TicketSigner", "decode_params", "encode_params"]
 

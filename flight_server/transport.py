@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from connectors.errors import Unsupported
+from core.errors import Unsupported
 from flight_server.auth import authenticate, authenticate_handshake
 from flight_server.errors import GrpcError, status_of
 from flight_server.ipc import flight_data_stream, read_flight_data

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from connectors.types import Predicate, ScanRequest
+from core.types import Predicate, ScanRequest
 from planner.estimates import Estimator
 from planner.plan import Binding, ScanStep
 from planner.pushdown import batch_size

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from connectors.errors import InvalidQuery
-from connectors.types import TableSpec
+from core.errors import InvalidQuery
+from core.types import TableSpec
 
 __all__ = ["CATALOG_NAME", "Catalog"]
 

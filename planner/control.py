@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from connectors.errors import OmniSQLError, QueryCancelled, QueryTimeout
+from core.errors import OmniSQLError, QueryCancelled, QueryTimeout
 
 __all__ = ["QueryControl"]
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import duckdb
 import pyarrow as pa
 
-from connectors.errors import InvalidQuery
+from core.errors import InvalidQuery
 from planner.control import QueryControl
 
 __all__ = ["Duck"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from connectors.types import Connector
+from core.types import Connector
 from planner.catalog import Catalog
 from planner.control import QueryControl
 from planner.duck import Duck

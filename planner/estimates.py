@@ -11,7 +11,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
-from connectors.types import Predicate, ScanRequest, TableSpec
+from core.types import Predicate, ScanRequest, TableSpec
 
 __all__ = ["Estimator", "Statistics", "USER_LOOKUP_CAP"]
 

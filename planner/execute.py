@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 
-from connectors.errors import SourceTimeout
-from connectors.types import Connector, Counting, ScanRequest, ScanStats
+from core.errors import SourceTimeout
+from core.types import Connector, Counting, ScanRequest, ScanStats
 from planner.binding import bound_requests, runtime_mode
 from planner.control import QueryControl
 from planner.duck import Duck

@@ -22,7 +22,7 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import TokenError
 from sqlglot.tokens import TokenType
 
-from connectors.errors import InvalidQuery
+from core.errors import InvalidQuery
 
 __all__ = ["Parameters", "as_literal", "bind_literals", "check_count", "number_placeholders", "parameter_indexes",
            "parameter_rows", "renumber", "to_parameters"]

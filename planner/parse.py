@@ -7,7 +7,7 @@ from sqlglot import exp
 from sqlglot.errors import OptimizeError, ParseError
 from sqlglot.optimizer.qualify import qualify
 
-from connectors.errors import InvalidQuery
+from core.errors import InvalidQuery
 from planner.catalog import CATALOG_NAME, Catalog
 from planner.parameters import number_placeholders
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from connectors.types import Predicate, ScanRequest, TableSpec
+from core.types import Predicate, ScanRequest, TableSpec
 from planner.parameters import Parameters
 
 __all__ = ["Binding", "FetchPlan", "PushedCondition", "ScanStep", "STRATEGIES", "strategy_label", "view_name"]

@@ -19,7 +19,7 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.merge_subqueries import merge_subqueries
 from sqlglot.optimizer.scope import traverse_scope
 
-from connectors.types import TableSpec
+from core.types import TableSpec
 from planner.binding import JOIN_STRATEGIES, JoinEdge, bind_step, choose_bindings
 from planner.catalog import Catalog
 from planner.control import QueryControl

@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import exp
 
-from connectors.types import Predicate, TableSpec
+from core.types import Predicate, TableSpec
 
 __all__ = ["to_predicate"]
 

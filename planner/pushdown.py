@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from connectors.errors import InvalidQuery
-from connectors.types import FilterCap, Predicate, ScanRequest, TableSpec
+from core.errors import InvalidQuery
+from core.types import FilterCap, Predicate, ScanRequest, TableSpec
 from planner.plan import PushedCondition
 
 __all__ = ["Pushdown", "batch_size", "decide", "require_filters", "split_requests"]

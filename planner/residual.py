@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from connectors.filtering import predicate_expression
-from connectors.types import TableSpec
+from core.types import TableSpec
 from planner.predicates import to_predicate
 
 __all__ = ["to_residual"]

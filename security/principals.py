@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from connectors.errors import Unauthenticated
+from core.errors import Unauthenticated
 
 __all__ = ["Principal", "TokenAuthenticator"]
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from connectors.jira.connector import JiraConfig, JiraConnector
-from connectors.types import Predicate, ScanRequest
+from core.types import Predicate, ScanRequest
 from sandbox.jql import tokenize
 from tests.conftest import SandboxLog
 

@@ -12,9 +12,9 @@ import pyarrow as pa
 import pytest
 
 from connectors.decode import WireField, decode_page
-from connectors.errors import UpstreamError
 from connectors.github.tables import PULL_REQUESTS
-from connectors.types import ScanRequest, ScanStats, TableSpec
+from core.errors import UpstreamError
+from core.types import ScanRequest, ScanStats, TableSpec
 from flight_server.errors import status_of
 from planner.duck import Duck
 from planner.execute import BackgroundLoop, Executor

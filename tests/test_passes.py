@@ -9,7 +9,7 @@ import sqlglot
 
 from connectors.github.tables import PULL_REQUESTS
 from connectors.jira.tables import ISSUES
-from connectors.types import ColumnSpec, FilterCap, Predicate, TableSpec
+from core.types import ColumnSpec, FilterCap, Predicate, TableSpec
 from planner.passes import PASSES, rewrite
 from planner.passes.flip_comparisons import flip_comparisons
 from planner.passes.or_to_in import or_to_in
@@ -69,7 +69,7 @@ def test_pushdown_verdicts() -> None:
 def test_required_filter_names_table_column_and_fix() -> None:
     import pyarrow as pa
 
-    from connectors.errors import InvalidQuery
+    from core.errors import InvalidQuery
 
     spec = TableSpec("demo", "events", (ColumnSpec("day", pa.string(), filter=FilterCap(
         frozenset({"="}), required=True, example="day = '2026-01-01'")),))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.errors import InvalidQuery
 from connectors.github.tables import PULL_REQUESTS, USERS
 from connectors.jira.tables import ISSUES
+from core.errors import InvalidQuery
 from planner.catalog import Catalog
 from planner.duck import Duck
 from planner.estimates import Estimator

@@ -21,7 +21,7 @@ from connectors.filtering import filter_batch
 from connectors.github.tables import DETAIL_WIRE, PULL_REQUESTS, PULL_WIRE, USER_WIRE, USERS
 from connectors.http import ApiClient
 from connectors.topn import TopN
-from connectors.types import Predicate, ScanRequest, ScanStats, TableSpec
+from core.types import Predicate, ScanRequest, ScanStats, TableSpec
 
 API_VERSION = "2022-11-28"
 _SORTS = {"created_at": "created", "updated_at": "updated"}  # TableSpec.order_pushdown → the API's sort
@@ -39,7 +39,7 @@ class GitHubConfig:
 
 
 class GitHubConnector:
-    """Implements ``connectors.types.Connector`` for the ``github`` schema."""
+    """Implements ``core.types.Connector`` for the ``github`` schema."""
 
     name = "github"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from connectors.decode import WireField
-from connectors.types import ColumnSpec, FilterCap, TableSpec
+from core.types import ColumnSpec, FilterCap, TableSpec
 
 TS = pa.timestamp("us", tz="UTC")
 EQ_IN = frozenset({"=", "IN"})

@@ -11,13 +11,13 @@ import httpx
 import pyarrow as pa
 
 from connectors.decode import decode_page, map_values
-from connectors.errors import UpstreamError
 from connectors.filtering import filter_batch
 from connectors.http import ApiClient
 from connectors.jira.jql import build_jql, quote
 from connectors.jira.tables import ISSUES, api_fields, issue_wire
 from connectors.topn import TopN
-from connectors.types import ScanRequest, ScanStats, TableSpec
+from core.errors import UpstreamError
+from core.types import ScanRequest, ScanStats, TableSpec
 
 _SORTS = {"created_at": "created", "updated_at": "updated"}  # TableSpec.order_pushdown → JQL ORDER BY
 MAX_PAGES = 500  # 50,000 issues at 100 per page
@@ -36,7 +36,7 @@ class JiraConfig:
 
 
 class JiraConnector:
-    """Implements ``connectors.types.Connector`` for the ``jira`` schema."""
+    """Implements ``core.types.Connector`` for the ``jira`` schema."""
 
     name = "jira"
 

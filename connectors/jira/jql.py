@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
-from connectors.types import Predicate
+from core.types import Predicate
 
 __all__ = ["build_jql", "quote"]
 
