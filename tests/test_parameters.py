@@ -108,3 +108,10 @@ def test_schema_qualified_column_references(adbc_conn: Any) -> None:
 def test_text_that_is_not_sql_is_a_syntax_error(adbc_conn: Any, text: str) -> None:
     with pytest.raises(Exception, match="syntax error"):
         run(adbc_conn, text)
+
+
+def test_result_timestamps_are_utc_like_the_catalog(adbc_conn: Any) -> None:
+    got = run(adbc_conn, "SELECT created_at, created_at + INTERVAL 1 DAY AS next_day FROM jira.issues LIMIT 1")
+    assert [f.type for f in got.schema] == [pa.timestamp("us", tz="UTC")] * 2
+    assert adbc_conn.adbc_get_table_schema("issues", db_schema_filter="jira").field("created_at").type \
+        == pa.timestamp("us", tz="UTC")
