@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = [
     "ColumnSpec",
@@ -147,7 +148,9 @@ class ScanRequest:
     prefilters: tuple[Predicate, ...] = ()
     order_by: tuple[tuple[str, bool], ...] = ()  # (column, descending); only with a limit: return the top
     # ``limit`` rows in this order plus every row tied with the last of them
-    residual: Any = None  # a pyarrow.compute.Expression of local-only conditions, to apply before lookups
+    residual: pc.Expression | None = None  # local-only conditions as Arrow, applied before per-row lookups
+    scope: str = ""  # the security scope of the asking principal (caches and budgets key on it)
+    credential: str = ""  # which configured credential pays for the request (rate limits are per credential)
 
     @property
     def row_filters(self) -> tuple[Predicate, ...]:

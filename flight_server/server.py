@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
 from typing import Any
 
 import pyarrow as pa
@@ -16,13 +15,10 @@ from flight_server.column_metadata import annotate_result_schema
 from flight_server.commands import pack, unpack
 from flight_server.proto import flight_sql_pb2 as pb
 from flight_server.sql_info import SQL_INFO_SCHEMA, sql_info_table
-from flight_server.statements import PreparedStatement, StatementStore, parameter_schema
+from flight_server.statements import PreparedStatement, StatementStore
 from flight_server.tickets import TicketSigner
 from planner.catalog import CATALOG_NAME
-from planner.control import QueryControl
-from planner.engine import Engine
-from planner.execute import OnCancel
-from planner.parameters import Parameters, parameter_rows
+from planner.engine import Engine, OnCancel
 from security.principals import Principal
 
 __all__ = ["FlightSqlService"]
@@ -48,7 +44,6 @@ UNSUPPORTED_ACTIONS = {
     "RenewFlightEndpoint": "RenewFlightEndpoint is not supported; a ticket is valid for 10 minutes: call "
                            "GetFlightInfo again for a fresh one",
 }
-_SESSIONS_LOCK = threading.Lock()
 
 
 class FlightSqlService:
@@ -66,6 +61,7 @@ class FlightSqlService:
         self.engine = engine
         self.tickets = TicketSigner(secret or secrets.token_bytes(32))
         self.statements = StatementStore()
+        self.session_store = sessions.SessionStore()  # Flight SQL sessions (flight_server/sessions.py)
 
     def _metadata_table(self, command: Message) -> pa.Table:
         catalog = self.engine.catalog
@@ -114,38 +110,23 @@ class FlightSqlService:
         if isinstance(command, _METADATA_COMMANDS):
             return self._metadata_schema(command), command_bytes
         sql, params = self._query_of(command, principal.user)
-        rows = parameter_rows(params)
-        plan = self.engine.plan(sql, rows[0] if rows else (), self._control(on_cancel))
-        schema = annotate_result_schema(plan.schema)
+        schema = self.engine.schema(sql, params, self.engine.context(principal, on_cancel=on_cancel))
         handle = self.tickets.sign(principal.user, sql, params)
-        return schema, pack(pb.TicketStatementQuery(statement_handle=handle))
+        return annotate_result_schema(schema), pack(pb.TicketStatementQuery(statement_handle=handle))
 
     def stream(self, principal: Principal, ticket: bytes, on_cancel: OnCancel | None = None) -> pa.Table:
         """DoGet: run what the ticket names. A client that goes away (``on_cancel``) or the tenant's
-        ``query_deadline_s`` stops the query wherever it is: planning, fetching or DuckDB. Several bound
-        parameter rows run the query once per row; the answer is their concatenation (one execution in the
-        spec's sense)."""
+        ``query_deadline_s`` stops the query wherever it is: planning, fetching or DuckDB."""
         command = unpack(ticket)
         if isinstance(command, _METADATA_COMMANDS):
             return self._metadata_table(command)
         if not isinstance(command, pb.TicketStatementQuery):
             raise InvalidQuery("the ticket is not a statement ticket; call GetFlightInfo first")
         sql, params = self.tickets.verify(command.statement_handle, principal.user)
-        control = self._control(on_cancel)
-        results = [self.engine.query(sql, row, control) for row in parameter_rows(params) or [Parameters()]]
-        table = results[0].table if len(results) == 1 else pa.concat_tables([r.table for r in results])
-        table = pa.Table.from_arrays(table.columns, schema=annotate_result_schema(table.schema))  # zero-copy
-        log.info("query user=%s executions=%d api_calls=%d fetch_ms=%.1f duckdb_ms=%.1f rows=%d", principal.user,
-                 len(results), sum(r.api_calls for r in results), sum(r.fetch_ms for r in results),
-                 sum(r.duckdb_ms for r in results), table.num_rows)
-        return table
-
-    def _control(self, on_cancel: OnCancel | None) -> QueryControl:
-        """The query's deadline, stopped early when the client cancels or its own deadline passes."""
-        control = self.engine.control()
-        if on_cancel is not None and not on_cancel(control.cancel):
-            control.cancel()
-        return control
+        ctx = self.engine.context(principal, on_cancel=on_cancel)
+        table = self.engine.execute(sql, params, ctx)
+        log.info("query %s", ctx.summary())
+        return pa.Table.from_arrays(table.columns, schema=annotate_result_schema(table.schema))  # zero-copy
 
     def put(self, principal: Principal, command_bytes: bytes, params: pa.Table | None) -> bytes:
         """DoPut: bind parameter rows to a prepared statement (each row is one execution); returns the
@@ -184,15 +165,6 @@ class FlightSqlService:
         supported = ", ".join(name for name, _ in self.ACTIONS)
         raise Unsupported(f"unknown action {action_type!r}; supported: {supported}")
 
-    @property
-    def session_store(self) -> sessions.SessionStore:
-        """The Flight SQL sessions (``flight_server/sessions.py``), created on first use."""
-        with _SESSIONS_LOCK:
-            store: sessions.SessionStore | None = self.__dict__.get("_sessions")
-            if store is None:
-                store = self.__dict__["_sessions"] = sessions.SessionStore()
-            return store
-
     def session_action(self, principal: Principal, action_type: str, body: bytes, session_id: str | None
                        ) -> sessions.SessionReply:
         """DoAction for SetSessionOptions / GetSessionOptions / CloseSession; ``session_id`` is the one the call
@@ -201,13 +173,12 @@ class FlightSqlService:
                                       action_type, body, session_id)
 
     def _prepare(self, sql: str, principal: Principal) -> pb.ActionCreatePreparedStatementResult:
-        params_schema = parameter_schema(sql, self.engine.catalog)
-        # The result schema is known before any API call; with parameters unbound, plan with typed NULLs.
-        unbound = Parameters.placeholders(params_schema)
-        dataset = annotate_result_schema(self.engine.plan(sql, unbound, self.engine.control()).schema)
+        prepared = self.engine.prepare(sql, self.engine.context(principal))
+        params_schema = prepared.parameter_schema
         handle = self.statements.add(PreparedStatement(principal.user, sql, params_schema))
         return pb.ActionCreatePreparedStatementResult(
-            prepared_statement_handle=handle, dataset_schema=dataset.serialize().to_pybytes(),
+            prepared_statement_handle=handle,
+            dataset_schema=annotate_result_schema(prepared.dataset_schema).serialize().to_pybytes(),
             parameter_schema=params_schema.serialize().to_pybytes() if len(params_schema) else b"")
 
 

@@ -9,15 +9,10 @@ import time
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-from sqlglot import exp
 
 from core.errors import InvalidQuery
-from planner.catalog import Catalog
-from planner.parameters import parameter_indexes
-from planner.parse import parse_query
-from planner.planner import split_explain
 
-__all__ = ["PreparedStatement", "StatementStore", "parameter_schema"]
+__all__ = ["PreparedStatement", "StatementStore"]
 
 
 @dataclass
@@ -63,27 +58,3 @@ class StatementStore:
         cutoff = time.monotonic() - self.idle_ttl_s
         for handle in [h for h, s in self.items.items() if s.touched < cutoff]:
             del self.items[handle]
-
-
-def parameter_schema(sql: str, catalog: Catalog) -> pa.Schema:
-    """One field per parameter number (``$1`` first), typed from the column it is first compared with (int64 in
-    LIMIT/OFFSET, utf8 when unknown), for JDBC and clients that type their values from it."""
-    tree = parse_query(split_explain(sql)[1])
-    columns = {c.name: c.type for spec in catalog.tables.values() for c in spec.columns}
-    types: dict[int, pa.DataType | None] = {}
-    for slot in tree.find_all(exp.Placeholder, exp.Parameter):
-        number = int(slot.name) if slot.name.isdigit() else 0
-        parent = slot.parent
-        if isinstance(parent, exp.Limit | exp.Offset):
-            typ: pa.DataType | None = pa.int64()
-        elif isinstance(parent, exp.In):
-            typ = columns.get(parent.this.name) if isinstance(parent.this, exp.Column) else None
-        elif isinstance(parent, exp.Binary):
-            other = parent.left if parent.right is slot else parent.right
-            typ = columns.get(other.name) if isinstance(other, exp.Column) else None
-        else:
-            typ = None
-        if types.get(number) is None:
-            types[number] = typ
-    count = max(parameter_indexes(tree), default=0)
-    return pa.schema([pa.field(f"parameter_{n}", types.get(n) or pa.string()) for n in range(1, count + 1)])

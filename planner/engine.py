@@ -1,21 +1,40 @@
-"""The engine facade the Flight server talks to: catalog + planner + executor over a set of connectors."""
+"""The engine: the only door into planning and execution. The Flight service (and later the HTTP gateway)
+creates one ``QueryContext`` per request and calls ``prepare`` / ``schema`` / ``execute``; nothing outside
+``planner/`` reaches into parsing, parameters or plans."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+
 from core.types import Connector
+from planner.binding import JOIN_STRATEGIES
 from planner.catalog import Catalog
-from planner.control import QueryControl
+from planner.context import QueryContext, QueryLimits, QueryOptions
 from planner.duck import Duck
 from planner.estimates import Estimator
-from planner.execute import BackgroundLoop, Executor, QueryResult
-from planner.parameters import Parameters
+from planner.execute import BackgroundLoop, Executor, OnCancel, QueryResult
+from planner.parameters import Parameters, parameter_rows, parameter_schema, to_parameters
+from planner.parse import parse_query
 from planner.plan import FetchPlan
-from planner.planner import Planner
+from planner.planner import Planner, split_explain
+from security.principals import Principal
 
-__all__ = ["Engine"]
+__all__ = ["JOIN_STRATEGIES", "Engine", "OnCancel", "Prepared", "QueryContext", "QueryOptions"]
+
+IN_PROCESS = Principal(user="in-process", tenant="default")  # tests, benchmarks and the CLI's own checks
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a prepared statement announces before any value is bound."""
+
+    dataset_schema: pa.Schema
+    parameter_schema: pa.Schema
 
 
 class Engine:
@@ -25,22 +44,56 @@ class Engine:
         self.catalog = Catalog(spec for c in self.connectors.values() for spec in c.tables())
         self.duck = Duck()
         self.loop = loop
-        self.deadline_s = deadline_s
+        self.limits = QueryLimits(deadline_s=deadline_s)
         self.estimator = Estimator()  # shared: the executor records what it fetched, the planner estimates with it
         self.planner = Planner(self.catalog, self.duck, pushdown=pushdown, join_strategy=join_strategy,
                                estimator=self.estimator)
-        self.executor = Executor(self.connectors, self.duck, loop, deadline_s=deadline_s, estimator=self.estimator)
+        self.executor = Executor(self.connectors, self.duck, loop, estimator=self.estimator)
 
-    def control(self) -> QueryControl:
-        """A fresh deadline/cancellation for one query (``query_deadline_s`` from the tenant config)."""
-        return QueryControl(self.deadline_s)
+    # -- contexts ----------------------------------------------------------------------------------------------
+    def context(self, principal: Principal = IN_PROCESS, options: QueryOptions | None = None,
+                on_cancel: OnCancel | None = None) -> QueryContext:
+        """A fresh context under the tenant's limits. ``on_cancel`` registers a callback for when the caller
+        goes away (gRPC's ``add_callback``): the query then stops wherever it is."""
+        ctx = QueryContext(principal, self.limits, options or QueryOptions())
+        if on_cancel is not None and not on_cancel(ctx.control.cancel):
+            ctx.control.cancel()
+        return ctx
 
-    def plan(self, sql: str, params: Sequence[Any] | Parameters = (), control: QueryControl | None = None
+    # -- the Flight SQL verbs ----------------------------------------------------------------------------------
+    def prepare(self, sql: str, ctx: QueryContext) -> Prepared:
+        """The result and parameter schemas of a statement, before values are bound and before any API call.
+        Unbound parameters are typed NULLs for DuckDB and stand-in values for pushdown, so ``login = ?`` still
+        counts as the filter a table requires."""
+        params = parameter_schema(parse_query(split_explain(sql)[1]), self.catalog)
+        dataset = self.plan(sql, Parameters.placeholders(params), ctx).schema
+        return Prepared(dataset, params)
+
+    def schema(self, sql: str, params: pa.Table | None, ctx: QueryContext) -> pa.Schema:
+        """GetFlightInfo / GetSchema: the result schema for these bound rows (the first row types them)."""
+        rows = parameter_rows(params)
+        return self.plan(sql, rows[0] if rows else Parameters(), ctx).schema
+
+    def execute(self, sql: str, params: pa.Table | None, ctx: QueryContext) -> pa.Table:
+        """DoGet: one execution per bound row (Flight SQL treats the rows as one execution), concatenated."""
+        results = [self.query(sql, row, ctx) for row in parameter_rows(params) or [Parameters()]]
+        table = results[0].table if len(results) == 1 else pa.concat_tables([r.table for r in results])
+        ctx.counters.rows += table.num_rows
+        return table
+
+    # -- in-process use (tests, benchmarks, EXPLAIN) -----------------------------------------------------------
+    def plan(self, sql: str, params: Sequence[Any] | Parameters = (), ctx: QueryContext | None = None
              ) -> FetchPlan:
-        return self.planner.plan(sql, params, control)
+        ctx = ctx or self.context()
+        started = time.perf_counter()
+        try:
+            values = params if isinstance(params, Parameters) else to_parameters(params)
+            return self.planner.plan(sql, values, ctx)
+        finally:
+            ctx.counters.planning_ms += (time.perf_counter() - started) * 1000
 
-    def query(self, sql: str, params: Sequence[Any] | Parameters = (), control: QueryControl | None = None
+    def query(self, sql: str, params: Sequence[Any] | Parameters = (), ctx: QueryContext | None = None
               ) -> QueryResult:
-        """Plan and run under one control: the deadline covers planning, fetching and DuckDB."""
-        control = control or self.control()
-        return self.executor.execute(self.plan(sql, params, control), control)
+        """Plan and run once under one context: its deadline covers planning, fetching and DuckDB."""
+        ctx = ctx or self.context()
+        return self.executor.execute(self.plan(sql, params, ctx), ctx)

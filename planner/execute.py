@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import CancelledError, Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -16,6 +16,7 @@ import pyarrow as pa
 from core.errors import SourceTimeout
 from core.types import Connector, Counting, ScanRequest, ScanStats
 from planner.binding import bound_requests, runtime_mode
+from planner.context import QueryContext
 from planner.control import QueryControl
 from planner.duck import Duck
 from planner.estimates import Estimator
@@ -71,21 +72,20 @@ class QueryResult:
 
 class Executor:
     def __init__(self, connectors: Mapping[str, Connector], duck: Duck, loop: BackgroundLoop,
-                 deadline_s: float = 60.0, estimator: Estimator | None = None) -> None:
+                 estimator: Estimator | None = None) -> None:
         self.connectors = connectors
         self.duck = duck
         self.loop = loop
-        self.deadline_s = deadline_s
         self.estimator = estimator or Estimator()
 
-    def execute(self, plan: FetchPlan, control: QueryControl | None = None) -> QueryResult:
-        """Run the plan under ``control`` (default: this executor's deadline). A stop — the client going away
-        or the deadline — cancels the fetch tasks (and their HTTP requests) at once, so an abandoned query stops
-        spending the tenant's API budget, and interrupts DuckDB, so it stops spending the server's CPU."""
-        control = control or QueryControl(self.deadline_s)
+    def execute(self, plan: FetchPlan, ctx: QueryContext) -> QueryResult:
+        """Run the plan under the context's control. A stop — the client going away or the deadline — cancels
+        the fetch tasks (and their HTTP requests) at once, so an abandoned query stops spending the tenant's API
+        budget, and interrupts DuckDB, so it stops spending the server's CPU. Fills the context's counters."""
+        control = ctx.control
         started = time.perf_counter()
         control.check()
-        future = self.loop.submit(self._fetch_all(plan, control))
+        future = self.loop.submit(self._fetch_all(plan, ctx))
         control.on_stop(future.cancel)
         try:
             steps = future.result()
@@ -99,26 +99,33 @@ class Executor:
             table = self.duck.run(plan.final_sql, views, plan.params.duckdb_values(), control)
             if table.schema != plan.schema:
                 table = table.cast(plan.schema)
-        return QueryResult(table, steps, fetch_ms=(fetched - started) * 1000,
-                           duckdb_ms=(time.perf_counter() - fetched) * 1000)
+        result = QueryResult(table, steps, fetch_ms=(fetched - started) * 1000,
+                             duckdb_ms=(time.perf_counter() - fetched) * 1000)
+        counters = ctx.counters
+        counters.executions += 1
+        counters.fetch_ms += result.fetch_ms
+        counters.duckdb_ms += result.duckdb_ms
+        counters.api_calls += result.api_calls
+        return result
 
-    async def _fetch_all(self, plan: FetchPlan, control: QueryControl) -> list[StepResult]:
+    async def _fetch_all(self, plan: FetchPlan, ctx: QueryContext) -> list[StepResult]:
         if plan.explain == "EXPLAIN":
             return [StepResult(s.schema.empty_table(), ScanStats(), 0.0) for s in plan.steps]
+        control = ctx.control
         try:
-            return await asyncio.wait_for(self._run_steps(plan, control), control.remaining())
+            return await asyncio.wait_for(self._run_steps(plan, ctx), control.remaining())
         except TimeoutError as exc:
             raise SourceTimeout(f"the sources did not answer within the query deadline of {control.deadline_s:g} s;"
                                 " narrow the query or retry") from exc
 
-    async def _run_steps(self, plan: FetchPlan, control: QueryControl) -> list[StepResult]:
+    async def _run_steps(self, plan: FetchPlan, ctx: QueryContext) -> list[StepResult]:
         """Every step starts at once, except that a bound step first awaits the one step it takes keys from
         (not the whole wave before it). A failing step cancels the rest."""
         tasks: dict[int, asyncio.Task[StepResult]] = {}
         for wave in plan.waves():  # sources are created before the steps that await them
             for step in wave:
                 source = tasks[step.binding.source] if step.binding else None
-                tasks[step.index] = asyncio.ensure_future(self._fetch(plan, step, source, control))
+                tasks[step.index] = asyncio.ensure_future(self._fetch(plan, step, source, ctx))
         try:
             return list(await asyncio.gather(*(tasks[s.index] for s in plan.steps)))
         finally:
@@ -126,15 +133,17 @@ class Executor:
                 task.cancel()
 
     async def _fetch(self, plan: FetchPlan, step: ScanStep, source: asyncio.Task[StepResult] | None,
-                     control: QueryControl) -> StepResult:
+                     ctx: QueryContext) -> StepResult:
         source_result = await source if source is not None else None
         started = time.perf_counter()
         connector = self.connectors[step.spec.schema_name]
         stats = ScanStats()
         requests, strategy, keys = step.requests, "scan", None
         if step.binding is not None and source_result is not None:
-            requests, strategy, keys = await self._bind(plan, step, source_result, stats, control)
-        parts = await asyncio.gather(*(self._scan(connector, r, stats) for r in requests))
+            requests, strategy, keys = await self._bind(plan, step, source_result, stats, ctx.control)
+        credential = f"{ctx.tenant}/{connector.name}"
+        parts = await asyncio.gather(*(self._scan(connector, replace(r, scope=ctx.scope, credential=credential), stats)
+                                       for r in requests))
         batches = [b for part in parts for b in part]
         table = pa.Table.from_batches(batches, schema=step.schema) if batches else step.schema.empty_table()
         if step.binding is None and step.limit is None:  # learn what the API lists, for later estimates

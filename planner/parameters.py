@@ -23,9 +23,10 @@ from sqlglot.errors import TokenError
 from sqlglot.tokens import TokenType
 
 from core.errors import InvalidQuery
+from planner.catalog import Catalog
 
 __all__ = ["Parameters", "as_literal", "bind_literals", "check_count", "number_placeholders", "parameter_indexes",
-           "parameter_rows", "renumber", "to_parameters"]
+           "parameter_rows", "parameter_schema", "renumber", "to_parameters"]
 
 _DUCKDB = Dialect.get_or_raise("duckdb")
 
@@ -212,5 +213,24 @@ def renumber(node: exp.Expr) -> tuple[exp.Expr, tuple[int, ...]]:
     return copy, tuple(mapping)
 
 
-def describe(params: Parameters) -> list[str]:
-    return [f"${i}={v.as_py()!r}" for i, v in enumerate(params, start=1)]
+def parameter_schema(tree: exp.Expr, catalog: Catalog) -> pa.Schema:
+    """One field per parameter number (``$1`` first), typed from the column it is first compared with (int64 in
+    LIMIT/OFFSET, utf8 when unknown), for JDBC and clients that type their values from it."""
+    columns = {c.name: c.type for spec in catalog.tables.values() for c in spec.columns}
+    types: dict[int, pa.DataType | None] = {}
+    for slot in tree.find_all(exp.Placeholder, exp.Parameter):
+        number = int(slot.name) if slot.name.isdigit() else 0
+        parent = slot.parent
+        if isinstance(parent, exp.Limit | exp.Offset):
+            typ: pa.DataType | None = pa.int64()
+        elif isinstance(parent, exp.In):
+            typ = columns.get(parent.this.name) if isinstance(parent.this, exp.Column) else None
+        elif isinstance(parent, exp.Binary):
+            other = parent.left if parent.right is slot else parent.right
+            typ = columns.get(other.name) if isinstance(other, exp.Column) else None
+        else:
+            typ = None
+        if types.get(number) is None:
+            types[number] = typ
+    count = max(parameter_indexes(tree), default=0)
+    return pa.schema([pa.field(f"parameter_{n}", types.get(n) or pa.string()) for n in range(1, count + 1)])

@@ -22,15 +22,15 @@ from sqlglot.optimizer.scope import traverse_scope
 from core.types import TableSpec
 from planner.binding import JOIN_STRATEGIES, JoinEdge, bind_step, choose_bindings
 from planner.catalog import Catalog
-from planner.control import QueryControl
+from planner.context import QueryContext
 from planner.duck import Duck
 from planner.estimates import Estimator
-from planner.parameters import Parameters, bind_literals, check_count, renumber, to_parameters
+from planner.parameters import Parameters, bind_literals, check_count, renumber
 from planner.parse import SCAN_TAG, base_tables, parse_query, qualify_query
 from planner.passes import rewrite
 from planner.plan import FetchPlan, ScanStep
 from planner.predicates import to_predicate
-from planner.pushdown import decide, require_filters, split_requests
+from planner.pushdown import Pushdown, decide, require_filters, split_requests
 from planner.residual import to_residual
 
 __all__ = ["EXPLAIN_SCHEMA", "Planner", "split_explain"]
@@ -70,6 +70,18 @@ class _Conditions:
     unattached: int = 0
 
 
+@dataclass
+class _Analysis:
+    """What planning learns from the SQL before deciding anything: the parsed tree (tables tagged), each table
+    reference as (tag, spec), its conditions, the join edges and the columns each reference needs."""
+
+    tree: exp.Expr
+    tables: list[tuple[int, TableSpec]]
+    conditions: dict[int, _Conditions]
+    edges: list[JoinEdge]
+    columns: dict[int, set[str]]
+
+
 class Planner:
     """``join_strategy``: ``auto`` (cheapest by estimated API calls), ``scan`` (never bind), ``bind`` (bind
     whenever possible) or ``per_row`` (one request per key, for comparison only)."""
@@ -84,43 +96,73 @@ class Planner:
         self.join_strategy = join_strategy
         self.estimator = estimator or Estimator()
 
-    def plan(self, sql: str, params: Sequence[Any] | Parameters = (), control: QueryControl | None = None
-             ) -> FetchPlan:
-        values = params if isinstance(params, Parameters) else to_parameters(params)
+    def plan(self, sql: str, params: Parameters | None = None, ctx: QueryContext | None = None) -> FetchPlan:
+        """SQL → FetchPlan in named steps: analyse the query, decide each scan's pushdown, bind joins, check
+        required filters, write the final SQL and ask DuckDB for its result schema (no API call, no execution)."""
+        params = params if params is not None else Parameters()
         explain, sql = split_explain(sql)
-        tree = parse_query(sql)
-        check_count(tree, values)
-        tables = base_tables(tree, self.catalog)
-        qualified = qualify_query(tree, self.catalog)
-        conditions, edges = _collect_conditions(_merged(qualified))
-        columns = _columns_by_scan(qualified)
-        steps = []
-        for node in tables:
-            index = node.meta[SCAN_TAG]
-            spec = self.catalog.lookup(node.db, node.name)
-            found = conditions.setdefault(index, _Conditions(alias=node.alias_or_name))
-            found.alias = found.alias or node.alias_or_name
-            steps.append(self._step(index, spec, found, columns.get(index, set()), values))
-        if len(steps) > 1:  # with pushdown off, only bindings that supply a required filter
-            chosen = choose_bindings(steps, edges, self.join_strategy if self.pushdown else "scan", self.estimator)
-            for target, (edge, mode, n_keys) in chosen.items():
-                key_sql, key_params = _key_sql(steps[edge.source], edge.source_column, conditions[edge.source])
-                steps[target] = bind_step(steps[target], edge, mode, n_keys, steps, key_sql, self.estimator,
-                                          key_params)
+        query = self._analyse(sql, params)
+        steps = [self._step(index, spec, query.conditions[index], query.columns.get(index, set()), params)
+                 for index, spec in query.tables]
+        steps = self._bind_joins(steps, query)
         for step in steps:
             bound = {step.binding.column} if step.binding else set()
             require_filters(step.spec, [c for c in step.missing_required if c not in bound])
-        final_sql = _final_sql(tree, steps)
+        final_sql = _final_sql(query.tree, steps)
         schema = EXPLAIN_SCHEMA if explain else self.duck.result_schema(
-            final_sql, {s.view_name: s.schema for s in steps}, values.duckdb_values(), control)
-        return FetchPlan(tuple(steps), final_sql, schema, explain, params=values)
+            final_sql, {s.view_name: s.schema for s in steps}, params.duckdb_values(),
+            ctx.control if ctx else None)
+        return FetchPlan(tuple(steps), final_sql, schema, explain, params=params)
+
+    def _analyse(self, sql: str, params: Parameters) -> _Analysis:
+        """Parse, tag the catalog's tables, qualify; collect each table's conditions (on the query with its
+        derived tables merged), its join edges, and the columns it must fetch (on the query as written)."""
+        tree = parse_query(sql)
+        check_count(tree, params)
+        tagged = base_tables(tree, self.catalog)
+        qualified = qualify_query(tree, self.catalog)
+        conditions, edges = _collect_conditions(_merged(qualified))
+        tables = []
+        for node in tagged:
+            index = node.meta[SCAN_TAG]
+            found = conditions.setdefault(index, _Conditions(alias=node.alias_or_name))
+            found.alias = found.alias or node.alias_or_name
+            tables.append((index, self.catalog.lookup(node.db, node.name)))
+        return _Analysis(tree, tables, conditions, edges, _columns_by_scan(qualified))
+
+    def _bind_joins(self, steps: list[ScanStep], query: _Analysis) -> list[ScanStep]:
+        """Join keys of one scan filter another where that saves API calls (with pushdown off, only where a
+        binding supplies a required filter)."""
+        if len(steps) < 2:
+            return steps
+        strategy = self.join_strategy if self.pushdown else "scan"
+        for target, (edge, mode, n_keys) in choose_bindings(steps, query.edges, strategy, self.estimator).items():
+            key_sql, key_params = _key_sql(steps[edge.source], edge.source_column, query.conditions[edge.source])
+            steps[target] = bind_step(steps[target], edge, mode, n_keys, steps, key_sql, self.estimator, key_params)
+        return steps
 
     def _step(self, index: int, spec: TableSpec, found: _Conditions, used: set[str], params: Parameters
               ) -> ScanStep:
+        """One table reference: its projection, the pushdown verdict per condition, LIMIT/top-N, requests."""
         names = [c.name for c in spec.columns]
         columns = tuple(n for n in names if n in used) or (spec.primary_key[:1] or (names[0],))
-        predicates, local = [], []
         rewritten = [(rewrite(bind_literals(c, params)), c) for c in found.where]
+        verdict, local = self._verdict(spec, found, rewritten)
+        scan_limit, order = self._scan_limit(spec, found, params, verdict, local)
+        requests = split_requests(spec, columns, verdict, scan_limit, order=order)
+        residual, prelookup = self._residual(spec, columns, found.nullable_side, rewritten) if self.pushdown \
+            else (None, ())
+        if residual is not None:
+            requests = tuple(dataclasses.replace(r, residual=residual) for r in requests)
+        pages, calls = self.estimator.cost(spec, requests)
+        return ScanStep(index=index, alias=found.alias, spec=spec, columns=columns, pushed=tuple(verdict.pushed),
+                        local=tuple(local), requests=requests, limit=scan_limit, est_pages=pages, est_calls=calls,
+                        missing_required=verdict.missing_required, prelookup=prelookup)
+
+    def _verdict(self, spec: TableSpec, found: _Conditions, rewritten: Sequence[tuple[exp.Expr, exp.Expr]]
+                 ) -> tuple[Pushdown, list[str]]:
+        """Which conditions go to the API (exact or inexact) and which stay local only (with the reason)."""
+        predicates, local = [], []
         for normalized, condition in rewritten:
             predicate = to_predicate(normalized, spec)
             if predicate is not None and not self.pushdown and not _required(spec, predicate.column):
@@ -130,23 +172,20 @@ class Planner:
             else:
                 predicates.append(predicate)
         verdict = decide(spec, predicates)
-        local += [f"{p} ({why})" for p, why in verdict.unsupported]
-        scan_limit: int | None = None
-        order: tuple[tuple[str, bool], ...] = ()
+        return verdict, local + [f"{p} ({why})" for p, why in verdict.unsupported]
+
+    def _scan_limit(self, spec: TableSpec, found: _Conditions, params: Parameters, verdict: Pushdown,
+                    local: Sequence[str]) -> tuple[int | None, tuple[tuple[str, bool], ...]]:
+        """(rows the API may stop after, the order it must list in): only when the SELECT's LIMIT provably sees
+        every condition (``_pushable_limit``), nothing stays local and the API enforces every pushed condition
+        exactly; with an ORDER BY, only on a column the API sorts by."""
         limit = _pushable_limit(found, params) if self.pushdown and spec.limit_pushdown else None
-        if limit is not None and not local and all(c.exact for c in verdict.pushed):
-            n, order = limit
-            if not order or order[0][0] in spec.order_pushdown:
-                scan_limit = n
-        requests = split_requests(spec, columns, verdict, scan_limit, order=order if scan_limit else ())
-        residual, prelookup = self._residual(spec, columns, found.nullable_side, rewritten) if self.pushdown \
-            else (None, ())
-        if residual is not None:
-            requests = tuple(dataclasses.replace(r, residual=residual) for r in requests)
-        pages, calls = self.estimator.cost(spec, requests)
-        return ScanStep(index=index, alias=found.alias, spec=spec, columns=columns, pushed=tuple(verdict.pushed),
-                        local=tuple(local), requests=requests, limit=scan_limit, est_pages=pages, est_calls=calls,
-                        missing_required=verdict.missing_required, prelookup=prelookup)
+        if limit is None or local or not all(c.exact for c in verdict.pushed):
+            return None, ()
+        n, order = limit
+        if order and order[0][0] not in spec.order_pushdown:
+            return None, ()
+        return n, order
 
     @staticmethod
     def _residual(spec: TableSpec, columns: tuple[str, ...], nullable_side: bool,

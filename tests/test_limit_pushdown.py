@@ -10,12 +10,13 @@ from connectors.github.tables import PULL_REQUESTS, USERS
 from connectors.jira.tables import ISSUES
 from planner.catalog import Catalog
 from planner.duck import Duck
+from planner.parameters import to_parameters
 from planner.plan import FetchPlan
 from planner.planner import Planner
 
 
 def plan(sql: str, params: tuple[object, ...] = ()) -> FetchPlan:
-    return Planner(Catalog([PULL_REQUESTS, USERS, ISSUES]), Duck()).plan(sql, params)
+    return Planner(Catalog([PULL_REQUESTS, USERS, ISSUES]), Duck()).plan(sql, to_parameters(params))
 
 
 def pushed(sql: str, params: tuple[object, ...] = ()) -> list[tuple[int | None, str | None]]:

@@ -1,0 +1,82 @@
+"""One ``QueryContext`` per request: who asks, under which options and limits, how to stop it, and the counters
+every stage fills. The Flight service (and later the HTTP gateway) creates it; planning, execution and the
+connectors' requests carry it; the answer, EXPLAIN ANALYZE and the log line read the same counters."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from planner.control import QueryControl
+from security.principals import Principal
+
+__all__ = ["QueryContext", "QueryCounters", "QueryLimits", "QueryOptions"]
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    """What one query may use. ``None``: not limited (beyond the process-wide settings)."""
+
+    deadline_s: float = 60.0
+    memory_bytes: int | None = None
+    result_bytes: int | None = None
+    api_calls: int | None = None
+
+
+@dataclass(frozen=True)
+class QueryOptions:
+    """Per-query choices of the caller (headers, session options, tenant defaults)."""
+
+    max_staleness_ms: int | None = None
+    allow_stale: bool = False
+    default_schema: str | None = None  # unqualified table names resolve here first (session option ``schema``)
+
+
+@dataclass
+class QueryCounters:
+    """Filled by every stage; milliseconds are wall time of that stage, summed over executions."""
+
+    planning_ms: float = 0.0
+    fetch_ms: float = 0.0
+    security_ms: float = 0.0
+    duckdb_ms: float = 0.0
+    api_calls: int = 0
+    cache_hits: int = 0
+    executions: int = 0
+    rows: int = 0
+
+
+@dataclass
+class QueryContext:
+    principal: Principal
+    limits: QueryLimits = field(default_factory=QueryLimits)
+    options: QueryOptions = field(default_factory=QueryOptions)
+    trace_id: str = field(default_factory=lambda: secrets.token_hex(8))
+    control: QueryControl = field(init=False)
+    counters: QueryCounters = field(default_factory=QueryCounters)
+    started: float = field(default_factory=time.perf_counter)
+
+    def __post_init__(self) -> None:
+        self.control = QueryControl(self.limits.deadline_s)
+
+    @property
+    def tenant(self) -> str:
+        return self.principal.tenant
+
+    @property
+    def scope(self) -> str:
+        """The security scope whose rows this query may see: everything a cache or a request keys on so that
+        rows never cross principals whose policies differ (today: the tenant; policies refine it)."""
+        return self.principal.tenant
+
+    @property
+    def total_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
+
+    def summary(self) -> str:
+        """The log line's fields: counters only, never a row value or a filter value."""
+        c = self.counters
+        return (f"trace_id={self.trace_id} user={self.principal.user} executions={c.executions} "
+                f"api_calls={c.api_calls} planning_ms={c.planning_ms:.1f} fetch_ms={c.fetch_ms:.1f} "
+                f"duckdb_ms={c.duckdb_ms:.1f} total_ms={self.total_ms:.1f} rows={c.rows}")
