@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from core.errors import InvalidQuery
+from core.sqltypes import sql_type_name
 from core.types import TableSpec
 
 __all__ = ["CATALOG_NAME", "Catalog"]
@@ -36,20 +37,5 @@ class Catalog:
         """``{schema: {table: {column: type}}}`` for sqlglot's qualifier (types only need to be plausible)."""
         out: dict[str, dict[str, dict[str, str]]] = {}
         for (schema, table), spec in self.tables.items():
-            out.setdefault(schema, {})[table] = {c.name: _sql_type(c.type) for c in spec.columns}
+            out.setdefault(schema, {})[table] = {c.name: sql_type_name(c.type) for c in spec.columns}
         return out
-
-
-def _sql_type(arrow_type: object) -> str:
-    text = str(arrow_type)
-    if text.startswith("int"):
-        return "BIGINT"
-    if text == "double":
-        return "DOUBLE"
-    if text.startswith("timestamp"):
-        return "TIMESTAMPTZ" if "tz=" in text else "TIMESTAMP"
-    if text.startswith("list"):
-        return "VARCHAR[]"
-    if text == "bool":
-        return "BOOLEAN"
-    return "VARCHAR"

@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import types as sa_types
 from sqlalchemy_adbc.reflection import adbc_type_to_sqla
 
-from flight_server.column_metadata import KEYS, annotate_result_schema, annotate_table_schema, sql_type_name
+from core.sqltypes import sql_type_name
+from flight_server.column_metadata import KEYS, annotate_result_schema, annotate_table_schema
 from flight_server.metadata import xdbc_type_info
 
 # Every DuckDB type a query can produce, and the TYPE_NAME its Arrow form gets.

@@ -17,7 +17,8 @@ from google.protobuf import any_pb2
 from sqlalchemy import types as sa_types
 from sqlalchemy_adbc.reflection import adbc_type_to_sqla
 
-from flight_server.column_metadata import KEYS, sql_type_name
+from core.sqltypes import sql_type_name
+from flight_server.column_metadata import KEYS
 from flight_server.commands import pack
 from flight_server.metadata import SCHEMAS
 from flight_server.proto import flight_pb2 as fpb
@@ -286,9 +287,6 @@ def test_table_schemas_have_the_nullability_and_names_of_query_results(adbc_conn
                 assert d.type == r.type, (schema, table, d, r)
 
 
-@pytest.mark.xfail(strict=True, reason="planner bug: DuckDB cursors do not inherit the connection's "
-                                       "SET TimeZone = 'UTC', so results carry the host's zone (Etc/UTC here) "
-                                       "instead of the catalog's UTC")
 def test_table_schema_types_equal_query_result_types(adbc_conn: Any) -> None:
     for schema, table in _tables(adbc_conn):
         declared = adbc_conn.adbc_get_table_schema(table, db_schema_filter=schema)
