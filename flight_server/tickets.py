@@ -4,14 +4,13 @@ Parameters travel as Arrow IPC (typed, never pickle)."""
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import time
 
 import pyarrow as pa
 
 from core.errors import InvalidQuery, Unauthenticated
+from security.signing import Signer
 
 __all__ = ["TicketSigner", "decode_params", "encode_params"]
 
@@ -34,18 +33,17 @@ def decode_params(text: str | None) -> pa.Table | None:
 
 class TicketSigner:
     def __init__(self, secret: bytes, ttl_s: int = 600) -> None:
-        self.secret = secret
+        self.signer = Signer(secret)
         self.ttl_s = ttl_s
 
     def sign(self, user: str, sql: str, params: pa.Table | None) -> bytes:
         payload = json.dumps({"u": user, "q": sql, "p": encode_params(params),
                               "exp": int(time.time()) + self.ttl_s}, separators=(",", ":")).encode()
-        mac = hmac.new(self.secret, payload, hashlib.sha256).digest()
-        return mac + payload
+        return self.signer.sign("ticket", payload) + payload
 
     def verify(self, ticket: bytes, user: str) -> tuple[str, pa.Table | None]:
         mac, payload = ticket[:32], ticket[32:]
-        if not hmac.compare_digest(mac, hmac.new(self.secret, payload, hashlib.sha256).digest()):
+        if not self.signer.verify("ticket", payload, mac):
             raise InvalidQuery("the ticket is not one this server issued; call GetFlightInfo again")
         body = json.loads(payload)
         if body["u"] != user:

@@ -4,7 +4,6 @@ Basic → Bearer handshake (HMAC-signed, so any replica with the same secret can
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import json
 import secrets
@@ -13,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from core.errors import Unauthenticated
+from security.signing import Signer
 
 __all__ = ["Principal", "TokenAuthenticator"]
 
@@ -34,7 +34,7 @@ class TokenAuthenticator:
                  session_ttl_s: int = 12 * 3600) -> None:
         self.by_token = dict(principals)
         self.by_user = {p.user: p for p in self.by_token.values()}
-        self.secret = secret or secrets.token_bytes(32)
+        self.signer = Signer(secret or secrets.token_bytes(32))
         self.session_ttl_s = session_ttl_s
 
     def from_bearer(self, token: str) -> Principal:
@@ -76,4 +76,4 @@ class TokenAuthenticator:
         return principal
 
     def _sign(self, body: str) -> str:
-        return hmac.new(self.secret, body.encode(), hashlib.sha256).hexdigest()[:32]
+        return self.signer.sign("session-token", body.encode()).hex()[:32]
