@@ -12,8 +12,8 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 
-demo: install
-	$(BIN)/omnisql serve --demo
+demo: install  # from the checkout: the sandbox and demo/ are not part of the installed product
+	$(BIN)/python -m clients.cli serve --demo
 
 test: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
@@ -26,8 +26,8 @@ lint: $(BIN)/python
 
 bench: install
 	$(BIN)/pip install --quiet -e '.[test]'
-	$(BIN)/python perf/bench_roundtrip.py
-	$(BIN)/python perf/bench_api_economy.py
+	PYTHONPATH=. $(BIN)/python perf/bench_roundtrip.py
+	PYTHONPATH=. $(BIN)/python perf/bench_api_economy.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -31,17 +31,30 @@ def _wait_forever() -> None:
         stop.wait()
 
 
+_NO_DEMO = ("the demo runs from a source checkout of OmniSQL (the sandbox is not part of the installed product): "
+            "run `make demo` there")
+
+
+def _demo() -> Any:
+    """The demo launcher (``demo/``), or None where only the product is installed."""
+    try:
+        import demo.launch
+    except ImportError:
+        return None
+    return demo.launch
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    from clients.demo import SEED_QUERIES, demo_config, demo_tokens
     from flight_server.app import start_service
     from flight_server.config import ConfigError, load_config
 
     sandbox = None
+    launcher = _demo() if args.demo else None
     if args.demo:
-        from sandbox.server import start_sandbox
-
-        sandbox = start_sandbox(host=args.host, github_rate_limit=args.github_rate_limit)
-        config = demo_config(sandbox.info(), args.host, args.port)
+        if launcher is None:
+            print(f"omnisql serve --demo: {_NO_DEMO}", file=sys.stderr)
+            return 2
+        sandbox, config = launcher.start_demo(args.host, args.port, args.github_rate_limit)
     else:
         if not args.config:
             print("omnisql serve: give --demo, or --config PATH (a tenant YAML file; see README)", file=sys.stderr)
@@ -65,21 +78,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             sandbox.stop()
         return 2
     info: dict[str, Any] = {"flight_uri": service.uri, "pid": os.getpid()}
-    if sandbox is not None:
-        info["tokens"] = demo_tokens()
+    if sandbox is not None and launcher is not None:
+        info["tokens"] = launcher.demo_tokens()
         info["sandbox"] = sandbox.info()
-        print(f"OmniSQL demo is serving Flight SQL at {service.uri}")
-        print(f"  tokens: {json.dumps(demo_tokens())}")
-        print(f"  sandbox: GitHub {sandbox.github_url}, Jira {sandbox.jira_url}")
-        print("  try (ADBC, Python):")
-        print("    import adbc_driver_flightsql.dbapi as f")
-        print(f"    conn = f.connect('{service.uri}', db_kwargs={{'adbc.flight.sql.authorization_header': "
-              f"'Bearer {demo_tokens()['token_admin']}'}})")
-        for name in ("merged_prs", "in_progress_join", "points_vs_loc"):
-            print(f"  -- {name}\n  {SEED_QUERIES[name]};")
-        print(f"  or: omnisql query --uri {service.uri} --token {demo_tokens()['token_admin']} \"SELECT ...\"")
-        print(f"  see the fetch plan (API calls, bind joins): omnisql explain --uri {service.uri} --token "
-              f"{demo_tokens()['token_admin']} \"{SEED_QUERIES['merged_unresolved_audit']}\"")
+        print(launcher.banner(service.uri, sandbox))
     else:
         print(f"OmniSQL is serving Flight SQL at {service.uri}")
     sys.stdout.flush()
@@ -92,9 +94,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from sandbox.server import start_sandbox
-
-    sandbox = start_sandbox(host=args.host, github_rate_limit=args.github_rate_limit)
+    launcher = _demo()
+    if launcher is None:
+        print(f"omnisql sandbox: {_NO_DEMO}", file=sys.stderr)
+        return 2
+    sandbox = launcher.start_sandbox(host=args.host, github_rate_limit=args.github_rate_limit)
     print(json.dumps(sandbox.info(), indent=2))
     sys.stdout.flush()
     _write_info(args.info_file, {"sandbox": sandbox.info()})

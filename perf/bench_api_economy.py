@@ -21,9 +21,9 @@ from typing import Any
 
 import httpx
 
-from clients.demo import SEED_QUERIES, demo_config
+from demo.launch import Sandbox, start_sandbox
+from demo.tenant import SEED_QUERIES, demo_config
 from flight_server.app import RunningService, start_service
-from sandbox.server import Sandbox, start_sandbox
 
 BIG_JOIN = ("SELECT gh.number, gh.branch, ji.issue_key, ji.status FROM github.pull_requests gh "
             "JOIN jira.issues ji ON gh.branch = ji.branch_name WHERE gh.repo = 'web-frontend'")

@@ -12,9 +12,9 @@ import time
 
 import adbc_driver_flightsql.dbapi as flightsql
 
-from clients.demo import demo_config, demo_tokens
+from demo.launch import start_sandbox
+from demo.tenant import demo_config, demo_tokens
 from flight_server.app import start_service
-from sandbox.server import start_sandbox
 
 
 def main() -> None:

@@ -120,7 +120,7 @@ def flightsql_dbapi_python() -> Path:
 @pytest.fixture(scope="session")
 def reference_engine(demo: dict[str, Any]) -> Iterator[Any]:
     """An in-process engine with pushdown OFF over the same sandbox: full scans, DuckDB does everything."""
-    from clients.demo import demo_config
+    from demo.tenant import demo_config
     from flight_server.app import start_service
 
     config = demo_config(demo["sandbox"], "127.0.0.1", 0)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from clients.demo import SEED_QUERIES
+from demo.tenant import SEED_QUERIES
 from sandbox.seed import build_seed
 
 
