@@ -18,7 +18,7 @@ from flight_server.sql_info import SQL_INFO_SCHEMA, sql_info_table
 from flight_server.statements import PreparedStatement, StatementStore
 from flight_server.tickets import TicketSigner
 from planner.catalog import CATALOG_NAME
-from planner.engine import Engine, OnCancel
+from planner.engine import Engine, OnCancel, QueryContext, QueryOptions
 from security.principals import Principal
 
 __all__ = ["FlightSqlService"]
@@ -103,18 +103,19 @@ class FlightSqlService:
         raise InvalidQuery(f"unsupported command {type(command).__name__} for this call")
 
     # -- Flight RPCs -------------------------------------------------------------------------------------------
-    def flight_info(self, principal: Principal, command_bytes: bytes, on_cancel: OnCancel | None = None
-                    ) -> tuple[pa.Schema, bytes]:
+    def flight_info(self, principal: Principal, command_bytes: bytes, on_cancel: OnCancel | None = None,
+                    session_id: str | None = None) -> tuple[pa.Schema, bytes]:
         """GetFlightInfo: the result schema (planned, no API calls) and a ticket redeemable by this principal."""
         command = unpack(command_bytes)
         if isinstance(command, _METADATA_COMMANDS):
             return self._metadata_schema(command), command_bytes
         sql, params = self._query_of(command, principal.user)
-        schema = self.engine.schema(sql, params, self.engine.context(principal, on_cancel=on_cancel))
+        schema = self.engine.schema(sql, params, self._context(principal, session_id, on_cancel))
         handle = self.tickets.sign(principal.user, sql, params)
         return annotate_result_schema(schema), pack(pb.TicketStatementQuery(statement_handle=handle))
 
-    def stream(self, principal: Principal, ticket: bytes, on_cancel: OnCancel | None = None) -> pa.Table:
+    def stream(self, principal: Principal, ticket: bytes, on_cancel: OnCancel | None = None,
+               session_id: str | None = None) -> pa.Table:
         """DoGet: run what the ticket names. A client that goes away (``on_cancel``) or the tenant's
         ``query_deadline_s`` stops the query wherever it is: planning, fetching or DuckDB."""
         command = unpack(ticket)
@@ -123,10 +124,24 @@ class FlightSqlService:
         if not isinstance(command, pb.TicketStatementQuery):
             raise InvalidQuery("the ticket is not a statement ticket; call GetFlightInfo first")
         sql, params = self.tickets.verify(command.statement_handle, principal.user)
-        ctx = self.engine.context(principal, on_cancel=on_cancel)
+        ctx = self._context(principal, session_id, on_cancel)
         table = self.engine.execute(sql, params, ctx)
         log.info("query %s", ctx.summary())
         return pa.Table.from_arrays(table.columns, schema=annotate_result_schema(table.schema))  # zero-copy
+
+    def _context(self, principal: Principal, session_id: str | None, on_cancel: OnCancel | None = None
+                 ) -> QueryContext:
+        """The query's context, with the options of the caller's Flight SQL session (``schema`` resolves
+        unqualified table names). A session that expired or was closed only loses its options: the query
+        still runs, with the defaults."""
+        try:
+            values = self.session_store.get(session_id, principal.user)
+        except sessions.SessionNotFound:
+            values = self.session_store.get(None, principal.user)
+        schema, staleness = values.get("schema"), values.get("max_staleness_ms")
+        options = QueryOptions(default_schema=schema if isinstance(schema, str) else None,
+                               max_staleness_ms=int(staleness) if isinstance(staleness, int | float) else None)
+        return self.engine.context(principal, options, on_cancel)
 
     def put(self, principal: Principal, command_bytes: bytes, params: pa.Table | None) -> bytes:
         """DoPut: bind parameter rows to a prepared statement (each row is one execution); returns the
@@ -144,14 +159,15 @@ class FlightSqlService:
         result = pb.DoPutPreparedStatementResult(prepared_statement_handle=command.prepared_statement_handle)
         return result.SerializeToString()
 
-    def action(self, principal: Principal, action_type: str, body: bytes) -> list[bytes]:
+    def action(self, principal: Principal, action_type: str, body: bytes, session_id: str | None = None
+               ) -> list[bytes]:
         """DoAction: prepared statement lifecycle; returns the result bodies. Session actions need the call's
         session cookie and go through ``session_action``."""
         if action_type == "CreatePreparedStatement":
             request = unpack(body)
             if not isinstance(request, pb.ActionCreatePreparedStatementRequest):
                 raise InvalidQuery("CreatePreparedStatement needs an ActionCreatePreparedStatementRequest body")
-            return [pack(self._prepare(request.query, principal))]
+            return [pack(self._prepare(request.query, principal, session_id))]
         if action_type == "ClosePreparedStatement":
             request = unpack(body)
             if not isinstance(request, pb.ActionClosePreparedStatementRequest):
@@ -172,8 +188,9 @@ class FlightSqlService:
         return sessions.handle_action(self.session_store, CATALOG_NAME, self.engine.catalog.schemas, principal.user,
                                       action_type, body, session_id)
 
-    def _prepare(self, sql: str, principal: Principal) -> pb.ActionCreatePreparedStatementResult:
-        prepared = self.engine.prepare(sql, self.engine.context(principal))
+    def _prepare(self, sql: str, principal: Principal, session_id: str | None
+                 ) -> pb.ActionCreatePreparedStatementResult:
+        prepared = self.engine.prepare(sql, self._context(principal, session_id))
         params_schema = prepared.parameter_schema
         handle = self.statements.add(PreparedStatement(principal.user, sql, params_schema))
         return pb.ActionCreatePreparedStatementResult(

@@ -144,18 +144,19 @@ class FlightGrpcServer:
 
     def get_flight_info(self, descriptor: fpb.FlightDescriptor, context: grpc.ServicerContext) -> fpb.FlightInfo:
         schema, ticket = self.service.flight_info(self._principal(context), _command(descriptor),
-                                                  on_cancel=context.add_callback)
+                                                  on_cancel=context.add_callback, session_id=_session(context))
         endpoint = fpb.FlightEndpoint(ticket=fpb.Ticket(ticket=ticket))
         return fpb.FlightInfo(schema=schema.serialize().to_pybytes(), flight_descriptor=descriptor,
                               endpoint=[endpoint], total_records=-1, total_bytes=-1)
 
     def get_schema(self, descriptor: fpb.FlightDescriptor, context: grpc.ServicerContext) -> fpb.SchemaResult:
         schema, _ = self.service.flight_info(self._principal(context), _command(descriptor),
-                                             on_cancel=context.add_callback)
+                                             on_cancel=context.add_callback, session_id=_session(context))
         return fpb.SchemaResult(schema=schema.serialize().to_pybytes())
 
     def do_get(self, ticket: fpb.Ticket, context: grpc.ServicerContext) -> Iterator[bytes]:
-        table = self.service.stream(self._principal(context), ticket.ticket, on_cancel=context.add_callback)
+        table = self.service.stream(self._principal(context), ticket.ticket, on_cancel=context.add_callback,
+                                    session_id=_session(context))
         return flight_data_stream(table)
 
     def do_put(self, messages: Iterator[fpb.FlightData], context: grpc.ServicerContext) -> Iterator[fpb.PutResult]:
@@ -184,7 +185,7 @@ class FlightGrpcServer:
                 context.send_initial_metadata((("set-cookie", reply.set_cookie),))
             bodies = reply.bodies
         else:
-            bodies = self.service.action(principal, action.type, action.body)
+            bodies = self.service.action(principal, action.type, action.body, session_id=_session(context))
         for body in bodies:
             yield fpb.Result(body=body)
 
@@ -192,6 +193,11 @@ class FlightGrpcServer:
         self._principal(context)
         for name, description in self.service.ACTIONS:
             yield fpb.ActionType(type=name, description=description)
+
+
+def _session(context: grpc.ServicerContext) -> str | None:
+    """The Flight SQL session the call belongs to (its ``arrow_flight_session_id`` cookie), if any."""
+    return session_id_from_metadata(context.invocation_metadata())
 
 
 def _command(descriptor: fpb.FlightDescriptor) -> bytes:

@@ -29,7 +29,11 @@ class Catalog:
             raise InvalidQuery(f"unknown table {name}; available tables: {known}")
         return spec
 
-    def resolve_unqualified(self, table: str) -> TableSpec | None:
+    def resolve_unqualified(self, table: str, default_schema: str | None = None) -> TableSpec | None:
+        """A table named without its schema: in the default schema (the session's ``schema``) if it is there,
+        else the one table of that name in any schema (None when none or several)."""
+        if default_schema is not None and (default_schema.lower(), table.lower()) in self.tables:
+            return self.tables[(default_schema.lower(), table.lower())]
         matches = [spec for (_, t), spec in self.tables.items() if t == table.lower()]
         return matches[0] if len(matches) == 1 else None
 

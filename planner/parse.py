@@ -58,7 +58,7 @@ def _reject_table_functions(tree: exp.Expr) -> None:
                                "catalog's tables instead")
 
 
-def base_tables(tree: exp.Expr, catalog: Catalog) -> list[exp.Table]:
+def base_tables(tree: exp.Expr, catalog: Catalog, default_schema: str | None = None) -> list[exp.Table]:
     """Tag every reference to a catalog table with ``meta[SCAN_TAG] = i`` (CTE references are skipped)."""
     cte_names = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     tables: list[exp.Table] = []
@@ -71,7 +71,7 @@ def base_tables(tree: exp.Expr, catalog: Catalog) -> list[exp.Table]:
         if not schema:
             if node.name.lower() in cte_names:
                 continue
-            spec = catalog.resolve_unqualified(node.name)
+            spec = catalog.resolve_unqualified(node.name, default_schema)
             if spec is None:
                 raise InvalidQuery(f"unknown table {node.name}; write it with its schema, e.g. "
                                    f"{', '.join(f'{s}.{t}' for s, t in sorted(catalog.tables))}")

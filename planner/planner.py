@@ -101,7 +101,7 @@ class Planner:
         required filters, write the final SQL and ask DuckDB for its result schema (no API call, no execution)."""
         params = params if params is not None else Parameters()
         explain, sql = split_explain(sql)
-        query = self._analyse(sql, params)
+        query = self._analyse(sql, params, ctx.options.default_schema if ctx else None)
         steps = [self._step(index, spec, query.conditions[index], query.columns.get(index, set()), params)
                  for index, spec in query.tables]
         steps = self._bind_joins(steps, query)
@@ -114,12 +114,12 @@ class Planner:
             ctx.control if ctx else None)
         return FetchPlan(tuple(steps), final_sql, schema, explain, params=params)
 
-    def _analyse(self, sql: str, params: Parameters) -> _Analysis:
+    def _analyse(self, sql: str, params: Parameters, default_schema: str | None) -> _Analysis:
         """Parse, tag the catalog's tables, qualify; collect each table's conditions (on the query with its
         derived tables merged), its join edges, and the columns it must fetch (on the query as written)."""
         tree = parse_query(sql)
         check_count(tree, params)
-        tagged = base_tables(tree, self.catalog)
+        tagged = base_tables(tree, self.catalog, default_schema)
         qualified = qualify_query(tree, self.catalog)
         conditions, edges = _collect_conditions(_merged(qualified))
         tables = []
