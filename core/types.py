@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -18,8 +18,11 @@ __all__ = [
     "ColumnSpec",
     "Connector",
     "Counting",
+    "FetchGroup",
     "FilterCap",
     "OPERATORS",
+    "Op",
+    "ops",
     "Predicate",
     "ScanRequest",
     "ScanStats",
@@ -27,7 +30,17 @@ __all__ = [
 ]
 
 # Operators a connector may declare; LIKE_PREFIX is ``col LIKE 'abc%'`` with no other wildcard.
-OPERATORS = frozenset({"=", "<>", "IN", "<", "<=", ">", ">=", "BETWEEN", "LIKE_PREFIX", "IS_NULL"})
+Op = Literal["=", "<>", "IN", "<", "<=", ">", ">=", "BETWEEN", "LIKE_PREFIX", "IS_NULL"]
+OPERATORS: frozenset[Op] = frozenset(get_args(Op))
+
+
+def ops(*names: Op) -> frozenset[Op]:
+    """A typed operator set for ``FilterCap`` (``ops("=", "IN")``)."""
+    return frozenset(names)
+
+
+# What a column costs beyond the listing: nothing, one request per row, or one per distinct user.
+FetchGroup = Literal["list", "detail", "user"]
 
 
 @dataclass(frozen=True)
@@ -38,7 +51,7 @@ class FilterCap:
     otherwise it only narrows and the engine re-checks. ``max_in`` caps IN-list size per API request.
     """
 
-    ops: frozenset[str]
+    ops: frozenset[Op]
     exact: bool = True
     required: bool = False
     max_in: int = 1
@@ -61,7 +74,7 @@ class ColumnSpec:
     description: str = ""
     nullable: bool = True
     filter: FilterCap | None = None
-    fetch: str = "list"
+    fetch: FetchGroup = "list"
     distinct_estimate: int | None = None  # distinct values, when known (join keys: rows per value ≈ rows / this)
 
 
@@ -84,7 +97,7 @@ class TableSpec:
     request_overhead: int = 0
     partitions: int = 1
     partition_column: str | None = None  # an =/IN filter on it lists only those partitions (GitHub: repo)
-    fetch_costs: dict[str, str] = field(default_factory=dict)
+    fetch_costs: dict[FetchGroup, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
@@ -119,7 +132,7 @@ class Predicate:
     """A normalized condition ``column op values``; ``values`` holds Python scalars (1 for most ops)."""
 
     column: str
-    op: str
+    op: Op
     values: tuple[Any, ...] = ()
 
     def __str__(self) -> str:

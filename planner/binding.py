@@ -13,16 +13,26 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal, get_args
 
 from core.types import Predicate, ScanRequest
 from planner.estimates import Estimator
-from planner.plan import Binding, ScanStep
+from planner.plan import Binding, JoinMode, ScanStep
 from planner.pushdown import batch_size
 
-__all__ = ["JOIN_STRATEGIES", "JoinEdge", "bind_step", "bound_requests", "choose_bindings", "runtime_mode"]
+__all__ = ["JOIN_STRATEGIES", "JoinEdge", "JoinStrategy", "bind_step", "bound_requests", "choose_bindings",
+           "join_strategy", "runtime_mode"]
 
-JOIN_STRATEGIES = ("auto", "scan", "bind", "per_row")
+JoinStrategy = Literal["auto", "scan", "bind", "per_row"]
+JOIN_STRATEGIES: tuple[JoinStrategy, ...] = get_args(JoinStrategy)
+
+
+def join_strategy(name: str) -> JoinStrategy:
+    """``name`` as a join strategy, or ValueError naming the choices (config and CLI values are text)."""
+    for strategy in JOIN_STRATEGIES:
+        if strategy == name:
+            return strategy
+    raise ValueError(f"join_strategy must be one of {', '.join(JOIN_STRATEGIES)}, not {name!r}")
 
 
 @dataclass(frozen=True)
@@ -35,7 +45,7 @@ class JoinEdge:
     target_column: str
 
 
-def bound_requests(step: ScanStep, mode: str, keys: Sequence[Any], placeholder: bool = False
+def bound_requests(step: ScanStep, mode: JoinMode, keys: Sequence[Any], placeholder: bool = False
                    ) -> tuple[ScanRequest, ...]:
     """The requests of ``step`` once its binding's keys are known (no keys: no requests at all).
 
@@ -65,7 +75,7 @@ def bound_requests(step: ScanStep, mode: str, keys: Sequence[Any], placeholder: 
                  for chunk in (values[i:i + size] for i in range(0, len(values), size)))
 
 
-def runtime_mode(step: ScanStep, keys: Sequence[Any], estimator: Estimator) -> str:
+def runtime_mode(step: ScanStep, keys: Sequence[Any], estimator: Estimator) -> JoinMode:
     """``bind`` unless the actual keys make it dearer than listing with a semi-join filter."""
     assert step.binding is not None
     mode = step.binding.mode
@@ -91,25 +101,25 @@ def _est_keys(source: ScanStep, column: str, estimator: Estimator) -> int:
     return max(int(min(rows, distinct) if distinct else rows), 1)
 
 
-def batch_for(target: ScanStep, column: str, mode: str) -> int:
+def batch_for(target: ScanStep, column: str, mode: JoinMode) -> int:
     cap = target.spec.column(column).filter
     return 1 if mode == "per_row" or cap is None else batch_size(cap)
 
 
-def _binding(edge: JoinEdge, steps: Sequence[ScanStep], mode: str, n_keys: int, key_sql: str = "",
+def _binding(edge: JoinEdge, steps: Sequence[ScanStep], mode: JoinMode, n_keys: int, key_sql: str = "",
              key_params: tuple[int, ...] = ()) -> Binding:
     source, target = steps[edge.source], steps[edge.target]
     return Binding(mode, edge.target_column, edge.source, source.alias, edge.source_column, key_sql,
                    batch_for(target, edge.target_column, mode), n_keys, key_params)
 
 
-def _priced(edge: JoinEdge, steps: Sequence[ScanStep], mode: str, n_keys: int, estimator: Estimator) -> int:
+def _priced(edge: JoinEdge, steps: Sequence[ScanStep], mode: JoinMode, n_keys: int, estimator: Estimator) -> int:
     """Estimated calls of the target step under ``mode`` with ``n_keys`` keys (placeholder values)."""
     target = replace(steps[edge.target], binding=_binding(edge, steps, mode, n_keys))
     return estimator.cost(target.spec, bound_requests(target, mode, range(n_keys), placeholder=True))[1]
 
 
-def _depends_on(bindings: dict[int, tuple[JoinEdge, str, int]], step: int, other: int) -> bool:
+def _depends_on(bindings: dict[int, tuple[JoinEdge, JoinMode, int]], step: int, other: int) -> bool:
     """Whether ``step`` (transitively) waits for ``other``."""
     seen: set[int] = set()
     while step in bindings and step not in seen:
@@ -120,10 +130,10 @@ def _depends_on(bindings: dict[int, tuple[JoinEdge, str, int]], step: int, other
     return False
 
 
-def choose_bindings(steps: Sequence[ScanStep], edges: Sequence[JoinEdge], strategy: str,
-                    estimator: Estimator) -> dict[int, tuple[JoinEdge, str, int]]:
+def choose_bindings(steps: Sequence[ScanStep], edges: Sequence[JoinEdge], strategy: JoinStrategy,
+                    estimator: Estimator) -> dict[int, tuple[JoinEdge, JoinMode, int]]:
     """target step → (edge, mode, estimated keys), at most one binding per target and no cycles."""
-    candidates: list[tuple[float, JoinEdge, str, int]] = []
+    candidates: list[tuple[float, JoinEdge, JoinMode, int]] = []
     for edge in edges:
         source, target = steps[edge.source], steps[edge.target]
         if source.limit is not None or target.limit is not None or \
@@ -140,7 +150,7 @@ def choose_bindings(steps: Sequence[ScanStep], edges: Sequence[JoinEdge], strate
             continue
         if strategy not in ("auto", "bind"):
             continue
-        options = []
+        options: list[tuple[int, JoinMode]] = []
         if _can_bind(target, edge.target_column):
             options.append((_priced(edge, steps, "bind", n_keys, estimator), "bind"))
         if _can_semi(target, edge.target_column):
@@ -155,7 +165,7 @@ def choose_bindings(steps: Sequence[ScanStep], edges: Sequence[JoinEdge], strate
             target.spec, target.columns, estimator.rows_returned(target.spec, target.requests))
         if strategy == "bind" or saving >= 1 or worth_waiting:
             candidates.append((saving, edge, mode, n_keys))
-    chosen: dict[int, tuple[JoinEdge, str, int]] = {}
+    chosen: dict[int, tuple[JoinEdge, JoinMode, int]] = {}
     for _, edge, mode, n_keys in sorted(candidates, key=lambda c: -c[0]):
         if edge.target in chosen or _depends_on(chosen, edge.source, edge.target):
             continue
@@ -163,7 +173,7 @@ def choose_bindings(steps: Sequence[ScanStep], edges: Sequence[JoinEdge], strate
     return chosen
 
 
-def bind_step(step: ScanStep, edge: JoinEdge, mode: str, n_keys: int, steps: Sequence[ScanStep],
+def bind_step(step: ScanStep, edge: JoinEdge, mode: JoinMode, n_keys: int, steps: Sequence[ScanStep],
               key_sql: str, estimator: Estimator, key_params: tuple[int, ...] = ()) -> ScanStep:
     """``step`` with its binding and the estimate of the bound fetch."""
     binding = _binding(edge, steps, mode, n_keys, key_sql, key_params)

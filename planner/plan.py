@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import pyarrow as pa
 
 from core.types import Predicate, ScanRequest, TableSpec
 from planner.parameters import Parameters
 
-__all__ = ["Binding", "FetchPlan", "PushedCondition", "ScanStep", "STRATEGIES", "strategy_label", "view_name"]
+__all__ = ["Binding", "FetchPlan", "JoinMode", "PushedCondition", "STRATEGIES", "ScanStep", "strategy_label",
+           "view_name"]
 
 # How a step uses another step's join keys: sent to the API in batches, one request per key (the Steampipe
 # shape, kept for comparison), or only as a filter on listed rows before per-row lookups.
-STRATEGIES = {"bind": "bind join", "per_row": "per-row", "semi": "semi-join"}
+JoinMode = Literal["bind", "semi", "per_row"]
+STRATEGIES: dict[JoinMode, str] = {"bind": "bind join", "per_row": "per-row", "semi": "semi-join"}
 
 
 def view_name(index: int) -> str:
@@ -21,7 +24,7 @@ def view_name(index: int) -> str:
     return f"__scan_{index}"
 
 
-def strategy_label(mode: str, batch: int) -> str:
+def strategy_label(mode: JoinMode, batch: int) -> str:
     """A bind join whose API takes one key per request is a lookup join (e.g. ``GET /users/{login}``)."""
     return "lookup join" if mode == "bind" and batch == 1 else STRATEGIES[mode]
 
@@ -42,7 +45,7 @@ class Binding:
     ``key_sql`` selects those keys from the source's rows with every condition the query puts on the source,
     so only keys that can still join are sent. ``batch`` is how many keys go in one API request."""
 
-    mode: str  # a key of STRATEGIES
+    mode: JoinMode
     column: str
     source: int
     source_alias: str

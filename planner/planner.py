@@ -20,7 +20,8 @@ from sqlglot.optimizer.merge_subqueries import merge_subqueries
 from sqlglot.optimizer.scope import traverse_scope
 
 from core.types import TableSpec
-from planner.binding import JOIN_STRATEGIES, JoinEdge, bind_step, choose_bindings
+from planner.binding import JoinEdge, JoinStrategy, bind_step, choose_bindings
+from planner.binding import join_strategy as join_strategy_of
 from planner.catalog import Catalog
 from planner.context import QueryContext
 from planner.duck import Duck
@@ -88,12 +89,10 @@ class Planner:
 
     def __init__(self, catalog: Catalog, duck: Duck, pushdown: bool = True, join_strategy: str = "auto",
                  estimator: Estimator | None = None) -> None:
-        if join_strategy not in JOIN_STRATEGIES:
-            raise ValueError(f"join_strategy must be one of {', '.join(JOIN_STRATEGIES)}, not {join_strategy!r}")
         self.catalog = catalog
         self.duck = duck
         self.pushdown = pushdown
-        self.join_strategy = join_strategy
+        self.join_strategy = join_strategy_of(join_strategy)
         self.estimator = estimator or Estimator()
 
     def plan(self, sql: str, params: Parameters | None = None, ctx: QueryContext | None = None) -> FetchPlan:
@@ -135,7 +134,7 @@ class Planner:
         binding supplies a required filter)."""
         if len(steps) < 2:
             return steps
-        strategy = self.join_strategy if self.pushdown else "scan"
+        strategy: JoinStrategy = self.join_strategy if self.pushdown else "scan"
         for target, (edge, mode, n_keys) in choose_bindings(steps, query.edges, strategy, self.estimator).items():
             key_sql, key_params = _key_sql(steps[edge.source], edge.source_column, query.conditions[edge.source])
             steps[target] = bind_step(steps[target], edge, mode, n_keys, steps, key_sql, self.estimator, key_params)

@@ -9,11 +9,11 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import exp
 
-from core.types import Predicate, TableSpec
+from core.types import Op, Predicate, TableSpec
 
 __all__ = ["to_predicate"]
 
-_OPS: dict[type[exp.Expr], str] = {exp.EQ: "=", exp.NEQ: "<>", exp.LT: "<", exp.LTE: "<=", exp.GT: ">",
+_OPS: dict[type[exp.Expr], Op] = {exp.EQ: "=", exp.NEQ: "<>", exp.LT: "<", exp.LTE: "<=", exp.GT: ">",
                                          exp.GTE: ">="}
 _NO = object()  # "cannot coerce": the condition is not pushed
 

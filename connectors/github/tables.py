@@ -5,10 +5,10 @@ from __future__ import annotations
 import pyarrow as pa
 
 from connectors.decode import WireField
-from core.types import ColumnSpec, FilterCap, TableSpec
+from core.types import ColumnSpec, FilterCap, TableSpec, ops
 
 TS = pa.timestamp("us", tz="UTC")
-EQ_IN = frozenset({"=", "IN"})
+EQ_IN = ops("=", "IN")
 
 PULL_REQUESTS = TableSpec(
     schema_name="github",
@@ -33,12 +33,12 @@ PULL_REQUESTS = TableSpec(
         # state=open is exact; 'closed' and 'merged' both map to state=closed, so the API only narrows;
         # <> 'open' is state=closed, other <> cannot narrow.
         ColumnSpec("status", pa.string(), "'open', 'closed' (not merged) or 'merged'", nullable=False,
-                   filter=FilterCap(frozenset({"=", "IN", "<>"}), exact=False, max_in=3,
+                   filter=FilterCap(ops("=", "IN", "<>"), exact=False, max_in=3,
                                     example="status = 'merged'")),
         ColumnSpec("branch", pa.string(), "Head branch name", distinct_estimate=350,
-                   filter=FilterCap(frozenset({"="}), exact=True, max_in=1, example="branch = 'feature/x'")),
+                   filter=FilterCap(ops("="), exact=True, max_in=1, example="branch = 'feature/x'")),
         ColumnSpec("base_branch", pa.string(), "Base branch name",
-                   filter=FilterCap(frozenset({"="}), exact=True, max_in=1, example="base_branch = 'main'")),
+                   filter=FilterCap(ops("="), exact=True, max_in=1, example="base_branch = 'main'")),
         ColumnSpec("team_id", pa.string(), "Owning team, from the tenant's repo → team mapping",
                    filter=FilterCap(EQ_IN, exact=True, max_in=10, example="team_id = 'web'")),
         ColumnSpec("additions", pa.int64(), "Lines added; one GET /pulls/{n} per row", fetch="detail"),

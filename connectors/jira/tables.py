@@ -5,12 +5,12 @@ from __future__ import annotations
 import pyarrow as pa
 
 from connectors.decode import WireField
-from core.types import ColumnSpec, FilterCap, TableSpec
+from core.types import ColumnSpec, FilterCap, TableSpec, ops
 
 TS = pa.timestamp("us", tz="UTC")
-EQ_IN = frozenset({"=", "IN"})
-ORDERED = frozenset({"=", "<>", "IN", "<", "<=", ">", ">=", "BETWEEN", "IS_NULL"})
-RANGE = frozenset({"<", "<=", ">", ">=", "BETWEEN"})
+EQ_IN = ops("=", "IN")
+ORDERED = ops("=", "<>", "IN", "<", "<=", ">", ">=", "BETWEEN", "IS_NULL")
+RANGE = ops("<", "<=", ">", ">=", "BETWEEN")
 
 ISSUES = TableSpec(
     schema_name="jira",
@@ -23,12 +23,12 @@ ISSUES = TableSpec(
     columns=(
         ColumnSpec("issue_key", pa.string(), "Issue key, e.g. WEB-12", nullable=False, distinct_estimate=600,
                    # LIKE 'WEB-%' narrows to the projects whose keys can start that way
-                   filter=FilterCap(frozenset({"=", "IN", "<>", "LIKE_PREFIX"}), exact=False, max_in=100,
+                   filter=FilterCap(ops("=", "IN", "<>", "LIKE_PREFIX"), exact=False, max_in=100,
                                     example="issue_key = 'WEB-12'")),
         ColumnSpec("summary", pa.string(), "Summary"),
         # Jira matches status names case-insensitively; SQL does not, so the API only narrows.
         ColumnSpec("status", pa.string(), "Workflow status name, e.g. 'In Progress'", nullable=False,
-                   filter=FilterCap(frozenset({"=", "IN", "<>"}), exact=False, max_in=50,
+                   filter=FilterCap(ops("=", "IN", "<>"), exact=False, max_in=50,
                                     example="status = 'In Progress'")),
         # A text custom field: JQL can only do ~ (contains), which narrows.
         ColumnSpec("branch_name", pa.string(), "Branch custom field (tenant-configured)", distinct_estimate=450,
@@ -40,7 +40,7 @@ ISSUES = TableSpec(
         ColumnSpec("team", pa.string(), "Team, from the tenant's project → team mapping",
                    filter=FilterCap(EQ_IN, exact=True, max_in=10, example="team = 'web'")),
         ColumnSpec("project", pa.string(), "Project key", nullable=False,
-                   filter=FilterCap(frozenset({"=", "IN", "<>"}), exact=False, max_in=50,
+                   filter=FilterCap(ops("=", "IN", "<>"), exact=False, max_in=50,
                                     example="project = 'WEB'")),
         ColumnSpec("labels", pa.list_(pa.string()), "Labels"),
         ColumnSpec("created_at", TS, "Creation time (UTC)",
