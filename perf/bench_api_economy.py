@@ -84,7 +84,7 @@ def main() -> None:
     args = parser.parse_args()
     demo = start_sandbox(github_rate_limit=1_000_000, jira_rate_limit=1_000_000)
     try:
-        bench("Seed join, ji.status = 'In Progress' (demo org: 360 PRs, 600 issues)", demo,
+        bench("Seed join, ji.status = 'In Progress' (demo org: 1,100 PRs, 1,000 issues)", demo,
               SEED_QUERIES["in_progress_join"])
     finally:
         demo.stop()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -45,6 +45,7 @@ class GitHubStandIn:
         for pr in seed.pulls:
             self.pulls_by_repo[pr.repo].append(pr)
         self.users = {u.login: u for u in seed.users}
+        self._listed: dict[tuple[str, int, str], str] = {}  # see _listed_pull
         routes = [
             Route("/orgs/{org}/repos", self._guard(self.org_repos)),
             Route("/organizations/{org_id:int}/repos", self._guard(self.org_repos)),
@@ -106,8 +107,10 @@ class GitHubStandIn:
         return {"x-ratelimit-limit": str(self.budget.limit), "x-ratelimit-remaining": str(remaining),
                 "x-ratelimit-used": str(used), "x-ratelimit-reset": str(reset), "x-ratelimit-resource": "core"}
 
-    def _page(self, request: Request, items: list[Any], link_path: str) -> Response:
-        """Slice ``items`` by ``per_page``/``page`` and add a ``link`` header in GitHub's order."""
+    def _page(self, request: Request, items: Sequence[Any], link_path: str,
+              render: Callable[[Any], str] = json.dumps) -> Response:
+        """Slice ``items`` by ``per_page``/``page`` and add a ``link`` header in GitHub's order. Only the page's
+        items are rendered (``render``: one item → its JSON text), so paging a big listing stays cheap."""
         try:
             per_page = min(max(int(request.query_params.get("per_page", 30)), 1), 100)
             page = max(int(request.query_params.get("page", 1)), 1)
@@ -131,7 +134,8 @@ class GitHubStandIn:
         headers = self._rate_headers(request)
         if links:
             headers["link"] = ", ".join(links)
-        return json_response(chunk, headers=headers)
+        return Response("[" + ",".join(render(item) for item in chunk) + "]", headers=headers,
+                        media_type="application/json; charset=utf-8")
 
     def _repo_from_path(self, request: Request) -> str | None:
         if "repo_id" in request.path_params:
@@ -171,8 +175,8 @@ class GitHubStandIn:
         pulls.sort(key=key, reverse=direction == "desc")
         base = str(request.base_url).rstrip("/")
         version = request.headers.get("x-github-api-version", VERSIONS[0])
-        items = [self._pull_json(base, p, version, detail=False) for p in pulls]
-        return self._page(request, items, f"/repositories/{self.repo_ids[repo]}/pulls")
+        return self._page(request, pulls, f"/repositories/{self.repo_ids[repo]}/pulls",
+                          lambda p: self._listed_pull(base, p, version))
 
     async def get_pull(self, request: Request) -> Response:
         repo = self._repo_from_path(request)
@@ -189,9 +193,9 @@ class GitHubStandIn:
         if user is None:
             return error(404, "Not Found")
         return json_response({**self._user_json(str(request.base_url).rstrip("/"), user), "name": user.name,
-                              "company": "Acme Corp", "blog": "", "location": None, "email": user.email,
+                              "company": user.company, "blog": "", "location": user.location, "email": user.email,
                               "hireable": None, "bio": None, "public_repos": 3, "followers": 1, "following": 0,
-                              "created_at": "2020-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"},
+                              "created_at": _ts(user.created), "updated_at": "2026-01-01T00:00:00Z"},
                              headers=self._rate_headers(request))
 
     async def rate_limit(self, request: Request) -> Response:
@@ -216,6 +220,14 @@ class GitHubStandIn:
                 "private": True, "owner": {"login": ORG, "id": 1, "type": "Organization"},
                 "html_url": f"https://github.com/{ORG}/{name}", "description": None, "fork": False,
                 "url": f"{base}/repos/{ORG}/{name}", "default_branch": "main", "visibility": "private"}
+
+    def _listed_pull(self, base: str, pr: PullRequest, version: str) -> str:
+        """A pull request as the listing shows it, encoded once per (host, pull request, API version)."""
+        key = (base, pr.id, version)
+        text = self._listed.get(key)
+        if text is None:
+            text = self._listed[key] = json.dumps(self._pull_json(base, pr, version, detail=False))
+        return text
 
     def _pull_json(self, base: str, pr: PullRequest, version: str, detail: bool) -> dict[str, Any]:
         author = self.users[pr.author]

@@ -211,7 +211,8 @@ class JiraStandIn:
         return {"id": issue.id, "key": issue.key, "project": issue.project, "summary": issue.summary,
                 "status": issue.status, "story_points": issue.story_points, "labels": list(issue.labels),
                 "branch": issue.branch, "created": issue.created, "updated": issue.updated,
-                "assignee_account": user.account_id if user else None, "user": user}
+                "assignee_account": user.account_id if user else None, "user": user,
+                "created_text": _ts(issue.created), "updated_text": _ts(issue.updated)}  # formatted once
 
     def _issue_json(self, base: str, row: dict[str, Any], fields: list[str]) -> dict[str, Any]:
         wanted = set(_NAVIGABLE) if {"*all", "*navigable"} & set(fields) else set(fields)
@@ -232,7 +233,7 @@ class JiraStandIn:
                 "avatarUrls": {}, **({"emailAddress": user.email} if user.email else {})},
             "project": {"self": f"{base}/rest/api/3/project/{project[0]}", "id": str(10000 + PROJECTS.index(project)),
                         "key": project[0], "name": project[1], "avatarUrls": {}, "simplified": False},
-            "labels": row["labels"], "created": _ts(row["created"]), "updated": _ts(row["updated"]),
+            "labels": row["labels"], "created": row["created_text"], "updated": row["updated_text"],
             STORY_POINTS_FIELD: row["story_points"], BRANCH_FIELD: row["branch"],
         }
         return {"expand": "", "id": str(row["id"]), "self": f"{base}/rest/api/3/issue/{row['id']}",

@@ -39,6 +39,10 @@ class User:
     email: str | None  # None = the user hides their email (both APIs allow that)
     account_id: str
     team: str
+    # The rest of the public profile (GET /users/{login}); the same for everyone in the synthetic org.
+    company: str | None = "Acme Corp"
+    location: str | None = None
+    created: datetime = datetime(2020, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -154,8 +158,11 @@ def _pulls(rng: random.Random, users: tuple[User, ...], issues: tuple[JiraIssue,
     return tuple(pulls)
 
 
-DEFAULT_PULLS = 360
-DEFAULT_ISSUES = 600
+# Big enough that every listing pages, so tests really follow GitHub's ``link: rel="next"`` and Jira's
+# ``nextPageToken``: 275 pull requests per repository (3 pages of 100: 100, 100, 75; state=closed is 3 pages too)
+# and 333-334 issues per project (4 pages of 100; 10 for all three projects).
+DEFAULT_PULLS = 1100
+DEFAULT_ISSUES = 1000
 
 
 @lru_cache(maxsize=4)

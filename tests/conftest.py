@@ -118,6 +118,17 @@ def flightsql_dbapi_python() -> Path:
 
 
 @pytest.fixture(scope="session")
+def oracle() -> Iterator[Any]:
+    """The truth answers are compared with: the sandbox's seed as DuckDB tables, built without any connector
+    (``tests/oracle.py``; query it with ``tests.oracle.oracle_answer``)."""
+    from tests.oracle import connect_oracle
+
+    db = connect_oracle()
+    yield db
+    db.close()
+
+
+@pytest.fixture(scope="session")
 def reference_engine(demo: dict[str, Any]) -> Iterator[Any]:
     """An in-process engine with pushdown OFF over the same sandbox: full scans, DuckDB does everything."""
     from demo.tenant import demo_config

@@ -1,5 +1,5 @@
 """Bind, semi and lookup joins, seen where they matter: the upstream request log, EXPLAIN through ADBC, and
-answers equal to the full-scan reference."""
+answers equal to the oracle's (tests/oracle.py: the seed as DuckDB tables, no connector involved)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import pytest
 from connectors.jira.connector import JiraConfig, JiraConnector
 from core.types import Predicate, ScanRequest
 from sandbox.jql import tokenize
+from sandbox.seed import build_seed
 from tests.conftest import SandboxLog
+from tests.oracle import oracle_answer
 
 SMALL_SIDE = "gh.repo = 'infra-tools' AND gh.status = 'open'"
 BIND_SQL = ("SELECT gh.number, ji.issue_key FROM github.pull_requests gh JOIN jira.issues ji "
@@ -24,8 +26,8 @@ def _rows(cursor: Any, sql: str) -> list[tuple[Any, ...]]:
     return sorted(cursor.fetchall(), key=repr)
 
 
-def _reference(engine: Any, sql: str) -> list[tuple[Any, ...]]:
-    return sorted((tuple(r.values()) for r in engine.query(sql).table.to_pylist()), key=repr)
+def _reference(oracle: Any, sql: str) -> list[tuple[Any, ...]]:
+    return sorted((tuple(r.values()) for r in oracle_answer(oracle, sql).to_pylist()), key=repr)
 
 
 def _searches(log: SandboxLog) -> list[str]:
@@ -33,13 +35,13 @@ def _searches(log: SandboxLog) -> list[str]:
 
 
 @pytest.fixture(scope="module")  # module scope: set up before (and so not logged after) sandbox_log's clear
-def small_side_branches(reference_engine: Any) -> set[str]:
-    table = reference_engine.query("SELECT DISTINCT branch FROM github.pull_requests gh WHERE " + SMALL_SIDE).table
+def small_side_branches(oracle: Any) -> set[str]:
+    table = oracle_answer(oracle, "SELECT DISTINCT branch FROM github.pull_requests gh WHERE " + SMALL_SIDE)
     return {b for b in table.column(0).to_pylist() if b is not None}
 
 
 def test_bind_join_sends_the_small_sides_keys_in_batches(adbc_conn: Any, sandbox_log: SandboxLog,
-                                                         reference_engine: Any, small_side_branches: set[str]
+                                                         oracle: Any, small_side_branches: set[str]
                                                          ) -> None:
     got = _rows(adbc_conn.cursor(), BIND_SQL)
     searches = _searches(sandbox_log)
@@ -50,7 +52,7 @@ def test_bind_join_sends_the_small_sides_keys_in_batches(adbc_conn: Any, sandbox
         assert {t.text for t in tokens if t.kind == "word"} <= {"cf[10100]", "OR"}, jql  # nothing but keys
         sent |= {t.text for t in tokens if t.kind == "string"}  # the tokenizer unescapes string literals
     assert sent == small_side_branches
-    assert got == _reference(reference_engine, BIND_SQL)
+    assert got == _reference(oracle, BIND_SQL)
 
 
 def test_explain_shows_the_binding_and_analyze_counts_the_calls(adbc_conn: Any, sandbox_log: SandboxLog,
@@ -72,38 +74,38 @@ def test_explain_shows_the_binding_and_analyze_counts_the_calls(adbc_conn: Any, 
 
 
 def test_left_join_never_filters_the_preserved_side(adbc_conn: Any, sandbox_log: SandboxLog,
-                                                    reference_engine: Any) -> None:
+                                                    oracle: Any) -> None:
     sql = ("SELECT ji.issue_key, gh.number FROM jira.issues ji LEFT JOIN github.pull_requests gh "
            f"ON gh.branch = ji.branch_name AND {SMALL_SIDE}")
     cursor = adbc_conn.cursor()
     cursor.execute("EXPLAIN " + sql)
     plan = {r["alias"]: r for r in cursor.fetch_arrow_table().to_pylist()}
     assert plan["ji"]["strategy"] == "scan" and plan["ji"]["binding"] is None
-    assert _rows(cursor, sql) == _reference(reference_engine, sql)
+    assert _rows(cursor, sql) == _reference(oracle, sql)
 
 
 def test_semi_join_runs_detail_lookups_only_for_rows_that_can_join(adbc_conn: Any, sandbox_log: SandboxLog,
-                                                                   reference_engine: Any) -> None:
+                                                                   oracle: Any) -> None:
     sql = ("SELECT ji.assignee, sum(gh.additions) AS added FROM github.pull_requests gh JOIN jira.issues ji "
            "ON gh.branch = ji.branch_name WHERE ji.status = 'Done' GROUP BY ji.assignee")
     got = _rows(adbc_conn.cursor(), sql)
     details = [r for r in sandbox_log.requests("github") if r["path"].rsplit("/", 1)[-1].isdigit()]
-    matching = reference_engine.query(
-        "SELECT count(*) FROM github.pull_requests WHERE branch IN "
-        "(SELECT branch_name FROM jira.issues WHERE status = 'Done')").table.column(0)[0].as_py()
-    assert len(details) == matching < 360, "one GET /pulls/{n} per pull request that can join, not per PR"
-    assert got == _reference(reference_engine, sql)
+    matching = oracle_answer(oracle, "SELECT count(*) FROM github.pull_requests WHERE branch IN "
+                             "(SELECT branch_name FROM jira.issues WHERE status = 'Done')").column(0)[0].as_py()
+    assert len(details) == matching < len(build_seed().pulls), \
+        "one GET /pulls/{n} per pull request that can join, not per PR"
+    assert got == _reference(oracle, sql)
 
 
-def test_lookup_join_fetches_each_user_once(adbc_conn: Any, sandbox_log: SandboxLog, reference_engine: Any
+def test_lookup_join_fetches_each_user_once(adbc_conn: Any, sandbox_log: SandboxLog, oracle: Any
                                             ) -> None:
     sql = ("SELECT gh.number, u.name, u.email FROM github.pull_requests gh JOIN github.users u "
            f"ON u.login = gh.author WHERE {SMALL_SIDE}")
     got = _rows(adbc_conn.cursor(), sql)
     users = [r["path"] for r in sandbox_log.requests("github") if r["path"].startswith("/users/")]
-    authors = reference_engine.query(f"SELECT DISTINCT author FROM github.pull_requests gh WHERE {SMALL_SIDE}").table
+    authors = oracle_answer(oracle, f"SELECT DISTINCT author FROM github.pull_requests gh WHERE {SMALL_SIDE}")
     assert sorted(users) == sorted(f"/users/{a}" for a in authors.column(0).to_pylist())
-    assert got == _reference(reference_engine, sql)
+    assert got == _reference(oracle, sql)
 
 
 @pytest.mark.parametrize(("sql", "expected"), [
@@ -137,7 +139,7 @@ def _adbc(uri: str, demo: dict[str, Any]) -> Any:
 
 
 def test_per_row_strategy_pays_one_call_per_key(demo: dict[str, Any], sandbox_log: SandboxLog,
-                                                reference_engine: Any, small_side_branches: set[str]) -> None:
+                                                oracle: Any, small_side_branches: set[str]) -> None:
     service = _service_with(demo, join_strategy="per_row")
     try:
         with _adbc(service.uri, demo) as conn:
@@ -146,11 +148,11 @@ def test_per_row_strategy_pays_one_call_per_key(demo: dict[str, Any], sandbox_lo
     finally:
         service.stop()
     assert len(_searches(sandbox_log)) == len(small_side_branches)
-    assert got == _reference(reference_engine, BIND_SQL)
+    assert got == _reference(oracle, BIND_SQL)
 
 
 def test_fresh_engine_counts_before_betting_on_a_bind_join(demo: dict[str, Any], sandbox_log: SandboxLog,
-                                                            reference_engine: Any) -> None:
+                                                            oracle: Any) -> None:
     """No statistics yet: one approximate-count settles the listing's size, then the bind join runs."""
     service = _service_with(demo)
     try:
@@ -162,17 +164,17 @@ def test_fresh_engine_counts_before_betting_on_a_bind_join(demo: dict[str, Any],
     counts = [r for r in sandbox_log.requests("jira") if r["path"].endswith("/approximate-count")]
     assert [r["body"] for r in counts] == [{"jql": 'project IN ("MOB", "PLAT", "WEB")'}]
     assert _searches(sandbox_log) and all("cf[10100] ~" in jql for jql in _searches(sandbox_log))
-    assert got == _reference(reference_engine, BIND_SQL)
+    assert got == _reference(oracle, BIND_SQL)
 
 
-def test_in_subquery_binds_like_a_join(adbc_conn: Any, sandbox_log: SandboxLog, reference_engine: Any,
+def test_in_subquery_binds_like_a_join(adbc_conn: Any, sandbox_log: SandboxLog, oracle: Any,
                                        small_side_branches: set[str]) -> None:
     sql = ("SELECT issue_key FROM jira.issues WHERE branch_name IN "
            f"(SELECT branch FROM github.pull_requests gh WHERE {SMALL_SIDE})")
     got = _rows(adbc_conn.cursor(), sql)
     sent = {t.text for jql in _searches(sandbox_log) for t in tokenize(jql) if t.kind == "string"}
     assert sent == small_side_branches, "only the subquery's keys were asked for"
-    assert got == _reference(reference_engine, sql)
+    assert got == _reference(oracle, sql)
 
 
 @pytest.mark.parametrize("keys", [

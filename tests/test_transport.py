@@ -16,6 +16,7 @@ from flight_server.errors import status_of
 from flight_server.ipc import MAX_MESSAGE_BYTES, encode_flight_data, flight_data_stream, read_flight_data
 from flight_server.proto import flight_pb2 as fpb
 from flight_server.proto import flight_sql_pb2 as pb
+from sandbox.seed import build_seed
 from tests.conftest import SandboxLog
 
 SERVICE = "/arrow.flight.protocol.FlightService/"
@@ -106,7 +107,7 @@ def test_statement_round_trip_over_raw_grpc(channel: grpc.Channel, admin_token: 
     do_get = channel.unary_stream(SERVICE + "DoGet", request_serializer=fpb.Ticket.SerializeToString,
                                   response_deserializer=fpb.FlightData.FromString)
     table = read_flight_data(do_get(info.endpoint[0].ticket, metadata=_auth(admin_token), timeout=30))
-    assert table is not None and table.to_pylist() == [{"n": 600}]
+    assert table is not None and table.to_pylist() == [{"n": len(build_seed().issues)}]
     assert pa.ipc.read_schema(pa.py_buffer(info.schema)) == table.schema
 
 
@@ -132,7 +133,7 @@ def test_abandoned_query_stops_spending_api_calls(demo: dict[str, Any], admin_to
 
     client = flight.FlightClient(demo["flight_uri"])
     headers = [(b"authorization", f"Bearer {admin_token}".encode())]
-    # additions costs one GET /pulls/{n} per pull request: 360 slow lookups, far longer than the deadline.
+    # additions costs one GET /pulls/{n} per pull request: 1,100 slow lookups, far longer than the deadline.
     info = client.get_flight_info(statement_descriptor("SELECT sum(additions) FROM github.pull_requests"),
                                   flight.FlightCallOptions(headers=headers))
     sandbox_log.faults("github", latency_s=0.3)
