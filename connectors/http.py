@@ -1,27 +1,47 @@
-"""The HTTP machinery every connector shares: one ``httpx.AsyncClient``, a concurrency cap per connector,
-retries with backoff that honour ``Retry-After``/``x-ratelimit-reset``, and translation of transport and HTTP
-failures into the error vocabulary. Connectors own only URLs and paging; this owns everything that can fail."""
+"""The HTTP machinery every connector shares: one ``httpx.AsyncClient``, a concurrency cap per connector, and
+``ApiClient``, which owns everything about one exchange that can go wrong:
+
+- credentials go only to the connector's origin (scheme, host, port of its ``base_url``): any other URL, be
+  it a next-page link or a redirect, is refused before a request is built;
+- redirects are followed here, not by httpx: same origin only, at most ``max_redirects``, loops refused;
+- bodies are read as a stream under ``max_body_bytes`` (decoded size, so a gzip bomb stops too) and within
+  ``response_timeout_s`` (a body that drips forever is a timeout, not a hang);
+- retries with backoff honour the API's rate-limit signals (an ``ErrorHandler`` per API says which);
+- failures become the error vocabulary with the API's own message summarized, never its body verbatim;
+- every response counts in ``ScanStats.api_calls``; logs name route templates, never filter values."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from connectors.requester.errors import ErrorHandler, RetryAfterErrors
+from connectors.requester.reply import Origin, PageRequest, Reply, json_kind
+from connectors.requester.summary import describe_body, summarize
 from core.errors import RateLimitExhausted, SourceTimeout, UpstreamError
 from core.types import ScanStats
 
-__all__ = ["ApiClient", "RetryPolicy", "new_http_client"]
+__all__ = ["ApiClient", "HttpLimits", "RetryPolicy", "new_http_client"]
+
+log = logging.getLogger("omnisql.connectors")
+
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MIN_ECHO = 8  # request values at least this long are scrubbed from upstream messages (JQL, logins, ...)
 
 
 def new_http_client(timeout_s: float = 15.0) -> httpx.AsyncClient:
-    """The process-wide client: pooled keep-alive connections, timeouts on by default."""
+    """The process-wide client: pooled keep-alive connections, timeouts on by default, and no redirect
+    following (``ApiClient`` follows them itself, within the connector's origin only)."""
     return httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=5.0),
                              limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
-                             follow_redirects=True)
+                             follow_redirects=False)
 
 
 @dataclass(frozen=True)
@@ -31,135 +51,212 @@ class RetryPolicy:
     max_wait_s: float = 10.0  # a longer Retry-After fails the query with RATE_LIMIT_EXHAUSTED instead
 
 
+@dataclass(frozen=True)
+class HttpLimits:
+    """Per-response bounds against an upstream that misbehaves (configurable per connector)."""
+
+    max_body_bytes: int = 32 << 20
+    response_timeout_s: float = 30.0  # headers and the whole body
+    max_redirects: int = 5
+
+    def __post_init__(self) -> None:
+        if self.max_body_bytes < 1 or self.response_timeout_s <= 0 or self.max_redirects < 0:
+            raise ValueError("max_body_bytes and response_timeout_s must be positive, max_redirects >= 0")
+
+
 class ApiClient:
     """Requests against one app, counted into the scan's ``ScanStats``."""
 
-    def __init__(self, source: str, http: httpx.AsyncClient, headers: dict[str, str],
-                 auth: httpx.Auth | None = None, concurrency: int = 8, retry: RetryPolicy | None = None) -> None:
+    def __init__(self, source: str, http: httpx.AsyncClient, base_url: str, *, auth: httpx.Auth | None = None,
+                 headers: Mapping[str, str] | None = None, errors: ErrorHandler | None = None,
+                 concurrency: int = 8, retry: RetryPolicy | None = None, limits: HttpLimits | None = None) -> None:
         self.source = source
         self.http = http
-        self.headers = headers
+        self.origin = Origin.of(base_url)
         self.auth = auth
+        self.headers = dict(headers or {})
+        self.errors: ErrorHandler = errors or RetryAfterErrors()
         self.slots = asyncio.Semaphore(concurrency)
         self.retry = retry or RetryPolicy()
+        self.limits = limits or HttpLimits()
 
-    async def get_json(self, url: str, stats: ScanStats, params: dict[str, Any] | None = None,
-                       missing_ok: bool = False, expect: type | None = None) -> tuple[Any, httpx.Response]:
+    # -- convenience -------------------------------------------------------------------------------------------
+    async def get_json(self, url: str, stats: ScanStats, route: str, params: Mapping[str, Any] | None = None,
+                       missing_ok: bool = False, expect: type | None = None) -> Any:
         """The JSON body (of type ``expect`` when given); with ``missing_ok`` a 404 is an answer (``None``: no
         such object), not an error."""
-        response = await self.request("GET", url, stats, params=params, missing_ok=missing_ok)
-        if missing_ok and response.status_code == 404:
-            return None, response
-        return self._json(response, expect), response
+        reply = await self.send(PageRequest("GET", url, params), stats, route, missing_ok=missing_ok)
+        if missing_ok and reply.status == 404:
+            return None
+        return self.json(reply, route, expect)
 
-    async def post_json(self, url: str, stats: ScanStats, body: dict[str, Any], expect: type | None = None
-                        ) -> tuple[Any, httpx.Response]:
-        response = await self.request("POST", url, stats, json=body)
-        return self._json(response, expect), response
+    async def post_json(self, url: str, stats: ScanStats, route: str, body: Mapping[str, Any],
+                        expect: type | None = None) -> Any:
+        return self.json(await self.send(PageRequest("POST", url, body=body), stats, route), route, expect)
 
-    async def request(self, method: str, url: str, stats: ScanStats, missing_ok: bool = False,
-                      **kwargs: Any) -> httpx.Response:
+    def json(self, reply: Reply, route: str, expect: type | None = None) -> Any:
+        try:
+            body = reply.json()
+        except ValueError as exc:
+            raise UpstreamError(f"{self.source} returned a body that is not JSON for {route}; retry later") from exc
+        if expect is not None and not isinstance(body, expect):
+            raise UpstreamError(f"{self.source} returned a JSON {json_kind(body)} where its API returns "
+                                f"{'an array' if expect is list else 'an object'} for {route}; retry later, or "
+                                "report it if it persists")
+        return body
+
+    def check_origin(self, url: str | httpx.URL, route: str, what: str) -> None:
+        """Refuse any URL outside the connector's origin: our credentials would go with it."""
+        try:
+            target = httpx.URL(str(url))
+            origin = Origin.of(target)
+        except (httpx.InvalidURL, TypeError, ValueError) as exc:
+            raise UpstreamError(f"{self.source} sent {what} for {route} that is not a valid URL; refused") from exc
+        if origin != self.origin or target.userinfo:
+            raise UpstreamError(f"{self.source} sent {what} for {route} to another origin ({origin}); credentials "
+                                f"are only sent to {self.origin}, the connector's base_url, so it was refused. "
+                                "Check base_url, or report it if it persists")
+
+    # -- the exchange ------------------------------------------------------------------------------------------
+    async def send(self, request: PageRequest, stats: ScanStats, route: str, missing_ok: bool = False) -> Reply:
+        """One logical request: redirects followed, rate limits waited out, 5xx retried, failures raised."""
         for attempt in range(1, self.retry.max_attempts + 1):
-            response = await self._send(method, url, stats, **kwargs)
-            if response.is_success or (missing_ok and response.status_code == 404):
-                return response
-            wait = self._retry_wait(response, attempt)
-            if wait is None or attempt == self.retry.max_attempts:
-                raise self._error(response)
-            await asyncio.sleep(wait)
+            reply = await self._follow(request, stats, route)
+            limited = self.errors.limited(reply)
+            if limited is not None:
+                wait = limited.wait_s if limited.wait_s is not None else self.retry.backoff_s * 2 ** attempt
+                if wait > self.retry.max_wait_s:
+                    raise RateLimitExhausted(
+                        f"{self.source} rate limit is exhausted; it refills in {wait:.0f} s. Retry after that, or "
+                        "use cached data with a larger max_staleness_ms", retry_after_s=wait)
+                if attempt == self.retry.max_attempts:
+                    raise RateLimitExhausted(f"{self.source} rate limit is exhausted after retries; retry later",
+                                             retry_after_s=limited.wait_s)
+                log.warning("%s %s %s is rate limited (HTTP %d); retrying in %.1f s", self.source, request.method,
+                            route, reply.status, wait)
+                await asyncio.sleep(wait)
+                continue
+            if reply.ok:
+                problems = self.errors.body_error(reply)
+                if problems:
+                    raise UpstreamError(f"{self.source} reported errors for {request.method} {route}: "
+                                        f"{summarize(problems, self._redactions(request))}; check the query, or "
+                                        "retry later")
+                return reply
+            if missing_ok and reply.status == 404:
+                return reply
+            if reply.status >= 500 and attempt < self.retry.max_attempts:
+                wait = self.retry.backoff_s * 2 ** (attempt - 1)
+                log.warning("%s %s %s answered HTTP %d; retrying in %.1f s", self.source, request.method, route,
+                            reply.status, wait)
+                await asyncio.sleep(wait)
+                continue
+            raise self._failure(reply, request, route)
         raise AssertionError("unreachable")  # the loop always returns or raises
 
-    async def _send(self, method: str, url: str, stats: ScanStats, **kwargs: Any) -> httpx.Response:
+    async def _follow(self, request: PageRequest, stats: ScanStats, route: str) -> Reply:
+        """Send, following same-origin redirects (307/308 keep method and body; a GET follows any)."""
+        method, url, params, body = request.method, request.url, request.params, request.body
+        visited: set[str] = set()
+        for _ in range(self.limits.max_redirects + 1):
+            self.check_origin(url, route, "a request")
+            reply = await self._exchange(method, url, params, body, stats, route)
+            if reply.status not in REDIRECTS or "location" not in reply.headers:
+                return reply
+            visited.add(str(reply.url))
+            try:
+                target = reply.url.join(reply.headers["location"])
+            except httpx.InvalidURL as exc:
+                raise UpstreamError(f"{self.source} redirected {route} to an invalid URL; refused") from exc
+            self.check_origin(target, route, "a redirect")
+            if str(target) in visited:
+                raise UpstreamError(f"{self.source} redirected {route} in a loop; check the connector's base_url")
+            if method not in ("GET", "HEAD") and reply.status not in (307, 308):
+                raise UpstreamError(f"{self.source} redirected {method} {route} with HTTP {reply.status}, which "
+                                    "would drop the request body; check the connector's base_url")
+            url, params = str(target), None
+        raise UpstreamError(f"{self.source} redirected {route} more than {self.limits.max_redirects} times; check "
+                            "the connector's base_url")
+
+    async def _exchange(self, method: str, url: str, params: Mapping[str, Any] | None,
+                        body: Mapping[str, Any] | None, stats: ScanStats, route: str) -> Reply:
+        started = time.perf_counter()
+        encoding = ""
         async with self.slots:
             try:
-                response = await self.http.request(method, url, headers=self.headers, auth=self.auth or
-                                                   httpx.USE_CLIENT_DEFAULT, **kwargs)
-            except httpx.TimeoutException as exc:
-                raise SourceTimeout(f"{self.source} did not answer {method} {_path(url)} in time; retry later or "
+                async with asyncio.timeout(self.limits.response_timeout_s):
+                    built = self.http.build_request(method, url, params=dict(params) if params else None,
+                                                    json=body, headers=self.headers)
+                    response = await self.http.send(built, auth=self.auth or httpx.USE_CLIENT_DEFAULT, stream=True,
+                                                    follow_redirects=False)
+                    stats.api_calls += 1
+                    encoding = response.headers.get("content-encoding", "")
+                    try:
+                        content = await self._read(response, route)
+                    finally:
+                        await response.aclose()
+            except (TimeoutError, httpx.TimeoutException) as exc:
+                raise SourceTimeout(f"{self.source} did not answer {method} {route} in time; retry later or "
                                     "narrow the query") from exc
-            except httpx.TransportError as exc:
-                raise UpstreamError(f"{self.source} is unreachable ({type(exc).__name__}: {exc}); check the "
-                                    "connector's base_url") from exc
-        stats.api_calls += 1
-        self._note_budget(response, stats)
-        return response
+            except httpx.DecodingError as exc:
+                raise UpstreamError(f"{self.source} sent a body for {route} that cannot be decoded (content-encoding "
+                                    f"{encoding[:40] or 'none'}); retry later, or report it if it persists") from exc
+            except httpx.RequestError as exc:
+                raise UpstreamError(f"{self.source} is unreachable ({type(exc).__name__}); check the connector's "
+                                    "base_url") from exc
+        reply = Reply(method, response.url, response.status_code, response.headers, content)
+        self._note_budget(reply, stats)
+        log.info("%s %s %s -> HTTP %d, %d bytes in %.0f ms", self.source, method, route, reply.status,
+                 len(content), (time.perf_counter() - started) * 1000)
+        return reply
 
-    def _note_budget(self, response: httpx.Response, stats: ScanStats) -> None:
-        headers = response.headers
-        remaining = headers.get("x-ratelimit-remaining")
-        limit = headers.get("x-ratelimit-limit")
+    async def _read(self, response: httpx.Response, route: str) -> bytes:
+        """The decoded body, refused as soon as it passes ``max_body_bytes`` (declared or streamed)."""
+        cap = self.limits.max_body_bytes
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise self._too_large(route)
+        chunks, size = [], 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > cap:
+                raise self._too_large(route)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, route: str) -> UpstreamError:
+        return UpstreamError(f"{self.source} sent more than {self.limits.max_body_bytes} bytes for {route}; refused "
+                             "(raise the connector's max_body_bytes if such pages are expected)")
+
+    @staticmethod
+    def _note_budget(reply: Reply, stats: ScanStats) -> None:
+        remaining = reply.headers.get("x-ratelimit-remaining")
+        limit = reply.headers.get("x-ratelimit-limit")
         if remaining is not None and remaining.isdigit():
             stats.rate_limit_remaining = int(remaining)
         if limit is not None and limit.isdigit():
             stats.rate_limit_limit = int(limit)
 
-    def _retry_wait(self, response: httpx.Response, attempt: int) -> float | None:
-        """Seconds to wait before retrying, or None when retrying cannot help."""
-        status = response.status_code
-        limited = status == 429 or (status == 403 and (
-            response.headers.get("x-ratelimit-remaining") == "0" or "retry-after" in response.headers))
-        if limited:
-            wait = _rate_limit_wait(response)
-            if wait is None:
-                wait = self.retry.backoff_s * 2 ** attempt
-            if wait > self.retry.max_wait_s:
-                raise RateLimitExhausted(
-                    f"{self.source} rate limit is exhausted; it refills in {wait:.0f} s. Retry after that, or use "
-                    "cached data with a larger max_staleness_ms", retry_after_s=wait)
-            return wait
-        if status >= 500:
-            return self.retry.backoff_s * 2 ** (attempt - 1)
-        return None
-
-    def _error(self, response: httpx.Response) -> Exception:
-        if response.status_code == 429 or (response.status_code == 403 and
-                                           response.headers.get("x-ratelimit-remaining") == "0"):
-            return RateLimitExhausted(f"{self.source} rate limit is exhausted after retries; retry later",
-                                      retry_after_s=_rate_limit_wait(response))
-        detail = _message(response)
+    # -- failures ----------------------------------------------------------------------------------------------
+    def _failure(self, reply: Reply, request: PageRequest, route: str) -> UpstreamError:
+        if reply.status in REDIRECTS:
+            detail = "a redirect without a Location"
+        else:
+            detail = describe_body(reply, self.errors.messages(reply), self._redactions(request))
         hint = {401: "check the connector credentials", 403: "check the credentials' permissions",
-                404: "check names in the query (repository, project)"}.get(response.status_code,
-                                                                            "retry later")
-        return UpstreamError(f"{self.source} answered HTTP {response.status_code} to {response.request.method} "
-                             f"{_path(str(response.request.url))}: {detail}; {hint}")
+                404: "check names in the query (repository, project)"}.get(reply.status, "retry later")
+        return UpstreamError(f"{self.source} answered HTTP {reply.status} to {request.method} {route}: {detail}; "
+                             f"{hint}")
 
-    def _json(self, response: httpx.Response, expect: type | None = None) -> Any:
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise UpstreamError(f"{self.source} returned a body that is not JSON for "
-                                f"{_path(str(response.request.url))}; retry later") from exc
-        if expect is not None and not isinstance(body, expect):
-            raise UpstreamError(f"{self.source} returned a JSON {type(body).__name__} where its API returns a "
-                                f"{'list' if expect is list else 'object'} for {_path(str(response.request.url))}; "
-                                "retry later, or report it if it persists")
-        return body
-
-
-def _path(url: str) -> str:
-    return httpx.URL(url).path
-
-
-def _rate_limit_wait(response: httpx.Response) -> float | None:
-    retry_after = response.headers.get("retry-after")
-    if retry_after and retry_after.strip().isdigit():
-        return float(retry_after)
-    reset = response.headers.get("x-ratelimit-reset")
-    if reset and reset.isdigit():
-        return max(float(reset) - time.time(), 0.0)
-    return None
-
-
-def _message(response: httpx.Response) -> str:
-    """The upstream's own error text (GitHub ``message``, Jira ``errorMessages``), truncated."""
-    try:
-        body = response.json()
-    except ValueError:
-        return f"non-JSON body of {len(response.content)} bytes"
-    if isinstance(body, dict):
-        if "message" in body:
-            return str(body["message"])[:300]
-        messages = list(body.get("errorMessages") or []) + [f"{k}: {v}" for k, v in (body.get("errors") or {}).items()]
-        if messages:
-            return "; ".join(map(str, messages))[:300]
-    return str(body)[:300]
+    def _redactions(self, request: PageRequest) -> list[str]:
+        """Strings an upstream message must not carry back: our secrets and our request."""
+        secrets = getattr(self.auth, "secrets", None)
+        out = list(secrets()) if callable(secrets) else []
+        out += [value for key, value in self.headers.items() if key.lower() == "authorization"]
+        full = httpx.URL(request.url, params=dict(request.params)) if request.params else httpx.URL(request.url)
+        out += [str(full), full.raw_path.decode("ascii", "replace")]
+        if request.body is not None:
+            out.append(json.dumps(request.body))
+        for values in (request.params or {}, request.body or {}):
+            out += [str(v) for v in values.values() if isinstance(v, str | int) and len(str(v)) >= _MIN_ECHO]
+        return out

@@ -1,13 +1,21 @@
-"""Process wiring: connectors on one asyncio loop with one shared HTTP client, the engine, the Flight server."""
+"""Process wiring: connectors on one asyncio loop with one shared HTTP client, the engine, the Flight server.
+
+Lifecycle: connectors are built from the tenant config through the registry, then ``open()``ed (their
+discovery hook) before the engine reads their tables; on stop, the server stops taking calls, then every
+connector is ``aclose()``d and the shared ``httpx.AsyncClient`` is closed, then the loop ends."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import secrets
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
-from connectors.github.connector import GitHubConnector
+import httpx
+
 from connectors.http import new_http_client
-from connectors.jira.connector import JiraConnector
+from connectors.registry import default_registry
 from core.types import Connector
 from flight_server.config import TenantConfig
 from flight_server.server import FlightSqlService
@@ -16,7 +24,10 @@ from planner.engine import Engine
 from planner.execute import BackgroundLoop
 from security.principals import TokenAuthenticator
 
-__all__ = ["RunningService", "start_service"]
+__all__ = ["RunningService", "close_connectors", "open_connectors", "start_service"]
+
+log = logging.getLogger("omnisql.flight")
+CLOSE_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -25,30 +36,58 @@ class RunningService:
     engine: Engine
     loop: BackgroundLoop
     uri: str
+    http: httpx.AsyncClient | None = None
+    connectors: Mapping[str, Connector] = field(default_factory=dict)
 
     def stop(self) -> None:
         self.server.stop()
+        try:
+            self.loop.run(close_connectors(self.connectors, self.http), timeout=CLOSE_TIMEOUT_S)
+        except Exception:  # shutting down regardless: say so, keep going
+            log.warning("closing connectors did not finish cleanly", exc_info=True)
         self.loop.stop()
+
+
+async def open_connectors(connectors: Mapping[str, Connector]) -> None:
+    """Each connector's discovery hook (``open()``, optional), concurrently."""
+    hooks = [opener() for c in connectors.values() if callable(opener := getattr(c, "open", None))]
+    await asyncio.gather(*hooks)
+
+
+async def close_connectors(connectors: Mapping[str, Connector], http: httpx.AsyncClient | None) -> None:
+    """``aclose()`` every connector (one failing does not skip the others), then the shared HTTP client."""
+    results = await asyncio.gather(*(c.aclose() for c in connectors.values()), return_exceptions=True)
+    for name, result in zip(connectors, results, strict=True):
+        if isinstance(result, BaseException):
+            log.warning("connector %s did not close cleanly", name, exc_info=result)
+    if http is not None:
+        await http.aclose()
 
 
 def start_service(config: TenantConfig) -> RunningService:
     """Start serving (non-blocking: gRPC serves from its own thread pool)."""
     loop = BackgroundLoop()
 
-    async def make_client():  # type: ignore[no-untyped-def]
+    async def make_client() -> httpx.AsyncClient:
         return new_http_client()
 
     http = loop.run(make_client())
+    registry = default_registry()
     connectors: dict[str, Connector] = {}
-    if config.github:
-        connectors["github"] = GitHubConnector(config.github, http)
-    if config.jira:
-        connectors["jira"] = JiraConnector(config.jira, http)
-    engine = Engine(connectors, loop, pushdown=config.pushdown, deadline_s=config.deadline_s,
-                    join_strategy=config.join_strategy)
-    secret = config.secret or secrets.token_bytes(32)
-    authenticator = TokenAuthenticator(config.principals, secret=secret)
-    tls = config.tls()
-    server = FlightGrpcServer(FlightSqlService(engine, secret=secret), authenticator, config.host, config.port, tls)
+    try:
+        for entry in config.connector_configs():
+            connectors[entry.name] = registry.build(entry, http)
+        loop.run(open_connectors(connectors))
+        engine = Engine(connectors, loop, pushdown=config.pushdown, deadline_s=config.deadline_s,
+                        join_strategy=config.join_strategy)
+        secret = config.secret or secrets.token_bytes(32)
+        authenticator = TokenAuthenticator(config.principals, secret=secret)
+        tls = config.tls()
+        server = FlightGrpcServer(FlightSqlService(engine, secret=secret), authenticator, config.host, config.port,
+                                  tls)
+    except BaseException:  # nothing half-started survives a failed start
+        loop.run(close_connectors(connectors, http), timeout=CLOSE_TIMEOUT_S)
+        loop.stop()
+        raise
     scheme = "grpc+tls" if tls else "grpc"
-    return RunningService(server, engine, loop, f"{scheme}://{config.host}:{server.port}")
+    return RunningService(server, engine, loop, f"{scheme}://{config.host}:{server.port}", http, connectors)

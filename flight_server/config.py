@@ -1,5 +1,8 @@
 """Tenant configuration: connectors (base URLs, credentials read from environment variables) and principals.
-Loaded from YAML and validated up front, so a typo fails at start-up with the key that is wrong."""
+Loaded from YAML and validated up front, so a typo fails at start-up with the key that is wrong.
+
+``connectors`` maps a name (its SQL schema) to a section with a ``type`` (``connectors.registry``); a section
+named after its type may leave ``type`` out, so ``connectors: {github: {...}, jira: {...}}`` keeps working."""
 
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ import yaml
 
 from connectors.github.connector import GitHubConfig
 from connectors.jira.connector import JiraConfig
+from connectors.registry import ConnectorConfig, Registry, default_registry
+from connectors.settings import SettingError
 from planner.binding import JOIN_STRATEGIES
 from security.principals import Principal
 
@@ -36,6 +41,15 @@ class TenantConfig:
     tls_cert_file: str | None = None  # PEM; with tls_key_file the server speaks grpc+tls://
     tls_key_file: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    connectors: tuple[ConnectorConfig, ...] = ()  # from the file; ``github``/``jira`` above serve code-built configs
+
+    def connector_configs(self) -> tuple[ConnectorConfig, ...]:
+        """Every connector to start: ``github``/``jira`` (unless ``connectors`` names them too), then the rest."""
+        named = {c.name for c in self.connectors}
+        typed = tuple(ConnectorConfig(name, name, config) for name, config in (("github", self.github),
+                                                                              ("jira", self.jira))
+                      if config is not None and name not in named)
+        return typed + self.connectors
 
     def tls(self) -> tuple[bytes, bytes] | None:
         """(certificate chain, private key) PEM bytes, or None for plaintext."""
@@ -65,30 +79,26 @@ def _require(section: str, spec: dict[str, Any], key: str) -> Any:
     return spec[key]
 
 
+def _connectors(section: Any, registry: Registry) -> tuple[ConnectorConfig, ...]:
+    if not isinstance(section, dict):
+        raise ConfigError("connectors must be a mapping of connector name to its settings")
+    try:
+        return tuple(registry.parse(str(name), spec, os.environ) for name, spec in section.items())
+    except SettingError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
 def load_config(path: str | Path) -> TenantConfig:
     try:
         raw = yaml.safe_load(Path(path).read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read config {path}: {exc}") from exc
-    connectors = raw.get("connectors") or {}
-    unknown = set(connectors) - {"github", "jira"}
-    if unknown:
-        raise ConfigError(f"connectors.{sorted(unknown)[0]} is not a known connector (github, jira)")
-    github = jira = None
-    if "github" in connectors:
-        spec = connectors["github"]
-        github = GitHubConfig(base_url=spec.get("base_url", "https://api.github.com"),
-                              token=_env("connectors.github", spec, "token"),
-                              org=_require("connectors.github", spec, "org"),
-                              repo_teams=dict(spec.get("repo_teams") or {}))
-    if "jira" in connectors:
-        spec = connectors["jira"]
-        jira = JiraConfig(base_url=_require("connectors.jira", spec, "base_url"),
-                          email=_env("connectors.jira", spec, "email"),
-                          api_token=_env("connectors.jira", spec, "api_token"),
-                          project_teams=dict(spec.get("project_teams") or {}),
-                          story_points_field=spec.get("story_points_field", "customfield_10016"),
-                          branch_field=spec.get("branch_field", "customfield_10100"))
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config {path} must be a mapping")
+    connectors = _connectors(raw.get("connectors") or {}, default_registry())
+    by_name = {c.name: c for c in connectors}
+    github = by_name["github"].config if "github" in by_name and by_name["github"].type == "github" else None
+    jira = by_name["jira"].config if "jira" in by_name and by_name["jira"].type == "jira" else None
     principals = []
     for i, entry in enumerate(raw.get("principals") or []):
         section = f"principals[{i}]"
@@ -105,7 +115,7 @@ def load_config(path: str | Path) -> TenantConfig:
     join_strategy = str(planner.get("join_strategy", "auto"))
     if join_strategy not in JOIN_STRATEGIES:
         raise ConfigError(f"planner.join_strategy must be one of {', '.join(JOIN_STRATEGIES)}, not {join_strategy}")
-    return TenantConfig(github=github, jira=jira, principals=tuple(principals), secret=secret,
+    return TenantConfig(github=github, jira=jira, connectors=connectors, principals=tuple(principals), secret=secret,
                         host=listen.get("host", "127.0.0.1"), port=int(listen.get("port", 8815)),
                         deadline_s=float(raw.get("query_deadline_s", 60.0)),
                         pushdown=bool(planner.get("pushdown", True)), join_strategy=join_strategy,

@@ -1,4 +1,7 @@
-"""GitHub REST connector: lists pull requests per repository, following ``link`` headers to the end."""
+"""GitHub REST connector: lists pull requests per repository, following ``link`` headers to the end.
+
+Composed of requester parts: Bearer auth, GitHub's rate-limit policy (403/429 + ``x-ratelimit-*``), the
+``Link`` paginator and a bare-array record selector, all run by the one paging loop."""
 
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ import pyarrow.compute as pc
 from connectors.decode import decode_page, map_values
 from connectors.filtering import filter_batch
 from connectors.github.tables import DETAIL_WIRE, PULL_REQUESTS, PULL_WIRE, USER_WIRE, USERS
-from connectors.http import ApiClient
+from connectors.http import ApiClient, HttpLimits
+from connectors.requester import BearerAuth, GitHubErrors, LinkHeader, PageRequest, RecordSelector, paginate
 from connectors.topn import TopN
 from core.types import Predicate, ScanRequest, ScanStats, TableSpec
 
@@ -27,6 +31,13 @@ API_VERSION = "2022-11-28"
 _SORTS = {"created_at": "created", "updated_at": "updated"}  # TableSpec.order_pushdown → the API's sort
 _LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")  # anything else cannot be a GitHub login: no request
 MAX_PAGES = 1000  # per listing; at 100 rows a page that is 100,000 pull requests per repository
+_PAGES = LinkHeader()
+_ARRAY = RecordSelector(())
+# Route templates: what logs and error messages name (the concrete URLs carry filter values).
+ORG_REPOS = "/orgs/{org}/repos"
+PULLS = "/repos/{owner}/{repo}/pulls"
+PULL = "/repos/{owner}/{repo}/pulls/{pull_number}"
+USER = "/users/{username}"
 
 
 @dataclass(frozen=True)
@@ -36,25 +47,33 @@ class GitHubConfig:
     org: str
     repo_teams: dict[str, str] = field(default_factory=dict)
     concurrency: int = 8
+    max_pages: int = MAX_PAGES
+    limits: HttpLimits = field(default_factory=HttpLimits)
 
 
 class GitHubConnector:
-    """Implements ``core.types.Connector`` for the ``github`` schema."""
+    """Implements ``core.types.Connector`` for the ``github`` schema (or the configured connector name)."""
 
-    name = "github"
-
-    def __init__(self, config: GitHubConfig, http: httpx.AsyncClient) -> None:
+    def __init__(self, config: GitHubConfig, http: httpx.AsyncClient, name: str = "github") -> None:
+        self.name = name
         self.config = config
         self.base = config.base_url.rstrip("/")
-        self.api = ApiClient("GitHub", http, concurrency=config.concurrency, headers={
-            "Authorization": f"Bearer {config.token}", "Accept": "application/vnd.github+json",
-            "X-GitHub-Api-Version": API_VERSION, "User-Agent": "omnisql/0.1"})
+        self.api = ApiClient("GitHub", http, config.base_url, auth=BearerAuth(config.token), errors=GitHubErrors(),
+                             concurrency=config.concurrency, limits=config.limits, headers={
+                                 "Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION,
+                                 "User-Agent": "omnisql/0.1"})
 
     def tables(self) -> Sequence[TableSpec]:
         repos = len(self.config.repo_teams)
-        return (dataclasses.replace(PULL_REQUESTS, partitions=repos) if repos else PULL_REQUESTS, USERS)
+        specs = (dataclasses.replace(PULL_REQUESTS, partitions=repos) if repos else PULL_REQUESTS, USERS)
+        return specs if self.name == "github" else tuple(dataclasses.replace(s, schema_name=self.name) for s in specs)
+
+    async def open(self) -> None:
+        """Nothing to discover: the tables are fixed."""
+        return None
 
     async def aclose(self) -> None:
+        """The HTTP client is the process's, closed by its owner."""
         return None
 
     def scan(self, request: ScanRequest, stats: ScanStats) -> AsyncIterator[pa.RecordBatch]:
@@ -75,8 +94,7 @@ class GitHubConnector:
         yield pa.RecordBatch.from_arrays([batch.column(n) for n in out.names], schema=out)
 
     async def _user(self, login: str, stats: ScanStats) -> Any:
-        body, _ = await self.api.get_json(f"{self.base}/users/{quote(login, safe='')}", stats, missing_ok=True)
-        return body
+        return await self.api.get_json(f"{self.base}/users/{quote(login, safe='')}", stats, USER, missing_ok=True)
 
     async def _pulls(self, request: ScanRequest, stats: ScanStats) -> AsyncIterator[pa.RecordBatch]:
         out_schema = PULL_REQUESTS.schema_for(request.columns)
@@ -117,15 +135,9 @@ class GitHubConnector:
 
     async def _org_repos(self, stats: ScanStats) -> list[str]:
         names: list[str] = []
-        url: str | None = f"{self.base}/orgs/{self.config.org}/repos"
-        params: dict[str, Any] | None = {"per_page": 100}
-        for _ in range(MAX_PAGES):
-            if url is None:
-                break
-            body, response = await self.api.get_json(url, stats, params, expect=list)
-            stats.pages += 1
-            names += [repo["name"] for repo in body if isinstance(repo, dict) and isinstance(repo.get("name"), str)]
-            url, params = _next_link(response), None
+        first = PageRequest("GET", f"{self.base}/orgs/{quote(self.config.org, safe='')}/repos", {"per_page": 100})
+        async for page in paginate(self.api, first, _PAGES, _ARRAY, stats, ORG_REPOS, self.config.max_pages):
+            names += [r["name"] for r in page.records if isinstance(r, dict) and isinstance(r.get("name"), str)]
         return names
 
     def _listings(self, repos: list[str], predicates: Sequence[Predicate]) -> list[tuple[str, dict[str, Any]]]:
@@ -163,19 +175,18 @@ class GitHubConnector:
 
     async def _list(self, repo: str, params: dict[str, Any], request: ScanRequest, stats: ScanStats
                     ) -> AsyncGenerator[pa.RecordBatch, None]:
-        url: str | None = f"{self.base}/repos/{self.config.org}/{repo}/pulls"
-        query: dict[str, Any] | None = params
-        for _ in range(MAX_PAGES):
-            if url is None:
-                return
-            body, response = await self.api.get_json(url, stats, query, expect=list)
-            stats.pages += 1
-            stats.listed += len(body)
-            url, query = _next_link(response), None
-            if body:
-                batch = await self._to_batch(body, request, stats)
-                stats.rows += batch.num_rows
-                yield batch
+        first = PageRequest("GET", f"{self.base}/repos/{self._repo_path(repo)}/pulls", params)
+        async with contextlib.aclosing(paginate(self.api, first, _PAGES, _ARRAY, stats, PULLS,
+                                                self.config.max_pages)) as pages:
+            async for page in pages:
+                stats.listed += len(page.records)
+                if page.records:
+                    batch = await self._to_batch(page.records, request, stats)
+                    stats.rows += batch.num_rows
+                    yield batch
+
+    def _repo_path(self, repo: str) -> str:
+        return f"{quote(self.config.org, safe='')}/{quote(repo, safe='')}"
 
     # -- decoding and hydration --------------------------------------------------------------------------------
     async def _to_batch(self, items: list[dict[str, Any]], request: ScanRequest, stats: ScanStats
@@ -200,10 +211,10 @@ class GitHubConnector:
     async def _details(self, batch: pa.RecordBatch, stats: ScanStats) -> dict[str, pa.Array]:
         repos, numbers = batch.column("repo").to_pylist(), batch.column("number").to_pylist()
         bodies = await asyncio.gather(*(
-            self.api.get_json(f"{self.base}/repos/{self.config.org}/{r}/pulls/{n}", stats, expect=dict)
+            self.api.get_json(f"{self.base}/repos/{self._repo_path(r)}/pulls/{n}", stats, PULL, expect=dict)
             for r, n in zip(repos, numbers, strict=True)))
         schema = PULL_REQUESTS.schema_for(("additions", "deletions"))
-        return decode_page([body for body, _ in bodies], schema, DETAIL_WIRE, "GitHub")
+        return decode_page(list(bodies), schema, DETAIL_WIRE, "GitHub")
 
     async def _emails(self, logins: pa.Array, stats: ScanStats) -> pa.Array:
         distinct = [x for x in pc.unique(logins).to_pylist() if x is not None]
@@ -224,7 +235,3 @@ def _state_param(predicates: Sequence[Predicate]) -> str:
             return "closed"
     return "all"
 
-
-def _next_link(response: httpx.Response) -> str | None:
-    link = response.links.get("next")
-    return link.get("url") if link else None

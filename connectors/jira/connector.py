@@ -1,8 +1,13 @@
-"""Jira Cloud v3 connector: one JQL search, paged by ``nextPageToken`` until ``isLast``."""
+"""Jira Cloud v3 connector: one JQL search, paged by ``nextPageToken`` until ``isLast``.
+
+Composed of requester parts: Basic auth (email + API token), the 429 + ``Retry-After`` policy, the
+``nextPageToken`` paginator and the ``issues`` record selector, all run by the one paging loop."""
 
 from __future__ import annotations
 
-import base64
+import contextlib
+import dataclasses
+import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,16 +17,23 @@ import pyarrow as pa
 
 from connectors.decode import decode_page, map_values
 from connectors.filtering import filter_batch
-from connectors.http import ApiClient
+from connectors.http import ApiClient, HttpLimits
 from connectors.jira.jql import build_jql, quote
 from connectors.jira.tables import ISSUES, api_fields, issue_wire
+from connectors.requester import BasicAuth, NextPageToken, PageRequest, RecordSelector, RetryAfterErrors, paginate
 from connectors.topn import TopN
-from core.errors import UpstreamError
+from core.errors import RateLimitExhausted, SourceTimeout, UpstreamError
 from core.types import ScanRequest, ScanStats, TableSpec
+
+log = logging.getLogger("omnisql.connectors")
 
 _SORTS = {"created_at": "created", "updated_at": "updated"}  # TableSpec.order_pushdown → JQL ORDER BY
 MAX_PAGES = 500  # 50,000 issues at 100 per page
 PAGE_SIZE = 100
+SEARCH = "/rest/api/3/search/jql"
+COUNT = "/rest/api/3/search/approximate-count"
+_PAGES = NextPageToken("nextPageToken", "isLast", "nextPageToken", in_body=True)
+_ISSUES = RecordSelector(("issues",))
 
 
 @dataclass(frozen=True)
@@ -33,20 +45,21 @@ class JiraConfig:
     story_points_field: str = "customfield_10016"
     branch_field: str = "customfield_10100"
     concurrency: int = 8
+    max_pages: int = MAX_PAGES
+    limits: HttpLimits = field(default_factory=HttpLimits)
 
 
 class JiraConnector:
-    """Implements ``core.types.Connector`` for the ``jira`` schema."""
+    """Implements ``core.types.Connector`` for the ``jira`` schema (or the configured connector name)."""
 
-    name = "jira"
-
-    def __init__(self, config: JiraConfig, http: httpx.AsyncClient) -> None:
+    def __init__(self, config: JiraConfig, http: httpx.AsyncClient, name: str = "jira") -> None:
+        self.name = name
         self.config = config
-        self.url = config.base_url.rstrip("/") + "/rest/api/3/search/jql"
-        self.count_url = config.base_url.rstrip("/") + "/rest/api/3/search/approximate-count"
-        basic = base64.b64encode(f"{config.email}:{config.api_token}".encode()).decode()
-        self.api = ApiClient("Jira", http, concurrency=config.concurrency, headers={
-            "Authorization": f"Basic {basic}", "Accept": "application/json", "User-Agent": "omnisql/0.1"})
+        self.url = config.base_url.rstrip("/") + SEARCH
+        self.count_url = config.base_url.rstrip("/") + COUNT
+        self.api = ApiClient("Jira", http, config.base_url, auth=BasicAuth(config.email, config.api_token),
+                             errors=RetryAfterErrors(), concurrency=config.concurrency, limits=config.limits,
+                             headers={"Accept": "application/json", "User-Agent": "omnisql/0.1"})
         self.wire = issue_wire(config.story_points_field, config.branch_field)
         self.jql_fields = {"issue_key": ("key", "exact"), "status": ("status", "exact"),
                            "project": ("project", "exact"),
@@ -63,9 +76,14 @@ class JiraConnector:
                                     else "created IS NOT EMPTY")
 
     def tables(self) -> Sequence[TableSpec]:
-        return (ISSUES,)
+        return (ISSUES,) if self.name == "jira" else (dataclasses.replace(ISSUES, schema_name=self.name),)
+
+    async def open(self) -> None:
+        """Nothing to discover: the custom field ids come from the tenant config."""
+        return None
 
     async def aclose(self) -> None:
+        """The HTTP client is the process's, closed by its owner."""
         return None
 
     def jql_for(self, request: ScanRequest) -> str:
@@ -76,10 +94,19 @@ class JiraConnector:
         return jql
 
     async def count(self, request: ScanRequest, stats: ScanStats) -> int | None:
-        """Jira's approximate count of the issues a request would list (one call; the planner prices with it)."""
-        body, _ = await self.api.post_json(self.count_url, stats, {"jql": self.jql_for(request)})
+        """Jira's approximate count of the issues a request would list (one call; the planner prices with it).
+
+        Only an optimisation: when it fails the query plans without it (None), it never fails the query."""
+        try:
+            body = await self.api.post_json(self.count_url, stats, COUNT, {"jql": self.jql_for(request)})
+        except (UpstreamError, RateLimitExhausted, SourceTimeout) as exc:
+            log.warning("%s approximate count failed (%s); planning without it", self.name, exc.code)
+            return None
         count = body.get("count") if isinstance(body, dict) else None
-        return count if isinstance(count, int) and count >= 0 else None
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            log.warning("%s approximate count answered without a count; planning without it", self.name)
+            return None
+        return count
 
     async def scan(self, request: ScanRequest, stats: ScanStats) -> AsyncIterator[pa.RecordBatch]:
         body: dict[str, Any] = {
@@ -91,28 +118,24 @@ class JiraConnector:
         top = TopN(request.limit, request.order_by[0][0]) if request.limit is not None and request.order_by \
             else None
         emitted = 0
-        for _ in range(MAX_PAGES):
-            page, _response = await self.api.post_json(self.url, stats, body)
-            stats.pages += 1
-            if not isinstance(page, dict) or not isinstance(page.get("issues"), list):
-                raise UpstreamError("Jira search returned a body without an 'issues' list; retry later")
-            done = False
-            stats.listed += len(page["issues"])
-            if page["issues"]:
-                batch = self._to_batch(page["issues"], request)
-                if top is not None:  # sorted: keep rows tied with the N-th
-                    done = top.add(batch)
-                elif request.limit is not None:
-                    batch = batch.slice(0, request.limit - emitted)
-                    done = emitted + batch.num_rows >= request.limit
-                emitted += batch.num_rows
-                stats.rows += batch.num_rows
-                yield batch
-            token = page.get("nextPageToken")
-            if page.get("isLast", token is None) or not token or done:
-                return
-            body = {**body, "nextPageToken": token}
-        raise UpstreamError(f"Jira search did not end within {MAX_PAGES} pages; narrow the query")
+        first = PageRequest("POST", self.url, body=body)
+        async with contextlib.aclosing(paginate(self.api, first, _PAGES, _ISSUES, stats, SEARCH,
+                                                self.config.max_pages)) as pages:
+            async for page in pages:
+                done = False
+                stats.listed += len(page.records)
+                if page.records:
+                    batch = self._to_batch(page.records, request)
+                    if top is not None:  # sorted: keep rows tied with the N-th
+                        done = top.add(batch)
+                    elif request.limit is not None:
+                        batch = batch.slice(0, request.limit - emitted)
+                        done = emitted + batch.num_rows >= request.limit
+                    emitted += batch.num_rows
+                    stats.rows += batch.num_rows
+                    yield batch
+                if done:
+                    return
 
     def _to_batch(self, issues: list[dict[str, Any]], request: ScanRequest) -> pa.RecordBatch:
         needed = set(request.columns) | {p.column for p in request.row_filters}

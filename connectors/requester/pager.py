@@ -1,0 +1,68 @@
+"""The one paging loop. Every listing of every connector runs through it, so its guarantees hold everywhere:
+
+- at most ``max_pages`` pages; a listing that would go on is UPSTREAM_ERROR, never a truncated answer;
+- a next request that was already sent (a self-referencing link, a repeating token) is UPSTREAM_ERROR, never
+  a duplicated answer or an endless loop;
+- a next link to another origin is refused before anything (credentials included) is sent there;
+- every page counts in ``ScanStats.pages``; records are shape-checked by the selector.
+
+Rows (``listed``/``rows``) are counted by the caller, which alone knows which listings are table rows."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from connectors.requester.paginators import PaginationError, Paginator
+from connectors.requester.reply import PageRequest, Reply
+from connectors.requester.selector import RecordSelector, ShapeError
+from core.errors import UpstreamError
+from core.types import ScanStats
+
+if TYPE_CHECKING:  # connectors.http imports this package; the loop only needs its send()
+    from connectors.http import ApiClient
+
+__all__ = ["Page", "paginate"]
+
+
+@dataclass(frozen=True)
+class Page:
+    records: list[Any]
+    reply: Reply
+    number: int  # 1-based
+
+
+async def paginate(api: ApiClient, first: PageRequest, paginator: Paginator, selector: RecordSelector,
+                   stats: ScanStats, route: str, max_pages: int) -> AsyncGenerator[Page, None]:
+    """Pages of one listing, in order. ``route`` is the endpoint's template (logs and messages name it, never
+    the filter values in the concrete URL). Close it (``contextlib.aclosing``) when stopping early."""
+    seen = {first.key()}
+    request = first
+    for number in range(1, max_pages + 1):
+        reply = await api.send(request, stats, route)
+        stats.pages += 1
+        body = api.json(reply, route)
+        try:
+            records = selector.select(body)
+        except ShapeError as exc:
+            raise UpstreamError(f"{api.source} returned {exc} for {route}; retry later, or report it if it "
+                                "persists") from exc
+        yield Page(records, reply, number)
+        try:
+            following = paginator.next_request(request, reply, records)
+        except PaginationError as exc:
+            raise UpstreamError(f"{api.source} paging of {route} is broken ({exc}); the listing cannot be "
+                                "completed. Retry later, or report it if it persists") from exc
+        if following is None:
+            return
+        api.check_origin(following.url, route, "a next-page link")
+        if following.key() in seen:
+            raise UpstreamError(f"{api.source} paging of {route} repeated a page it already sent (page {number + 1} "
+                                "is an earlier one); the listing cannot be completed. Retry later, or report it if "
+                                "it persists")
+        seen.add(following.key())
+        request = following
+    raise UpstreamError(f"{api.source} listing {route} did not end within {max_pages} pages; the answer would be "
+                        "incomplete. Narrow the query (e.g. filter on a column the API can filter), or raise the "
+                        "connector's max_pages")
