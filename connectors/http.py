@@ -8,7 +8,8 @@
   ``response_timeout_s`` (a body that drips forever is a timeout, not a hang);
 - retries with backoff honour the API's rate-limit signals (an ``ErrorHandler`` per API says which);
 - failures become the error vocabulary with the API's own message summarized, never its body verbatim;
-- every response counts in ``ScanStats.api_calls``; logs name route templates, never filter values."""
+- every request sent counts in ``ScanStats.api_calls`` (redirect hops and retries included); logs name
+  route templates, never filter values."""
 
 from __future__ import annotations
 
@@ -34,6 +35,15 @@ log = logging.getLogger("omnisql.connectors")
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MIN_ECHO = 8  # request values at least this long are scrubbed from upstream messages (JQL, logins, ...)
+
+
+def _spend(stats: ScanStats) -> None:
+    """Count one call before it is sent, through the query's call budget where ``ScanStats`` carries one."""
+    spend = getattr(stats, "spend", None)
+    if callable(spend):
+        spend()
+    else:
+        stats.api_calls += 1
 
 
 def new_http_client(timeout_s: float = 15.0) -> httpx.AsyncClient:
@@ -187,9 +197,9 @@ class ApiClient:
                 async with asyncio.timeout(self.limits.response_timeout_s):
                     built = self.http.build_request(method, url, params=dict(params) if params else None,
                                                     json=body, headers=self.headers)
+                    _spend(stats)
                     response = await self.http.send(built, auth=self.auth or httpx.USE_CLIENT_DEFAULT, stream=True,
                                                     follow_redirects=False)
-                    stats.api_calls += 1
                     encoding = response.headers.get("content-encoding", "")
                     try:
                         content = await self._read(response, route)

@@ -1,0 +1,264 @@
+"""The requester parts one by one: paginators, record selector, error handlers, error summaries, and the
+paging loop with ApiClient over httpx's MockTransport (no sockets; tests/hostile drives the real thing)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from connectors.http import ApiClient, HttpLimits, RetryPolicy
+from connectors.requester import (
+    GitHubErrors,
+    GraphQLCursor,
+    GraphQLErrors,
+    LinkHeader,
+    NextPageToken,
+    Offset,
+    PageNumber,
+    PageRequest,
+    PaginationError,
+    RecordSelector,
+    Reply,
+    RetryAfterErrors,
+    ShapeError,
+    paginate,
+)
+from connectors.requester.paginators import parse_links
+from connectors.requester.summary import summarize
+from core.errors import RateLimitExhausted, UpstreamError
+from core.types import ScanStats
+
+
+def reply(body: Any = None, status: int = 200, headers: dict[str, str] | None = None,
+          url: str = "https://api.example.test/items") -> Reply:
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return Reply("GET", httpx.URL(url), status, httpx.Headers(headers or {}), content)
+
+
+# -- paginators ------------------------------------------------------------------------------------------------
+def test_link_header_follows_next_as_given() -> None:
+    first = PageRequest("GET", "https://api.example.test/repos/o/r/pulls", {"state": "all", "per_page": 100})
+    links = ('<https://api.example.test/repositories/1/pulls?state=all&per_page=100&page=2>; rel="next", '
+             '<https://api.example.test/repositories/1/pulls?page=5>; rel="last"')
+    following = LinkHeader().next_request(first, reply([], headers={"link": links}), [])
+    assert following == PageRequest("GET", "https://api.example.test/repositories/1/pulls?state=all&per_page=100"
+                                           "&page=2", None, None)
+    assert LinkHeader().next_request(first, reply([]), []) is None
+    relative = LinkHeader().next_request(first, reply([], headers={"link": '</x?page=2>; rel="next"'}), [])
+    assert relative is not None and relative.url == "https://api.example.test/x?page=2"
+
+
+def test_parse_links_reads_several_rels_and_params() -> None:
+    assert parse_links(['<a>; rel="prev", <b>; title="x"; rel="next last"', "<c>; rel=first"]) == {
+        "prev": "a", "next": "b", "last": "b", "first": "c"}
+
+
+def test_next_page_token_until_is_last() -> None:
+    first = PageRequest("POST", "https://x.test/search", body={"jql": "a", "maxResults": 100})
+    token = NextPageToken()
+    assert token.next_request(first, reply({"issues": [], "nextPageToken": "t2"}), []) == PageRequest(
+        "POST", "https://x.test/search", body={"jql": "a", "maxResults": 100, "nextPageToken": "t2"})
+    assert token.next_request(first, reply({"issues": [], "nextPageToken": "t2", "isLast": True}), []) is None
+    assert token.next_request(first, reply({"issues": []}), []) is None
+    with pytest.raises(PaginationError, match="isLast is false but there is no nextPageToken"):
+        token.next_request(first, reply({"issues": [], "isLast": False}), [])
+    with pytest.raises(PaginationError, match="not a string"):
+        token.next_request(first, reply({"issues": [], "nextPageToken": 7}), [])
+
+
+def test_graphql_cursor_moves_after() -> None:
+    first = PageRequest("POST", "https://x.test/graphql", body={"query": "q", "variables": {"first": 50}})
+    cursor = GraphQLCursor(("data", "issues", "pageInfo"))
+    page = {"data": {"issues": {"nodes": [], "pageInfo": {"hasNextPage": True, "endCursor": "c1"}}}}
+    following = cursor.next_request(first, reply(page), [])
+    assert following is not None and following.body == {"query": "q", "variables": {"first": 50, "after": "c1"}}
+    page["data"]["issues"]["pageInfo"] = {"hasNextPage": False, "endCursor": None}
+    assert cursor.next_request(first, reply(page), []) is None
+    page["data"]["issues"]["pageInfo"] = {"hasNextPage": True, "endCursor": None}
+    with pytest.raises(PaginationError, match="no endCursor"):
+        cursor.next_request(first, reply(page), [])
+    with pytest.raises(PaginationError, match="no pageInfo.hasNextPage"):
+        cursor.next_request(first, reply({"data": None}), [])
+
+
+def test_offset_and_page_number_stop_at_a_short_page() -> None:
+    first = PageRequest("GET", "https://x.test/items", {"startAt": 0, "maxResults": 2})
+    offset = Offset(2, "startAt", total_field=("total",))
+    assert offset.next_request(first, reply({"total": 9}), [1, 2]) == PageRequest(
+        "GET", "https://x.test/items", {"startAt": 2, "maxResults": 2})
+    assert offset.next_request(first, reply({"total": 9}), [1]) is None
+    assert offset.next_request(first, reply({"total": 2}), [1, 2]) is None
+    pages = PageNumber(2)
+    assert pages.next_request(PageRequest("GET", "https://x.test/i"), reply([]), [1, 2]) == PageRequest(
+        "GET", "https://x.test/i", {"page": 2})
+    assert pages.next_request(PageRequest("GET", "https://x.test/i", {"page": 4}), reply([]), [1, 2]) == PageRequest(
+        "GET", "https://x.test/i", {"page": 5})
+    assert pages.next_request(PageRequest("GET", "https://x.test/i"), reply([]), []) is None
+
+
+# -- record selector -------------------------------------------------------------------------------------------
+def test_record_selector_checks_the_shape() -> None:
+    assert RecordSelector(("data", "issues", "nodes")).select({"data": {"issues": {"nodes": [1]}}}) == [1]
+    assert RecordSelector().select([1, 2]) == [1, 2]
+    with pytest.raises(ShapeError, match="a JSON object where the body should be an array"):
+        RecordSelector().select({"items": []})
+    with pytest.raises(ShapeError, match="an object without 'issues'"):
+        RecordSelector(("issues",)).select({"errorMessages": []})
+    with pytest.raises(ShapeError, match="a JSON null where 'data' should be an object"):
+        RecordSelector(("data", "issues")).select({"data": None})
+
+
+# -- error handlers --------------------------------------------------------------------------------------------
+def test_github_rate_limits() -> None:
+    errors = GitHubErrors()
+    primary = reply({"message": "API rate limit exceeded"}, 403, {"x-ratelimit-remaining": "0",
+                                                                   "x-ratelimit-reset": "4102444800"})
+    limited = errors.limited(primary)
+    assert limited is not None and limited.wait_s is not None and limited.wait_s > 1e6
+    secondary = errors.limited(reply({}, 429, {"retry-after": "7"}))
+    assert secondary is not None and secondary.wait_s == 7
+    assert errors.limited(reply({"message": "Resource not accessible"}, 403, {"x-ratelimit-remaining": "12"})) is None
+    assert errors.messages(reply({"message": "Validation Failed", "errors": [{"field": "head", "code": "invalid"}]},
+                                 422)) == ["Validation Failed", "head invalid"]
+
+
+def test_retry_after_rate_limits() -> None:
+    errors = RetryAfterErrors()
+    limited = errors.limited(reply({"errorMessages": ["Rate limit exceeded."]}, 429, {"Retry-After": "3"}))
+    assert limited is not None and limited.wait_s == 3
+    assert errors.limited(reply({}, 503)) is None  # a plain 503 is a server error (retried with backoff)
+    assert errors.limited(reply({}, 503, {"Retry-After": "2"})) is not None
+    assert errors.limited(reply({}, 403, {"Retry-After": "2"})) is None
+    assert errors.messages(reply({"errorMessages": ["bad jql"], "errors": {"jql": "oops"}}, 400)) == [
+        "bad jql", "jql: oops"]
+
+
+def test_graphql_errors_inside_a_200() -> None:
+    errors = GraphQLErrors()
+    limited = reply({"data": None, "errors": [{"message": "Rate limit exceeded", "extensions": {
+        "code": "RATELIMITED", "type": "ratelimited"}}]}, 200, {"retry-after": "60"})
+    assert errors.limited(limited) is not None and errors.limited(limited).wait_s == 60  # type: ignore[union-attr]
+    failed = reply({"data": {"issues": None}, "errors": [{"message": "Entity not found", "extensions": {
+        "type": "invalid input"}}]})
+    assert errors.limited(failed) is None and errors.body_error(failed) == ["Entity not found"]
+    assert errors.body_error(reply({"data": {"issues": {"nodes": []}}})) == []
+    assert errors.limited(reply({}, 429)) is not None
+
+
+def test_summaries_are_bounded_and_scrubbed() -> None:
+    text = summarize(["token s3cr3t-value sent", "url https://x.test/?q=s3cr3t-value\n\x1b[0m" + "y" * 500],
+                     ["s3cr3t-value"])
+    assert "s3cr3t" not in text and "\n" not in text and "\x1b" not in text
+    assert len(text) == 200 and text.endswith("…")
+    assert summarize(["a%2Fb is s3cr3t%2Fvalue"], ["s3cr3t/value"]) == "a%2Fb is [redacted]"
+
+
+# -- the paging loop and ApiClient -----------------------------------------------------------------------------
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def run(handler: Handler, work: Callable[[ApiClient, ScanStats], Any], **client: Any) -> tuple[Any, ScanStats]:
+    async def go() -> tuple[Any, ScanStats]:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+            api = ApiClient("Test", http, "https://api.example.test", retry=RetryPolicy(backoff_s=0.001), **client)
+            stats = ScanStats()
+            return await work(api, stats), stats
+
+    return asyncio.run(go())
+
+
+async def listing(api: ApiClient, stats: ScanStats, max_pages: int = 10) -> list[Any]:
+    first = PageRequest("GET", "https://api.example.test/items", {"per_page": 2})
+    return [r async for page in paginate(api, first, LinkHeader(), RecordSelector(), stats, "/items", max_pages)
+            for r in page.records]
+
+
+def test_the_loop_reads_every_page_and_counts() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params.get("page", "1"))
+        link = {"link": f'<https://api.example.test/items?per_page=2&page={page + 1}>; rel="next"'} if page < 3 else {}
+        return httpx.Response(200, json=[page * 10, page * 10 + 1], headers=link)
+
+    records, stats = run(handler, listing)
+    assert records == [10, 11, 20, 21, 30, 31]
+    assert (stats.api_calls, stats.pages) == (3, 3)
+
+
+def test_the_loop_refuses_repeats_bounds_and_foreign_links() -> None:
+    def same(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=[1], headers={"link": f'<{request.url}>; rel="next"'})
+
+    with pytest.raises(UpstreamError, match="repeated a page"):
+        run(same, listing)
+
+    def endless(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params.get("page", "1"))
+        return httpx.Response(200, json=[1], headers={"link": f'</items?page={page + 1}>; rel="next"'})
+
+    with pytest.raises(UpstreamError, match="did not end within 4 pages"):
+        run(endless, lambda api, stats: listing(api, stats, max_pages=4))
+
+    seen: list[str] = []
+
+    def foreign(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url.host))
+        return httpx.Response(200, json=[1], headers={"link": '<https://api.example.test.evil/items?page=2>; '
+                                                               'rel="next"'})
+
+    with pytest.raises(UpstreamError, match=r"to another origin \(https://api.example.test.evil:443\)"):
+        run(foreign, listing)
+    assert seen == ["api.example.test"]
+
+
+@pytest.mark.parametrize("target", ["http://api.example.test/items", "https://api.example.test:8443/items",
+                                    "https://user@api.example.test/items"])
+def test_a_different_scheme_port_or_userinfo_is_another_origin(target: str) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=[1], headers={"link": f'<{target}>; rel="next"'})
+
+    with pytest.raises(UpstreamError, match="another origin"):
+        run(handler, listing)
+
+
+def test_redirects_same_origin_only_and_bounded() -> None:
+    def hop(request: httpx.Request) -> httpx.Response:
+        n = int(request.url.params.get("hop", "0"))
+        return httpx.Response(302, headers={"location": f"/items?hop={n + 1}"})
+
+    with pytest.raises(UpstreamError, match="redirected /items more than 2 times"):
+        run(hop, lambda api, stats: api.get_json("https://api.example.test/items", stats, "/items"),
+            limits=HttpLimits(max_redirects=2))
+
+
+def test_rate_limits_wait_or_fail_fast() -> None:
+    calls: list[int] = []
+
+    def limited_once(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        if len(calls) == 1:
+            return httpx.Response(429, headers={"retry-after": "0"})
+        return httpx.Response(200, json={"ok": True})
+
+    body, stats = run(limited_once, lambda api, stats: api.get_json("https://api.example.test/x", stats, "/x"))
+    assert body == {"ok": True} and stats.api_calls == 2
+
+    def long_wait(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, headers={"retry-after": "3600"})
+
+    with pytest.raises(RateLimitExhausted) as raised:
+        run(long_wait, lambda api, stats: api.get_json("https://api.example.test/x", stats, "/x"))
+    assert raised.value.retry_after_s == 3600
+
+
+def test_graphql_errors_fail_the_request() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"data": None, "errors": [{"message": "Cannot query field 'x'"}]})
+
+    with pytest.raises(UpstreamError, match="Test reported errors for POST /graphql: Cannot query field 'x'"):
+        run(handler, lambda api, stats: api.post_json("https://api.example.test/graphql", stats, "/graphql",
+                                                      {"query": "{ x }"}), errors=GraphQLErrors())
