@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 
 from core.errors import InvalidQuery
@@ -16,6 +17,7 @@ CATALOG_NAME = "omnisql"
 class Catalog:
     def __init__(self, specs: Iterable[TableSpec]) -> None:
         self.tables: dict[tuple[str, str], TableSpec] = {(s.schema_name, s.name): s for s in specs}
+        self.version = catalog_version(self.tables.values())
 
     @property
     def schemas(self) -> list[str]:
@@ -43,3 +45,14 @@ class Catalog:
         for (schema, table), spec in self.tables.items():
             out.setdefault(schema, {})[table] = {c.name: sql_type_name(c.type) for c in spec.columns}
         return out
+
+
+def catalog_version(specs: Iterable[TableSpec]) -> int:
+    """A number that changes when the set of tables (or a table's columns) changes, and only then: a fingerprint,
+    so it is also stable across restarts and anything keyed by it (caches, clients' metadata) stays valid."""
+    digest = hashlib.sha256()
+    for spec in sorted(specs, key=lambda s: (s.schema_name, s.name)):
+        digest.update(f"{spec.qualified_name}\n".encode())
+        for column in spec.columns:
+            digest.update(f"\t{column.name}:{column.type}:{column.nullable}\n".encode())
+    return int.from_bytes(digest.digest()[:8], "big") >> 1  # a non-negative int64

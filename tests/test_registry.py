@@ -4,6 +4,7 @@ plus the shared HTTP client's close, called by the app at start and shutdown."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +148,17 @@ def test_a_failed_start_closes_what_it_opened(monkeypatch: pytest.MonkeyPatch, t
     with pytest.raises(ConfigError, match="both a certificate and a key"):
         app.start_service(_config(tls_cert_file=str(tmp_path / "cert.pem")))
     assert len(clients) == 1 and clients[0].is_closed
+
+
+def test_the_catalog_version_changes_with_the_set_of_tables() -> None:
+    from connectors.github.tables import PULL_REQUESTS, USERS
+    from connectors.jira.tables import ISSUES
+    from planner.catalog import Catalog
+
+    both = Catalog([PULL_REQUESTS, ISSUES]).version
+    assert both == Catalog([ISSUES, PULL_REQUESTS]).version, "order does not matter"
+    assert both != Catalog([PULL_REQUESTS, ISSUES, USERS]).version
+    assert both != Catalog([PULL_REQUESTS]).version
+    renamed = dataclasses.replace(ISSUES, schema_name="tickets")
+    assert both != Catalog([PULL_REQUESTS, renamed]).version
+    assert 0 <= both < 2**63
