@@ -13,6 +13,7 @@ __all__ = [
     "QueryCancelled",
     "QueryTimeout",
     "RateLimitExhausted",
+    "ResourceExhausted",
     "SourceTimeout",
     "StaleData",
     "Unauthenticated",
@@ -56,6 +57,13 @@ class RateLimitExhausted(OmniSQLError):
     def __init__(self, message: str, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class ResourceExhausted(OmniSQLError):
+    """The query needs more than a configured limit allows (memory, result size, API calls, concurrency); the
+    message names the limit."""
+
+    code = "RESOURCE_EXHAUSTED"
 
 
 class SourceTimeout(OmniSQLError):

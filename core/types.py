@@ -14,9 +14,12 @@ from typing import Any, Literal, Protocol, get_args, runtime_checkable
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from core.errors import ResourceExhausted
+
 __all__ = [
     "ColumnSpec",
     "Connector",
+    "CallBudget",
     "Counting",
     "FetchGroup",
     "FilterCap",
@@ -173,7 +176,8 @@ class ScanRequest:
 
 @dataclass
 class ScanStats:
-    """Counters a scan fills in as it runs (EXPLAIN ANALYZE and the request budget read them)."""
+    """Counters a scan fills in as it runs (EXPLAIN ANALYZE and the request budget read them). ``budget`` is the
+    query's API-call allowance, shared by all of its scans: ``spend()`` before each request."""
 
     api_calls: int = 0
     pages: int = 0
@@ -181,6 +185,30 @@ class ScanStats:
     listed: int = 0  # rows the API listed, before any filtering: what planner statistics record
     rate_limit_remaining: int | None = None
     rate_limit_limit: int | None = None
+    budget: CallBudget | None = None
+
+    def spend(self) -> None:
+        """Take one API call from the query's budget (ResourceExhausted once it is spent); connectors' HTTP
+        machinery calls this before sending, and counts the call."""
+        if self.budget is not None:
+            self.budget.take()
+        self.api_calls += 1
+
+
+@dataclass
+class CallBudget:
+    """API calls one query may still make (``max_api_calls_per_query``), shared by its scans. Scans run on one
+    event loop thread, so a plain counter is safe."""
+
+    limit: int
+    used: int = 0
+
+    def take(self) -> None:
+        if self.used >= self.limit:
+            raise ResourceExhausted(f"the query reached max_api_calls_per_query = {self.limit} API calls and was "
+                                    "stopped; narrow it (EXPLAIN shows where the calls go) or ask the operator to "
+                                    "raise the limit")
+        self.used += 1
 
 
 class Connector(Protocol):

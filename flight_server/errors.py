@@ -15,6 +15,7 @@ from core.errors import (
     QueryCancelled,
     QueryTimeout,
     RateLimitExhausted,
+    ResourceExhausted,
     SourceTimeout,
     StaleData,
     Unauthenticated,
@@ -45,6 +46,8 @@ def _code_of(exc: OmniSQLError) -> grpc.StatusCode:
         return grpc.StatusCode.PERMISSION_DENIED
     if isinstance(exc, QueryCancelled):
         return grpc.StatusCode.CANCELLED
+    if isinstance(exc, ResourceExhausted):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED
     if isinstance(exc, SourceTimeout | QueryTimeout):
         return grpc.StatusCode.DEADLINE_EXCEEDED
     if isinstance(exc, RateLimitExhausted | UpstreamError | StaleData):

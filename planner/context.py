@@ -8,6 +8,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
+from core.types import CallBudget
 from planner.control import QueryControl
 from security.principals import Principal
 
@@ -19,9 +20,9 @@ class QueryLimits:
     """What one query may use. ``None``: not limited (beyond the process-wide settings)."""
 
     deadline_s: float = 60.0
-    memory_bytes: int | None = None
-    result_bytes: int | None = None
-    api_calls: int | None = None
+    memory_bytes: int | None = None  # DuckDB's memory for all queries together (default: a quarter of RAM)
+    result_bytes: int | None = None  # the largest result one query may return (default 512 MiB)
+    api_calls: int | None = 5000  # estimated API calls one query may make (GitHub's hourly budget)
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,13 @@ class QueryContext:
     options: QueryOptions = field(default_factory=QueryOptions)
     trace_id: str = field(default_factory=lambda: secrets.token_hex(8))
     control: QueryControl = field(init=False)
+    budget: CallBudget | None = field(init=False)  # API calls left (max_api_calls_per_query), shared by all scans
     counters: QueryCounters = field(default_factory=QueryCounters)
     started: float = field(default_factory=time.perf_counter)
 
     def __post_init__(self) -> None:
         self.control = QueryControl(self.limits.deadline_s)
+        self.budget = CallBudget(self.limits.api_calls) if self.limits.api_calls is not None else None
 
     @property
     def tenant(self) -> str:

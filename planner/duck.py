@@ -1,8 +1,10 @@
-"""DuckDB, configured once: in-memory, no file or network access, UTC. One cursor per query; every statement
-binds the query's parameters itself and can be interrupted by the query's control."""
+"""DuckDB, configured once: in-memory, bounded memory and never a spill to disk, no file or network access, no
+extension loading, UTC. One cursor per query; every statement binds the query's parameters itself, can be
+interrupted by the query's control, and streams its result under a byte cap."""
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Sequence
@@ -10,16 +12,38 @@ from collections.abc import Sequence
 import duckdb
 import pyarrow as pa
 
-from core.errors import InvalidQuery
+from core.errors import InvalidQuery, ResourceExhausted
 from planner.control import QueryControl
 
 __all__ = ["Duck"]
 
 
+DEFAULT_MEMORY_FRACTION = 0.25  # of physical RAM, for all queries together
+DEFAULT_MAX_RESULT_BYTES = 512 * 1024 * 1024
+
+
+def default_memory_limit() -> int:
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 8 * 1024**3
+    return int(total * DEFAULT_MEMORY_FRACTION)
+
+
 class Duck:
-    def __init__(self, threads: int = 2) -> None:
-        self.db = duckdb.connect(":memory:", config={"threads": threads})
-        self.db.execute("SET TimeZone = 'UTC'")
+    """``memory_limit``: bytes DuckDB may use for all queries together (source data never spills to disk: a
+    query that needs more fails with RESOURCE_EXHAUSTED). ``max_result_bytes``: the largest result one query
+    may return."""
+
+    def __init__(self, threads: int = 2, memory_limit: int | None = None,
+                 max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES) -> None:
+        self.memory_limit = memory_limit or default_memory_limit()
+        self.max_result_bytes = max_result_bytes
+        self.db = duckdb.connect(":memory:", config={
+            "threads": threads, "memory_limit": f"{self.memory_limit}B", "temp_directory": "",
+            "max_temp_directory_size": "0B", "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False, "allow_community_extensions": False})
+        self.db.execute("SET GLOBAL TimeZone = 'UTC'")  # GLOBAL: every cursor (one per query) inherits it
         self.db.execute("SET enable_external_access = false")
         self.db.execute("SET lock_configuration = true")
         self._lock = threading.Lock()
@@ -37,15 +61,33 @@ class Duck:
             for name, table in views.items():
                 cursor.register(name, table)
             with control.guard(cursor.interrupt):
-                return cursor.sql(sql, params=list(params) or None).to_arrow_table()
+                reader = cursor.sql(sql, params=list(params) or None).to_arrow_reader(64 * 1024)
+                return self._bounded(reader)
         except duckdb.InterruptException as exc:
             raise control.error() from exc
+        except duckdb.OutOfMemoryException as exc:
+            raise ResourceExhausted(
+                f"the query needs more memory than OmniSQL's DuckDB may use ({_size(self.memory_limit)}, "
+                "duckdb_memory_limit; nothing spills to disk): filter or aggregate more, or select fewer "
+                "columns") from exc
         except duckdb.Error as exc:
             if control.stopped:
                 raise control.error() from exc
             raise InvalidQuery(_clean(str(exc))) from exc
         finally:
             cursor.close()
+
+    def _bounded(self, reader: pa.RecordBatchReader) -> pa.Table:
+        """The result, refused as soon as it passes ``max_result_bytes`` (never held in full first)."""
+        batches, size = [], 0
+        for batch in reader:
+            size += batch.nbytes
+            if size > self.max_result_bytes:
+                raise ResourceExhausted(
+                    f"the result is larger than {_size(self.max_result_bytes)} (max_result_bytes); add a LIMIT, "
+                    "filter or aggregate, or select fewer columns")
+            batches.append(batch)
+        return pa.Table.from_batches(batches, schema=reader.schema)
 
     def result_schema(self, sql: str, views: dict[str, pa.Schema], params: Sequence[duckdb.Value] = (),
                       control: QueryControl | None = None) -> pa.Schema:
@@ -76,6 +118,10 @@ def _utc_named(schema: pa.Schema) -> pa.Schema:
     fields = [f.with_type(pa.timestamp(f.type.unit, tz="UTC"))
               if pa.types.is_timestamp(f.type) and f.type.tz == "Etc/UTC" else f for f in schema]
     return pa.schema(fields, metadata=schema.metadata)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024**3:.1f} GiB" if n >= 1024**3 else f"{n / 1024**2:.0f} MiB"
 
 
 def _quote(name: str) -> str:

@@ -11,11 +11,12 @@ from typing import Any
 
 import pyarrow as pa
 
+from core.errors import InvalidQuery, ResourceExhausted
 from core.types import Connector
 from planner.binding import JOIN_STRATEGIES
 from planner.catalog import Catalog
 from planner.context import QueryContext, QueryLimits, QueryOptions
-from planner.duck import Duck
+from planner.duck import DEFAULT_MAX_RESULT_BYTES, Duck
 from planner.estimates import Estimator
 from planner.execute import BackgroundLoop, Executor, OnCancel, QueryResult
 from planner.parameters import Parameters, parameter_rows, parameter_schema, to_parameters
@@ -39,12 +40,13 @@ class Prepared:
 
 class Engine:
     def __init__(self, connectors: Mapping[str, Connector], loop: BackgroundLoop, pushdown: bool = True,
-                 deadline_s: float = 60.0, join_strategy: str = "auto") -> None:
+                 deadline_s: float = 60.0, join_strategy: str = "auto", limits: QueryLimits | None = None) -> None:
         self.connectors = dict(connectors)
         self.catalog = Catalog(spec for c in self.connectors.values() for spec in c.tables())
-        self.duck = Duck()
+        self.limits = limits or QueryLimits(deadline_s=deadline_s)
+        self.duck = Duck(memory_limit=self.limits.memory_bytes,
+                         max_result_bytes=self.limits.result_bytes or DEFAULT_MAX_RESULT_BYTES)
         self.loop = loop
-        self.limits = QueryLimits(deadline_s=deadline_s)
         self.estimator = Estimator()  # shared: the executor records what it fetched, the planner estimates with it
         self.planner = Planner(self.catalog, self.duck, pushdown=pushdown, join_strategy=join_strategy,
                                estimator=self.estimator)
@@ -88,12 +90,29 @@ class Engine:
         started = time.perf_counter()
         try:
             values = params if isinstance(params, Parameters) else to_parameters(params)
-            return self.planner.plan(sql, values, ctx)
+            plan = self.planner.plan(sql, values, ctx)
+        except RecursionError as exc:  # sqlglot walks the tree recursively
+            raise InvalidQuery("the query nests too deeply to plan; flatten its expressions or subqueries") from exc
         finally:
             ctx.counters.planning_ms += (time.perf_counter() - started) * 1000
+        _within_budget(plan, ctx.limits.api_calls)
+        return plan
 
     def query(self, sql: str, params: Sequence[Any] | Parameters = (), ctx: QueryContext | None = None
               ) -> QueryResult:
         """Plan and run once under one context: its deadline covers planning, fetching and DuckDB."""
         ctx = ctx or self.context()
         return self.executor.execute(self.plan(sql, params, ctx), ctx)
+
+
+def _within_budget(plan: FetchPlan, limit: int | None) -> None:
+    """Refuse, before spending anything, a query whose estimated API calls exceed ``max_api_calls_per_query``:
+    one ``login IN (3000 values)`` must not burn the tenant's hourly budget for everyone. EXPLAIN still shows
+    the estimate."""
+    estimate = sum(step.est_calls for step in plan.steps)
+    if limit is not None and estimate > limit and plan.explain != "EXPLAIN":
+        worst = max(plan.steps, key=lambda step: step.est_calls)
+        raise ResourceExhausted(
+            f"the query would make about {estimate} API calls (most for {worst.spec.qualified_name} AS "
+            f"{worst.alias}: {worst.est_calls}), more than max_api_calls_per_query = {limit}; narrow it (EXPLAIN "
+            "shows where the calls go) or ask the operator to raise the limit")

@@ -137,7 +137,7 @@ class Executor:
         source_result = await source if source is not None else None
         started = time.perf_counter()
         connector = self.connectors[step.spec.schema_name]
-        stats = ScanStats()
+        stats = ScanStats(budget=ctx.budget)
         requests, strategy, keys = step.requests, "scan", None
         if step.binding is not None and source_result is not None:
             requests, strategy, keys = await self._bind(plan, step, source_result, stats, ctx.control)

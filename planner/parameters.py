@@ -47,7 +47,14 @@ class Parameters(tuple[pa.Scalar, ...]):
         return params
 
     def duckdb_values(self) -> list[duckdb.Value]:
-        return [duckdb.Value(v.as_py(), _duckdb_type(v.type)) for v in self]
+        values = []
+        for number, scalar in enumerate(self, start=1):
+            try:
+                values.append(duckdb.Value(scalar.as_py(), _duckdb_type(scalar.type)))
+            except (duckdb.Error, pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+                raise InvalidQuery(f"parameter ${number} of type {scalar.type} cannot be bound ({str(exc)[:80]}); "
+                                   "send it as a string, number, boolean, date or timestamp") from exc
+        return values
 
     def subset(self, indexes: Sequence[int]) -> list[duckdb.Value]:
         """The DuckDB values of ``$n`` for n in ``indexes`` (1-based), in that order."""

@@ -28,6 +28,8 @@ def parse_query(sql: str) -> exp.Expr:
     sql = number_placeholders(sql)
     try:
         statements = [s for s in sqlglot.parse(sql, dialect="duckdb") if s is not None]
+    except RecursionError as exc:
+        raise InvalidQuery("the query nests too deeply to parse; flatten its expressions or subqueries") from exc
     except ParseError as exc:
         err = exc.errors[0] if exc.errors else {}
         where = f" at line {err.get('line')}, column {err.get('col')}" if err.get("line") else ""
@@ -51,11 +53,17 @@ def parse_query(sql: str) -> exp.Expr:
 
 
 def _reject_table_functions(tree: exp.Expr) -> None:
-    """DuckDB table functions (read_csv, glob, ...) could read the server's files: refuse them by name."""
-    for node in tree.find_all(exp.Table):
-        if isinstance(node.this, (exp.Func, exp.Anonymous)):
-            raise InvalidQuery(f"table functions are not allowed in FROM ({node.this.sql('duckdb')}); query the "
-                               "catalog's tables instead")
+    """No table function runs, in any position (FROM, JOIN, LATERAL, subqueries, CTEs, set operations): an
+    allow-list of none. They could read the server's files or settings (read_csv, query, duckdb_settings) or
+    generate rows without end (range). Rows come from the catalog's tables, VALUES lists and UNNEST of lists."""
+    for node in tree.find_all(exp.Table, exp.Lateral):
+        function = node.this
+        if isinstance(node, exp.Lateral) and isinstance(function, exp.Subquery):
+            continue  # LATERAL (SELECT ...): its own tables are checked like any other
+        if isinstance(function, exp.Func | exp.Anonymous) or isinstance(node, exp.Lateral):
+            shown = function.sql("duckdb") if isinstance(function, exp.Expr) else node.sql("duckdb")
+            raise InvalidQuery(f"table functions are not allowed ({shown[:80]}); query the catalog's tables "
+                               "(GetTables), VALUES lists or UNNEST of a list")
 
 
 def base_tables(tree: exp.Expr, catalog: Catalog, default_schema: str | None = None) -> list[exp.Table]:

@@ -1,0 +1,174 @@
+"""Hostile SQL and parameters: each gets a classified error (never INTERNAL), no statement reaches the server's
+files or settings, memory and result size are bounded, an API budget is enforced before spending, and an
+innocent client on the same server is still served while it happens."""
+
+from __future__ import annotations
+
+import datetime
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import adbc_driver_flightsql.dbapi as flightsql
+import pyarrow as pa
+import pytest
+
+from core.errors import InvalidQuery, ResourceExhausted
+from planner.context import QueryLimits
+from planner.duck import Duck
+from planner.parameters import to_parameters
+from tests.conftest import SandboxLog
+
+
+def _run(conn: Any, sql: str, params: Any = None) -> pa.Table:
+    with conn.cursor() as cur:
+        cur.execute(sql, params) if params is not None else cur.execute(sql)
+        return cur.fetch_arrow_table()
+
+
+class Innocent:
+    """Another user running a small query in a loop while the hostile one runs; records each latency."""
+
+    SQL = "SELECT count(*) AS n FROM jira.issues WHERE project = 'WEB'"
+
+    def __init__(self, demo: dict[str, Any]) -> None:
+        self.conn = flightsql.connect(demo["flight_uri"], db_kwargs={
+            "adbc.flight.sql.authorization_header": f"Bearer {demo['tokens']['token_web_dev']}"})
+        self.latencies: list[float] = []
+        self.errors: list[str] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        for _ in range(200):  # bounded
+            if self.stop.is_set():
+                return
+            started = time.monotonic()
+            try:
+                _run(self.conn, self.SQL)
+            except Exception as exc:  # recorded, asserted on below
+                self.errors.append(str(exc)[:200])
+            self.latencies.append(time.monotonic() - started)
+
+    def __enter__(self) -> Innocent:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+        self.conn.close()
+
+
+@pytest.fixture()
+def innocent(demo: dict[str, Any]) -> Iterator[Innocent]:
+    with Innocent(demo) as client:
+        yield client
+    assert client.errors == [] and client.latencies, client.errors
+    assert max(client.latencies) < 10, client.latencies  # served within its deadline throughout
+
+
+TABLE_FUNCTIONS = [
+    "SELECT * FROM (SELECT 1) t, LATERAL range(10000000000) r",
+    "SELECT * FROM (SELECT 1) t JOIN LATERAL duckdb_settings() s ON true",
+    "SELECT * FROM (SELECT 1) t CROSS JOIN LATERAL (SELECT * FROM query('SELECT 42')) s",
+    "SELECT (SELECT count(*) FROM duckdb_settings())",
+    "WITH x AS (SELECT * FROM read_csv('/etc/passwd')) SELECT * FROM x",
+    "SELECT issue_key FROM jira.issues UNION SELECT * FROM glob('/etc/*')",
+    "SELECT * FROM range(5)",
+]
+
+
+@pytest.mark.parametrize("sql", TABLE_FUNCTIONS)
+def test_table_functions_are_refused_in_every_position(adbc_conn: Any, innocent: Innocent, sql: str) -> None:
+    with pytest.raises(Exception, match="INVALID_QUERY: table functions are not allowed"):
+        _run(adbc_conn, sql)
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT current_setting('enable_external_access') AS v",
+    "SELECT current_setting('lock_configuration') AS v",
+])
+def test_duckdb_is_locked_down(adbc_conn: Any, sql: str) -> None:
+    assert _run(adbc_conn, sql).column("v")[0].as_py() in ("false", "true", False, True)
+    with pytest.raises(Exception, match="INVALID_QUERY"):
+        _run(adbc_conn, "SET enable_external_access = true")
+
+
+def test_deep_nesting_is_a_classified_error(adbc_conn: Any, innocent: Innocent) -> None:
+    with pytest.raises(Exception, match="INVALID_QUERY: the query nests too deeply"):
+        _run(adbc_conn, "SELECT " + "(" * 3000 + "1" + ")" * 3000)
+
+
+@pytest.mark.parametrize("value", [datetime.time(1, 2, 3), datetime.timedelta(seconds=5), b"\x00\xff",
+                                   float("nan"), datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC),
+                                   datetime.date(2026, 1, 2)])
+def test_parameters_of_every_type_round_trip(adbc_conn: Any, value: Any) -> None:
+    got = _run(adbc_conn, "SELECT ? AS x", (value,)).column("x")[0].as_py()
+    if isinstance(value, float):
+        assert got != got  # NaN stays NaN
+    elif isinstance(value, datetime.timedelta):  # DuckDB binds a duration as an INTERVAL
+        assert (got.months, got.days, got.nanoseconds) == (0, 0, 5_000_000_000)
+    else:
+        assert got == value
+
+
+def test_struct_parameters_bind(adbc_conn: Any) -> None:
+    batch = pa.table({"p": pa.array([{"a": 1, "b": "x"}])})
+    with adbc_conn.cursor() as cur:
+        cur.execute("SELECT $1 AS x", batch)
+        assert cur.fetch_arrow_table().column("x")[0].as_py() == {"a": 1, "b": "x"}
+
+
+def test_memory_is_bounded_and_duckdb_lives_on() -> None:
+    duck = Duck(memory_limit=256 * 1024**2)
+    with pytest.raises(ResourceExhausted, match=r"more memory than .* \(256 MiB, duckdb_memory_limit"):
+        duck.run("SELECT string_agg(repeat('x', 1000), ',') FROM (SELECT unnest(range(1000000)))", {})
+    assert duck.run("SELECT 41 + 1 AS n", {}).column("n")[0].as_py() == 42
+    temp = duck.db.execute("SELECT current_setting('temp_directory'), current_setting('max_temp_directory_size')")
+    assert temp.fetchone() == ("", "0 bytes")  # never spills source data to disk
+
+
+def test_results_are_bounded_while_streaming() -> None:
+    duck = Duck(max_result_bytes=1024 * 1024)
+    with pytest.raises(ResourceExhausted, match=r"larger than 1 MiB \(max_result_bytes\)"):
+        duck.run("SELECT repeat('x', 100) AS s FROM (SELECT unnest(range(1000000)))", {})
+
+
+def test_an_unbindable_parameter_is_invalid_not_internal() -> None:
+    class Opaque(pa.ExtensionType):
+        def __init__(self) -> None:
+            super().__init__(pa.binary(), "test.opaque")
+
+        def __arrow_ext_serialize__(self) -> bytes:
+            return b""
+
+        @classmethod
+        def __arrow_ext_deserialize__(cls, storage_type: pa.DataType, serialized: bytes) -> Opaque:
+            return cls()
+
+    storage = pa.array([b"x"])
+    params = to_parameters(pa.table({"p": pa.ExtensionArray.from_storage(Opaque(), storage)}))
+    with pytest.raises(InvalidQuery, match=r"parameter \$1 of type"):
+        params.duckdb_values()
+
+
+def test_api_budget_refuses_before_spending(demo: dict[str, Any], sandbox_log: SandboxLog) -> None:
+    """``login IN (300 values)`` would cost 300 calls: refused with the estimate, no request made."""
+    from demo.tenant import demo_config
+    from flight_server.app import start_service
+
+    service = start_service(demo_config(demo["sandbox"], "127.0.0.1", 0))
+    try:
+        service.engine.limits = QueryLimits(api_calls=100)
+        logins = ", ".join(f"'user-{i}'" for i in range(300))
+        sql = f"SELECT login, name FROM github.users WHERE login IN ({logins})"
+        sandbox_log.clear()
+        with pytest.raises(ResourceExhausted, match=r"about 300 API calls .* max_api_calls_per_query = 100"):
+            service.engine.query(sql)
+        assert sandbox_log.requests("github") == []
+        explained = service.engine.query("EXPLAIN " + sql).table  # the estimate stays visible
+        assert explained.column("est_api_calls")[0].as_py() == 300
+    finally:
+        service.stop()
