@@ -4,6 +4,7 @@ paging loop with ApiClient over httpx's MockTransport (no sockets; tests/hostile
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -262,3 +263,27 @@ def test_graphql_errors_fail_the_request() -> None:
     with pytest.raises(UpstreamError, match="Test reported errors for POST /graphql: Cannot query field 'x'"):
         run(handler, lambda api, stats: api.post_json("https://api.example.test/graphql", stats, "/graphql",
                                                       {"query": "{ x }"}), errors=GraphQLErrors())
+
+
+def test_memo_fetches_each_key_once_across_concurrent_callers() -> None:
+    from connectors.memo import Memo
+
+    calls: list[str] = []
+
+    async def fetch(key: str) -> str:
+        calls.append(key)
+        await asyncio.sleep(0.01)
+        if key == "bad":
+            raise UpstreamError("no")
+        return key.upper()
+
+    async def go() -> tuple[list[Any], list[Any]]:
+        memo = Memo()
+        good = await asyncio.gather(*(memo.get(k, functools.partial(fetch, k)) for k in ["a", "b", "a", "a", "b"]))
+        bad = await asyncio.gather(*(memo.get("bad", functools.partial(fetch, "bad")) for _ in range(3)),
+                                   return_exceptions=True)
+        return good, bad
+
+    good, bad = asyncio.run(go())
+    assert good == ["A", "B", "A", "A", "B"] and sorted(calls) == ["a", "b", "bad"]
+    assert all(isinstance(e, UpstreamError) for e in bad)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import math
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
@@ -23,6 +24,7 @@ from connectors.decode import decode_page, map_values
 from connectors.filtering import filter_batch
 from connectors.github.tables import DETAIL_WIRE, PULL_REQUESTS, PULL_WIRE, USER_WIRE, USERS
 from connectors.http import ApiClient, HttpLimits
+from connectors.memo import Memo
 from connectors.requester import BearerAuth, GitHubErrors, LinkHeader, PageRequest, RecordSelector, paginate
 from connectors.topn import TopN
 from core.types import Predicate, ScanRequest, ScanStats, TableSpec
@@ -100,10 +102,11 @@ class GitHubConnector:
         out_schema = PULL_REQUESTS.schema_for(request.columns)
         repos = await self._repos(request.predicates, stats)
         listings = self._listings(repos, request.predicates)
+        scan = _Scan(request, stats, Memo())
         emitted = 0
         if request.limit is not None and not request.order_by:  # sequential: stop paying once we have enough
             for repo, params in listings:
-                async for batch in self._list(repo, params, request, stats):
+                async for batch in self._list(repo, params, scan):
                     batch = batch.slice(0, request.limit - emitted)
                     emitted += batch.num_rows
                     yield batch
@@ -111,7 +114,7 @@ class GitHubConnector:
                         return
             return
         collect = self._top if request.limit is not None else self._collect  # top-N: each repository's own
-        results = await asyncio.gather(*(collect(repo, params, request, stats) for repo, params in listings))
+        results = await asyncio.gather(*(collect(repo, params, scan) for repo, params in listings))
         for batches in results:
             for batch in batches:
                 yield batch
@@ -153,44 +156,42 @@ class GitHubConnector:
             return [(repo, {**params, "head": f"{self.config.org}:{head}"}) for repo in repos for head in heads]
         return [(repo, params) for repo in repos]
 
-    async def _top(self, repo: str, params: dict[str, Any], request: ScanRequest, stats: ScanStats
-                   ) -> list[pa.RecordBatch]:
+    async def _top(self, repo: str, params: dict[str, Any], scan: _Scan) -> list[pa.RecordBatch]:
         """This repository's top ``limit`` rows in the requested order (ties with the last included)."""
+        request = scan.request
         assert request.limit is not None
         column, descending = request.order_by[0]
         sorted_params = {**params, "sort": _SORTS[column], "direction": "desc" if descending else "asc",
                          "per_page": min(100, request.limit + 1)}
         top = TopN(request.limit, column)
         batches = []
-        async with contextlib.aclosing(self._list(repo, sorted_params, request, stats)) as pages:
+        async with contextlib.aclosing(self._list(repo, sorted_params, scan)) as pages:
             async for batch in pages:
                 batches.append(batch)
                 if top.add(batch):
                     break
         return batches
 
-    async def _collect(self, repo: str, params: dict[str, Any], request: ScanRequest, stats: ScanStats
-                       ) -> list[pa.RecordBatch]:
-        return [batch async for batch in self._list(repo, params, request, stats)]
+    async def _collect(self, repo: str, params: dict[str, Any], scan: _Scan) -> list[pa.RecordBatch]:
+        return [batch async for batch in self._list(repo, params, scan)]
 
-    async def _list(self, repo: str, params: dict[str, Any], request: ScanRequest, stats: ScanStats
-                    ) -> AsyncGenerator[pa.RecordBatch, None]:
+    async def _list(self, repo: str, params: dict[str, Any], scan: _Scan) -> AsyncGenerator[pa.RecordBatch, None]:
         first = PageRequest("GET", f"{self.base}/repos/{self._repo_path(repo)}/pulls", params)
-        async with contextlib.aclosing(paginate(self.api, first, _PAGES, _ARRAY, stats, PULLS,
+        async with contextlib.aclosing(paginate(self.api, first, _PAGES, _ARRAY, scan.stats, PULLS,
                                                 self.config.max_pages)) as pages:
             async for page in pages:
-                stats.listed += len(page.records)
+                scan.stats.listed += len(page.records)
                 if page.records:
-                    batch = await self._to_batch(page.records, request, stats)
-                    stats.rows += batch.num_rows
+                    batch = await self._to_batch(page.records, scan)
+                    scan.stats.rows += batch.num_rows
                     yield batch
 
     def _repo_path(self, repo: str) -> str:
         return f"{quote(self.config.org, safe='')}/{quote(repo, safe='')}"
 
     # -- decoding and hydration --------------------------------------------------------------------------------
-    async def _to_batch(self, items: list[dict[str, Any]], request: ScanRequest, stats: ScanStats
-                        ) -> pa.RecordBatch:
+    async def _to_batch(self, items: list[dict[str, Any]], scan: _Scan) -> pa.RecordBatch:
+        request, stats = scan.request, scan.stats
         listed = [c.name for c in PULL_REQUESTS.columns if c.fetch == "list"]
         cols = decode_page(items, PULL_REQUESTS.schema_for(listed), PULL_WIRE, "GitHub")
         cols["status"] = pc.if_else(pc.is_valid(cols["merged_at"]), "merged", cols["status"])
@@ -203,7 +204,7 @@ class GitHubConnector:
         if {"additions", "deletions"} & set(request.columns):
             extra.update(await self._details(batch, stats))
         if "author_email" in request.columns:
-            extra["author_email"] = await self._emails(batch.column("author"), stats)
+            extra["author_email"] = await self._emails(batch.column("author"), scan)
         out = PULL_REQUESTS.schema_for(request.columns)
         arrays = [extra[name] if name in extra else batch.column(name) for name in out.names]
         return pa.RecordBatch.from_arrays(arrays, schema=out)
@@ -216,12 +217,23 @@ class GitHubConnector:
         schema = PULL_REQUESTS.schema_for(("additions", "deletions"))
         return decode_page(list(bodies), schema, DETAIL_WIRE, "GitHub")
 
-    async def _emails(self, logins: pa.Array, stats: ScanStats) -> pa.Array:
+    async def _emails(self, logins: pa.Array, scan: _Scan) -> pa.Array:
+        """One ``GET /users/{login}`` per distinct author per scan (shared by every page and repository)."""
         distinct = [x for x in pc.unique(logins).to_pylist() if x is not None]
-        bodies = await asyncio.gather(*(self._user(login, stats) for login in distinct))
+        bodies = await asyncio.gather(*(scan.users.get(login, functools.partial(self._user, login, scan.stats))
+                                        for login in distinct))
         emails = {login: body.get("email") if isinstance(body, dict) else None
                   for login, body in zip(distinct, bodies, strict=True)}
         return map_values(logins, emails)
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """One pull request scan's state, shared by its pages and repositories."""
+
+    request: ScanRequest
+    stats: ScanStats
+    users: Memo  # login → GET /users/{login} body
 
 
 def _state_param(predicates: Sequence[Predicate]) -> str:

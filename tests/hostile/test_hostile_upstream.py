@@ -130,7 +130,7 @@ def test_github_misbehaviour_is_a_classified_error(up: HostileUpstream, scenario
     started = time.monotonic()
     error = failure(github(up, scenario, **overrides), PULLS)
     assert error.code == code
-    assert pytest.approx(0, abs=10) == time.monotonic() - started, "misbehaviour must not stall a scan"
+    assert time.monotonic() - started < 10, "misbehaviour must not stall a scan"
     message = str(error)
     assert re.search(pattern, message), message
     assert_clean(message)
