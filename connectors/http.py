@@ -37,15 +37,6 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MIN_ECHO = 8  # request values at least this long are scrubbed from upstream messages (JQL, logins, ...)
 
 
-def _spend(stats: ScanStats) -> None:
-    """Count one call before it is sent, through the query's call budget where ``ScanStats`` carries one."""
-    spend = getattr(stats, "spend", None)
-    if callable(spend):
-        spend()
-    else:
-        stats.api_calls += 1
-
-
 def new_http_client(timeout_s: float = 15.0) -> httpx.AsyncClient:
     """The process-wide client: pooled keep-alive connections, timeouts on by default, and no redirect
     following (``ApiClient`` follows them itself, within the connector's origin only)."""
@@ -197,7 +188,7 @@ class ApiClient:
                 async with asyncio.timeout(self.limits.response_timeout_s):
                     built = self.http.build_request(method, url, params=dict(params) if params else None,
                                                     json=body, headers=self.headers)
-                    _spend(stats)
+                    stats.spend()  # counts the call; the query's call budget refuses it when spent
                     response = await self.http.send(built, auth=self.auth or httpx.USE_CLIENT_DEFAULT, stream=True,
                                                     follow_redirects=False)
                     encoding = response.headers.get("content-encoding", "")
