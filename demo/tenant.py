@@ -7,11 +7,12 @@ from typing import Any
 from connectors.github.connector import GitHubConfig
 from connectors.jira.connector import JiraConfig
 from flight_server.config import TenantConfig
+from security.policy import parse_policy
 from security.principals import Principal
 
 DEMO_TOKENS = {
     "token_admin": ("admin", "omni-demo-admin-token", ("admin",), {}),
-    "token_dev": ("dev", "omni-demo-dev-token", ("developer",), {"team": "platform"}),
+    "token_dev": ("dev", "omni-demo-dev-token", ("developer",), {"team": "mobile"}),
     "token_qa": ("qa", "omni-demo-qa-token", ("qa",), {"team": "mobile"}),
     "token_web_dev": ("web_dev", "omni-demo-web-dev-token", ("developer",), {"team": "web"}),
 }
@@ -35,6 +36,25 @@ SEED_QUERIES = {
 }
 
 
+MASK_KEY = b"omnisql-demo-mask-key"  # the demo's only; a real tenant's comes from policy.mask_key_env
+# The seed's access matrix: admins see everything raw; developers see their team's rows; QA sees its team's rows
+# with people hidden, emails masked and diff links denied; everyone else nothing (default: deny).
+POLICY = parse_policy({"default": "deny", "rules": [
+    {"name": "admins", "match": {"roles": ["admin"]}, "tables": ["*"]},
+    {"name": "qa pull requests", "match": {"roles": ["qa"]}, "tables": ["github.pull_requests"],
+     "row_filter": "team_id = :user.team",
+     "masks": {"author": "redact", "author_email": "email", "diff_link": "deny"}},
+    {"name": "qa issues", "match": {"roles": ["qa"]}, "tables": ["jira.issues"], "row_filter": "team = :user.team",
+     "masks": {"assignee": "redact", "assignee_email": "email"}},
+    {"name": "qa users", "match": {"roles": ["qa"]}, "tables": ["github.users"], "masks": {"email": "email"}},
+    {"name": "developer pull requests", "match": {"roles": ["developer"]}, "tables": ["github.pull_requests"],
+     "row_filter": "team_id = :user.team"},
+    {"name": "developer issues", "match": {"roles": ["developer"]}, "tables": ["jira.issues"],
+     "row_filter": "team = :user.team"},
+    {"name": "developer users", "match": {"roles": ["developer"]}, "tables": ["github.users"]},
+]}, MASK_KEY)
+
+
 def demo_config(sandbox_info: dict[str, Any], host: str, port: int) -> TenantConfig:
     gh, jira = sandbox_info["github"], sandbox_info["jira"]
     principals = tuple((token, Principal(user=user, tenant="demo", roles=roles, attributes=attrs))
@@ -43,7 +63,7 @@ def demo_config(sandbox_info: dict[str, Any], host: str, port: int) -> TenantCon
         github=GitHubConfig(base_url=gh["base_url"], token=gh["token"], org=gh["org"], repo_teams=REPO_TEAMS),
         jira=JiraConfig(base_url=jira["base_url"], email=jira["email"], api_token=jira["api_token"],
                         project_teams=PROJECT_TEAMS),
-        principals=principals, host=host, port=port)
+        principals=principals, host=host, port=port, policy=POLICY)
 
 
 def demo_tokens() -> dict[str, str]:

@@ -17,11 +17,12 @@ import httpx
 from connectors.http import new_http_client
 from connectors.registry import default_registry
 from core.types import Connector
-from flight_server.config import TenantConfig
+from flight_server.config import ConfigError, TenantConfig
 from flight_server.server import FlightSqlService
 from flight_server.transport import FlightGrpcServer
 from planner.engine import Engine
 from planner.execute import BackgroundLoop
+from security.policy import PolicyError
 from security.principals import TokenAuthenticator
 
 __all__ = ["RunningService", "close_connectors", "open_connectors", "start_service"]
@@ -78,8 +79,11 @@ def start_service(config: TenantConfig) -> RunningService:
         for entry in config.connector_configs():
             connectors[entry.name] = registry.build(entry, http)
         loop.run(open_connectors(connectors))
-        engine = Engine(connectors, loop, pushdown=config.pushdown, deadline_s=config.deadline_s,
-                        join_strategy=config.join_strategy)
+        try:
+            engine = Engine(connectors, loop, pushdown=config.pushdown, deadline_s=config.deadline_s,
+                            join_strategy=config.join_strategy, policy=config.policy)
+        except PolicyError as exc:  # a rule names a column its tables do not have
+            raise ConfigError(str(exc)) from exc
         secret = config.secret or secrets.token_bytes(32)
         authenticator = TokenAuthenticator(config.principals, secret=secret)
         tls = config.tls()

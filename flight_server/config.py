@@ -18,6 +18,7 @@ from connectors.jira.connector import JiraConfig
 from connectors.registry import ConnectorConfig, Registry, default_registry
 from connectors.settings import SettingError
 from planner.binding import JOIN_STRATEGIES
+from security.policy import ALLOW_ALL, Policy, PolicyError, parse_policy
 from security.principals import Principal
 
 __all__ = ["ConfigError", "TenantConfig", "load_config"]
@@ -42,6 +43,7 @@ class TenantConfig:
     tls_key_file: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     connectors: tuple[ConnectorConfig, ...] = ()  # from the file; ``github``/``jira`` above serve code-built configs
+    policy: Policy = ALLOW_ALL  # the ``policy:`` section (security/policy.py); without one, everyone reads everything
 
     def connector_configs(self) -> tuple[ConnectorConfig, ...]:
         """Every connector to start: ``github``/``jira`` (unless ``connectors`` names them too), then the rest."""
@@ -115,8 +117,24 @@ def load_config(path: str | Path) -> TenantConfig:
     join_strategy = str(planner.get("join_strategy", "auto"))
     if join_strategy not in JOIN_STRATEGIES:
         raise ConfigError(f"planner.join_strategy must be one of {', '.join(JOIN_STRATEGIES)}, not {join_strategy}")
+    policy = _policy(raw)
     return TenantConfig(github=github, jira=jira, connectors=connectors, principals=tuple(principals), secret=secret,
+                        policy=policy,
                         host=listen.get("host", "127.0.0.1"), port=int(listen.get("port", 8815)),
                         deadline_s=float(raw.get("query_deadline_s", 60.0)),
                         pushdown=bool(planner.get("pushdown", True)), join_strategy=join_strategy,
                         tls_cert_file=listen.get("tls_cert_file"), tls_key_file=listen.get("tls_key_file"))
+
+
+def _policy(raw: dict[str, Any]) -> Policy:
+    """The ``policy:`` section; the key for hash/email masks comes from ``policy.mask_key_env``."""
+    section = raw.get("policy")
+    if section is None:
+        return ALLOW_ALL
+    if not isinstance(section, dict):
+        raise ConfigError("policy must be a mapping (default, mask_key_env, rules)")
+    key = _env("policy", section, "mask_key").encode() if section.get("mask_key_env") else b""
+    try:
+        return parse_policy({k: v for k, v in section.items() if k != "mask_key_env"}, key)
+    except PolicyError as exc:
+        raise ConfigError(str(exc)) from exc

@@ -63,8 +63,10 @@ class FlightSqlService:
         self.statements = StatementStore()
         self.session_store = sessions.SessionStore()  # Flight SQL sessions (flight_server/sessions.py)
 
-    def _metadata_table(self, command: Message) -> pa.Table:
-        catalog = self.engine.catalog
+    def _metadata_table(self, command: Message, principal: Principal) -> pa.Table:
+        """Metadata answers show each principal only what it may read (denied tables and columns left out,
+        masked columns in their masked type)."""
+        catalog = self.engine.visible_catalog(principal)
         if isinstance(command, pb.CommandGetSqlInfo):
             return sql_info_table(list(command.info))
         if isinstance(command, pb.CommandGetCatalogs):
@@ -84,12 +86,12 @@ class FlightSqlService:
                                          command.table)
         return metadata.keys_empty()
 
-    def _metadata_schema(self, command: Message) -> pa.Schema:
+    def _metadata_schema(self, command: Message, principal: Principal) -> pa.Schema:
         if isinstance(command, pb.CommandGetSqlInfo):
             return SQL_INFO_SCHEMA
         if isinstance(command, pb.CommandGetTables) and command.include_schema:
             return metadata.SCHEMAS["tables_with_schema"]
-        return self._metadata_table(command).schema
+        return self._metadata_table(command, principal).schema
 
     def _query_of(self, command: Message, user: str) -> tuple[str, pa.Table | None]:
         """The SQL and its bound parameter rows (None when nothing is bound)."""
@@ -108,7 +110,7 @@ class FlightSqlService:
         """GetFlightInfo: the result schema (planned, no API calls) and a ticket redeemable by this principal."""
         command = unpack(command_bytes)
         if isinstance(command, _METADATA_COMMANDS):
-            return self._metadata_schema(command), command_bytes
+            return self._metadata_schema(command, principal), command_bytes
         sql, params = self._query_of(command, principal.user)
         schema = self.engine.schema(sql, params, self._context(principal, session_id, on_cancel))
         handle = self.tickets.sign(principal.user, sql, params)
@@ -120,7 +122,7 @@ class FlightSqlService:
         ``query_deadline_s`` stops the query wherever it is: planning, fetching or DuckDB."""
         command = unpack(ticket)
         if isinstance(command, _METADATA_COMMANDS):
-            return self._metadata_table(command)
+            return self._metadata_table(command, principal)
         if not isinstance(command, pb.TicketStatementQuery):
             raise InvalidQuery("the ticket is not a statement ticket; call GetFlightInfo first")
         sql, params = self.tickets.verify(command.statement_handle, principal.user)
@@ -185,8 +187,9 @@ class FlightSqlService:
                        ) -> sessions.SessionReply:
         """DoAction for SetSessionOptions / GetSessionOptions / CloseSession; ``session_id`` is the one the call
         carries (``sessions.session_id_from_metadata``). The transport sends ``reply.set_cookie`` as a header."""
-        return sessions.handle_action(self.session_store, CATALOG_NAME, self.engine.catalog.schemas, principal.user,
-                                      action_type, body, session_id)
+        schemas = self.engine.visible_catalog(principal).schemas
+        return sessions.handle_action(self.session_store, CATALOG_NAME, schemas, principal.user, action_type, body,
+                                      session_id)
 
     def _prepare(self, sql: str, principal: Principal, session_id: str | None
                  ) -> pb.ActionCreatePreparedStatementResult:

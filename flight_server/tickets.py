@@ -6,10 +6,11 @@ from __future__ import annotations
 import base64
 import json
 import time
+from typing import Any
 
 import pyarrow as pa
 
-from core.errors import InvalidQuery, Unauthenticated
+from core.errors import EntitlementDenied, InvalidQuery
 from security.signing import Signer
 
 __all__ = ["TicketSigner", "decode_params", "encode_params"]
@@ -45,9 +46,28 @@ class TicketSigner:
         mac, payload = ticket[:32], ticket[32:]
         if not self.signer.verify("ticket", payload, mac):
             raise InvalidQuery("the ticket is not one this server issued; call GetFlightInfo again")
-        body = json.loads(payload)
+        body = _payload(payload)
         if body["u"] != user:
-            raise Unauthenticated("the ticket belongs to another user; call GetFlightInfo with your own token")
+            raise EntitlementDenied("the ticket belongs to another principal; call GetFlightInfo with your own token")
         if body["exp"] < time.time():
             raise InvalidQuery("the ticket has expired; call GetFlightInfo again")
-        return body["q"], decode_params(body["p"])
+        try:
+            return body["q"], decode_params(body["p"])
+        except (ValueError, pa.ArrowException) as exc:  # binascii.Error is a ValueError
+            raise InvalidQuery(_DAMAGED) from exc
+
+
+_DAMAGED = "the ticket is damaged (its contents cannot be read); call GetFlightInfo again"
+
+
+def _payload(payload: bytes) -> dict[str, Any]:
+    """The signed JSON, checked for shape: a ticket we signed always has it, but a leaked or reused secret
+    must not turn a malformed one into an INTERNAL error."""
+    try:
+        body = json.loads(payload)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise InvalidQuery(_DAMAGED) from exc
+    if not (isinstance(body, dict) and isinstance(body.get("u"), str) and isinstance(body.get("q"), str)
+            and isinstance(body.get("exp"), int | float) and isinstance(body.get("p"), str | None)):
+        raise InvalidQuery(_DAMAGED)
+    return body

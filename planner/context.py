@@ -58,6 +58,7 @@ class QueryContext:
     budget: CallBudget | None = field(init=False)  # API calls left (max_api_calls_per_query), shared by all scans
     counters: QueryCounters = field(default_factory=QueryCounters)
     started: float = field(default_factory=time.perf_counter)
+    security_scope: str = ""  # set by the engine from the policy (see ``scope``)
 
     def __post_init__(self) -> None:
         self.control = QueryControl(self.limits.deadline_s)
@@ -69,9 +70,9 @@ class QueryContext:
 
     @property
     def scope(self) -> str:
-        """The security scope whose rows this query may see: everything a cache or a request keys on so that
-        rows never cross principals whose policies differ (today: the tenant; policies refine it)."""
-        return self.principal.tenant
+        """The security scope whose rows this query may see: everything a cache, a learned statistic or a
+        request keys on, so rows never cross principals whose policies differ (``Policy.scope``)."""
+        return self.security_scope or self.principal.tenant
 
     @property
     def total_ms(self) -> float:

@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from core.errors import InvalidQuery, ResourceExhausted
 from core.types import Connector
+from planner.access import visible_catalog
 from planner.binding import JOIN_STRATEGIES
 from planner.catalog import Catalog
 from planner.context import QueryContext, QueryLimits, QueryOptions
@@ -23,6 +24,7 @@ from planner.parameters import Parameters, parameter_rows, parameter_schema, to_
 from planner.parse import parse_query
 from planner.plan import FetchPlan
 from planner.planner import Planner, split_explain
+from security.policy import ALLOW_ALL, Policy
 from security.principals import Principal
 
 __all__ = ["JOIN_STRATEGIES", "Engine", "OnCancel", "Prepared", "QueryContext", "QueryOptions"]
@@ -40,7 +42,8 @@ class Prepared:
 
 class Engine:
     def __init__(self, connectors: Mapping[str, Connector], loop: BackgroundLoop, pushdown: bool = True,
-                 deadline_s: float = 60.0, join_strategy: str = "auto", limits: QueryLimits | None = None) -> None:
+                 deadline_s: float = 60.0, join_strategy: str = "auto", limits: QueryLimits | None = None,
+                 policy: Policy = ALLOW_ALL) -> None:
         self.connectors = dict(connectors)
         self.catalog = Catalog(spec for c in self.connectors.values() for spec in c.tables())
         self.limits = limits or QueryLimits(deadline_s=deadline_s)
@@ -48,9 +51,12 @@ class Engine:
                          max_result_bytes=self.limits.result_bytes or DEFAULT_MAX_RESULT_BYTES)
         self.loop = loop
         self.estimator = Estimator()  # shared: the executor records what it fetched, the planner estimates with it
+        self.policy = policy
+        policy.validate(list(self.catalog.tables.values()))
         self.planner = Planner(self.catalog, self.duck, pushdown=pushdown, join_strategy=join_strategy,
-                               estimator=self.estimator)
-        self.executor = Executor(self.connectors, self.duck, loop, estimator=self.estimator)
+                               estimator=self.estimator, policy=policy)
+        self.executor = Executor(self.connectors, self.duck, loop, estimator=self.estimator,
+                                 mask_key=policy.mask_key)
 
     # -- contexts ----------------------------------------------------------------------------------------------
     def context(self, principal: Principal = IN_PROCESS, options: QueryOptions | None = None,
@@ -58,9 +64,20 @@ class Engine:
         """A fresh context under the tenant's limits. ``on_cancel`` registers a callback for when the caller
         goes away (gRPC's ``add_callback``): the query then stops wherever it is."""
         ctx = QueryContext(principal, self.limits, options or QueryOptions())
+        ctx.security_scope = self.scope_of(principal)
         if on_cancel is not None and not on_cancel(ctx.control.cancel):
             ctx.control.cancel()
         return ctx
+
+    def scope_of(self, principal: Principal) -> str:
+        """The principal's security scope under the policy (principals who see the same share one)."""
+        return self.policy.scope(principal, self.catalog.tables.values())
+
+    def visible_catalog(self, principal: Principal) -> Catalog:
+        """The catalog as this principal may see it (metadata RPCs answer from this)."""
+        if self.policy is ALLOW_ALL:
+            return self.catalog
+        return visible_catalog(self.catalog, self.policy, principal)
 
     # -- the Flight SQL verbs ----------------------------------------------------------------------------------
     def prepare(self, sql: str, ctx: QueryContext) -> Prepared:

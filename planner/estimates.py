@@ -20,20 +20,27 @@ SELECTIVITY = {"=": 0.1, "<>": 0.9, "<": 0.3, "<=": 0.3, ">": 0.3, ">=": 0.3, "B
 USER_LOOKUP_CAP = 25  # distinct users a lookup column touches at most, when nothing better is known
 
 
-def _signature(spec: TableSpec, predicates: Iterable[Predicate]) -> tuple[str, frozenset[str]]:
-    return spec.qualified_name, frozenset(str(p) for p in predicates)
+def _signature(scope: str, spec: TableSpec, predicates: Iterable[Predicate]) -> tuple[str, str, frozenset[str]]:
+    return scope, spec.qualified_name, frozenset(str(p) for p in predicates)
 
 
 class Statistics:
-    """Rows returned by recent fetches, keyed by table and pushed conditions (bounded LRU, thread-safe)."""
+    """Rows listed by recent fetches, keyed by security scope, table and pushed conditions (bounded LRU,
+    thread-safe). The scope keeps what one team's queries teach the planner (table sizes are data too) from
+    shaping another team's estimates; ``scoped`` gives the view one query uses."""
 
-    def __init__(self, max_entries: int = 4096) -> None:
-        self._rows: OrderedDict[tuple[str, frozenset[str]], int] = OrderedDict()
-        self._lock = threading.Lock()
+    def __init__(self, max_entries: int = 4096, scope: str = "",
+                 shared: tuple[OrderedDict[tuple[str, str, frozenset[str]], int], threading.Lock] | None = None
+                 ) -> None:
+        self._rows, self._lock = shared or (OrderedDict(), threading.Lock())
         self.max_entries = max_entries
+        self.scope = scope
+
+    def scoped(self, scope: str) -> Statistics:
+        return Statistics(self.max_entries, scope, (self._rows, self._lock))
 
     def record(self, spec: TableSpec, predicates: Sequence[Predicate], rows: int) -> None:
-        key = _signature(spec, predicates)
+        key = _signature(self.scope, spec, predicates)
         with self._lock:
             self._rows[key] = rows
             self._rows.move_to_end(key)
@@ -42,12 +49,16 @@ class Statistics:
 
     def rows(self, spec: TableSpec, predicates: Sequence[Predicate]) -> int | None:
         with self._lock:
-            return self._rows.get(_signature(spec, predicates))
+            return self._rows.get(_signature(self.scope, spec, predicates))
 
 
 class Estimator:
     def __init__(self, statistics: Statistics | None = None) -> None:
         self.statistics = statistics or Statistics()
+
+    def scoped(self, scope: str) -> Estimator:
+        """The estimator one query of this security scope uses (statistics of its own scope only)."""
+        return Estimator(self.statistics.scoped(scope))
 
     def table_rows(self, spec: TableSpec) -> float:
         seen = self.statistics.rows(spec, ())

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from core.errors import SourceTimeout
 from core.types import Connector, Counting, ScanRequest, ScanStats
+from planner.access import secure_table
 from planner.binding import bound_requests, runtime_mode
 from planner.context import QueryContext
 from planner.control import QueryControl
@@ -72,11 +73,12 @@ class QueryResult:
 
 class Executor:
     def __init__(self, connectors: Mapping[str, Connector], duck: Duck, loop: BackgroundLoop,
-                 estimator: Estimator | None = None) -> None:
+                 estimator: Estimator | None = None, mask_key: bytes = b"") -> None:
         self.connectors = connectors
         self.duck = duck
         self.loop = loop
         self.estimator = estimator or Estimator()
+        self.mask_key = mask_key  # the tenant's key for hash/email masks (never logged, never in a plan)
 
     def execute(self, plan: FetchPlan, ctx: QueryContext) -> QueryResult:
         """Run the plan under the context's control. A stop — the client going away or the deadline — cancels
@@ -139,42 +141,48 @@ class Executor:
         connector = self.connectors[step.spec.schema_name]
         stats = ScanStats(budget=ctx.budget)
         requests, strategy, keys = step.requests, "scan", None
+        estimator = self.estimator.scoped(ctx.scope)
         if step.binding is not None and source_result is not None:
-            requests, strategy, keys = await self._bind(plan, step, source_result, stats, ctx.control)
+            requests, strategy, keys = await self._bind(plan, step, source_result, stats, ctx.control, estimator)
         credential = f"{ctx.tenant}/{connector.name}"
         parts = await asyncio.gather(*(self._scan(connector, replace(r, scope=ctx.scope, credential=credential), stats)
                                        for r in requests))
         batches = [b for part in parts for b in part]
-        table = pa.Table.from_batches(batches, schema=step.schema) if batches else step.schema.empty_table()
+        schema = step.fetch_schema
+        table = pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table()
+        if step.secured:
+            table = secure_table(table, step.spec, step.row_filter, step.masks, step.hidden, self.mask_key,
+                                 lambda rows, condition: self.duck.run(f"SELECT * FROM __rows WHERE {condition}",
+                                                                       {"__rows": rows}, control=ctx.control))
         if step.binding is None and step.limit is None:  # learn what the API lists, for later estimates
-            self.estimator.statistics.record(step.spec, tuple(c.predicate for c in step.pushed), stats.listed)
+            estimator.statistics.record(step.spec, tuple(c.predicate for c in step.pushed), stats.listed)
         return StepResult(table, stats, (time.perf_counter() - started) * 1000, strategy, keys)
 
     async def _bind(self, plan: FetchPlan, step: ScanStep, source: StepResult, stats: ScanStats,
-                    control: QueryControl) -> tuple[tuple[ScanRequest, ...], str, int]:
+                    control: QueryControl, estimator: Estimator) -> tuple[tuple[ScanRequest, ...], str, int]:
         """The bound step's requests from the source's distinct keys, re-priced with the actual key count."""
         assert step.binding is not None
         keys = self.duck.run(step.binding.key_sql, {view_name(step.binding.source): source.table},
                              plan.params.subset(step.binding.key_params), control).column(0).to_pylist()
-        await self._learn_size(step, stats)
-        mode = runtime_mode(step, keys, self.estimator)
+        await self._learn_size(step, stats, estimator)
+        mode = runtime_mode(step, keys, estimator)
         strategy = strategy_label(mode, step.binding.batch)
         if mode != step.binding.mode:
             strategy += f" (fallback: {len(keys)} keys cost more than listing)"
         return bound_requests(step, mode, keys), strategy, len(keys)
 
-    async def _learn_size(self, step: ScanStep, stats: ScanStats) -> None:
+    async def _learn_size(self, step: ScanStep, stats: ScanStats, estimator: Estimator) -> None:
         """Before betting on a bind join, learn the unbound listing's size when it is only a guess and the API
         can count it in one call (Jira's approximate count): a wrong guess costs far more than that call."""
         connector = self.connectors[step.spec.schema_name]
         pushed = tuple(c.predicate for c in step.pushed)
         if step.binding is None or step.binding.mode != "bind" or len(step.requests) != 1 \
-                or self.estimator.statistics.rows(step.spec, pushed) is not None \
+                or estimator.statistics.rows(step.spec, pushed) is not None \
                 or not isinstance(connector, Counting):
             return
         count = await connector.count(step.requests[0], stats)
         if count is not None:
-            self.estimator.statistics.record(step.spec, pushed, count)
+            estimator.statistics.record(step.spec, pushed, count)
 
     async def _scan(self, connector: Connector, request: ScanRequest, stats: ScanStats) -> list[pa.RecordBatch]:
         """Connectors raise the error vocabulary for what upstream did wrong (bad bodies included); anything

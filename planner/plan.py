@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 import pyarrow as pa
+from sqlglot import exp
 
 from core.types import Predicate, ScanRequest, TableSpec
 from planner.parameters import Parameters
+from security.masks import Mask
 
 __all__ = ["Binding", "FetchPlan", "JoinMode", "PushedCondition", "STRATEGIES", "ScanStep", "strategy_label",
            "view_name"]
@@ -78,6 +81,12 @@ class ScanStep:
     binding: Binding | None = None
     missing_required: tuple[str, ...] = ()  # required filters only a binding can supply
     prelookup: tuple[str, ...] = ()  # conditions the connector applies (as Arrow) before per-row lookups
+    # The policy for the asking principal: the table as it sees it, the row filter re-checked on every fetched
+    # row, masks applied before DuckDB, columns fetched only for the filter and dropped after it.
+    visible: TableSpec | None = None
+    row_filter: exp.Expr | None = None
+    masks: Mapping[str, Mask] = field(default_factory=dict)
+    hidden: tuple[str, ...] = ()
 
     @property
     def order_by(self) -> str | None:
@@ -101,7 +110,17 @@ class ScanStep:
 
     @property
     def schema(self) -> pa.Schema:
+        """The rows as DuckDB sees them (after the policy)."""
+        return (self.visible or self.spec).schema_for(c for c in self.columns if c not in self.hidden)
+
+    @property
+    def fetch_schema(self) -> pa.Schema:
+        """The rows as the connector returns them (raw)."""
         return self.spec.schema_for(self.columns)
+
+    @property
+    def secured(self) -> bool:
+        return self.row_filter is not None or bool(self.masks) or bool(self.hidden)
 
     def describe(self) -> str:
         pushed = "; ".join(map(str, self.pushed)) or "-"

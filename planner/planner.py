@@ -20,6 +20,7 @@ from sqlglot.optimizer.merge_subqueries import merge_subqueries
 from sqlglot.optimizer.scope import traverse_scope
 
 from core.types import TableSpec
+from planner.access import check_denied_columns, visible_catalog, visible_spec
 from planner.binding import JoinEdge, JoinStrategy, bind_step, choose_bindings
 from planner.binding import join_strategy as join_strategy_of
 from planner.catalog import Catalog
@@ -33,6 +34,8 @@ from planner.plan import FetchPlan, ScanStep
 from planner.predicates import to_predicate
 from planner.pushdown import Pushdown, decide, require_filters, split_requests
 from planner.residual import to_residual
+from security.policy import ALLOW_ALL, Policy, TableDecision
+from security.principals import Principal
 
 __all__ = ["EXPLAIN_SCHEMA", "Planner", "split_explain"]
 
@@ -81,6 +84,7 @@ class _Analysis:
     conditions: dict[int, _Conditions]
     edges: list[JoinEdge]
     columns: dict[int, set[str]]
+    decisions: dict[int, TableDecision]
 
 
 class Planner:
@@ -88,22 +92,25 @@ class Planner:
     whenever possible) or ``per_row`` (one request per key, for comparison only)."""
 
     def __init__(self, catalog: Catalog, duck: Duck, pushdown: bool = True, join_strategy: str = "auto",
-                 estimator: Estimator | None = None) -> None:
+                 estimator: Estimator | None = None, policy: Policy = ALLOW_ALL) -> None:
         self.catalog = catalog
         self.duck = duck
         self.pushdown = pushdown
         self.join_strategy = join_strategy_of(join_strategy)
         self.estimator = estimator or Estimator()
+        self.policy = policy
 
     def plan(self, sql: str, params: Parameters | None = None, ctx: QueryContext | None = None) -> FetchPlan:
         """SQL → FetchPlan in named steps: analyse the query, decide each scan's pushdown, bind joins, check
         required filters, write the final SQL and ask DuckDB for its result schema (no API call, no execution)."""
         params = params if params is not None else Parameters()
         explain, sql = split_explain(sql)
-        query = self._analyse(sql, params, ctx.options.default_schema if ctx else None)
-        steps = [self._step(index, spec, query.conditions[index], query.columns.get(index, set()), params)
-                 for index, spec in query.tables]
-        steps = self._bind_joins(steps, query)
+        principal = ctx.principal if ctx else None
+        estimator = self.estimator.scoped(ctx.scope) if ctx else self.estimator
+        query = self._analyse(sql, params, ctx.options.default_schema if ctx else None, principal)
+        steps = [self._step(index, spec, query.conditions[index], query.columns.get(index, set()), params,
+                            query.decisions[index], estimator) for index, spec in query.tables]
+        steps = self._bind_joins(steps, query, estimator)
         for step in steps:
             bound = {step.binding.column} if step.binding else set()
             require_filters(step.spec, [c for c in step.missing_required if c not in bound])
@@ -113,50 +120,75 @@ class Planner:
             ctx.control if ctx else None)
         return FetchPlan(tuple(steps), final_sql, schema, explain, params=params)
 
-    def _analyse(self, sql: str, params: Parameters, default_schema: str | None) -> _Analysis:
-        """Parse, tag the catalog's tables, qualify; collect each table's conditions (on the query with its
-        derived tables merged), its join edges, and the columns it must fetch (on the query as written)."""
+    def _analyse(self, sql: str, params: Parameters, default_schema: str | None, principal: Principal | None
+                 ) -> _Analysis:
+        """Parse, tag the catalog's tables, apply the principal's table and column decisions, qualify (against
+        the tables as this principal sees them, so ``*`` leaves denied columns out); collect each table's
+        conditions (on the query with its derived tables merged), its join edges, and the columns it must fetch
+        (on the query as written)."""
         tree = parse_query(sql)
         check_count(tree, params)
         tagged = base_tables(tree, self.catalog, default_schema)
-        qualified = qualify_query(tree, self.catalog)
+        specs = {node.meta[SCAN_TAG]: self.catalog.lookup(node.db, node.name) for node in tagged}
+        policy = self.policy if principal is not None else ALLOW_ALL
+        decisions = {i: policy.decide(principal or _NOBODY, spec) for i, spec in specs.items()}
+        for decision in decisions.values():
+            decision.require()
+        check_denied_columns(tree, tagged, decisions, specs)
+        visible = visible_catalog(self.catalog, policy, principal or _NOBODY) if policy is not ALLOW_ALL \
+            else self.catalog
+        qualified = qualify_query(tree, visible)
         conditions, edges = _collect_conditions(_merged(qualified))
         tables = []
         for node in tagged:
             index = node.meta[SCAN_TAG]
             found = conditions.setdefault(index, _Conditions(alias=node.alias_or_name))
             found.alias = found.alias or node.alias_or_name
-            tables.append((index, self.catalog.lookup(node.db, node.name)))
-        return _Analysis(tree, tables, conditions, edges, _columns_by_scan(qualified))
+            tables.append((index, specs[index]))
+        return _Analysis(tree, tables, conditions, edges, _columns_by_scan(qualified), decisions)
 
-    def _bind_joins(self, steps: list[ScanStep], query: _Analysis) -> list[ScanStep]:
+    def _bind_joins(self, steps: list[ScanStep], query: _Analysis, estimator: Estimator) -> list[ScanStep]:
         """Join keys of one scan filter another where that saves API calls (with pushdown off, only where a
-        binding supplies a required filter)."""
+        binding supplies a required filter). Never along a masked column: the keys would be masked values, and
+        filtering the other side upstream by raw values would leak through row counts."""
         if len(steps) < 2:
             return steps
         strategy: JoinStrategy = self.join_strategy if self.pushdown else "scan"
-        for target, (edge, mode, n_keys) in choose_bindings(steps, query.edges, strategy, self.estimator).items():
+        edges = [e for e in query.edges
+                 if e.source_column not in steps[e.source].masks and e.target_column not in steps[e.target].masks]
+        for target, (edge, mode, n_keys) in choose_bindings(steps, edges, strategy, estimator).items():
             key_sql, key_params = _key_sql(steps[edge.source], edge.source_column, query.conditions[edge.source])
-            steps[target] = bind_step(steps[target], edge, mode, n_keys, steps, key_sql, self.estimator, key_params)
+            steps[target] = bind_step(steps[target], edge, mode, n_keys, steps, key_sql, estimator, key_params)
         return steps
 
-    def _step(self, index: int, spec: TableSpec, found: _Conditions, used: set[str], params: Parameters
-              ) -> ScanStep:
-        """One table reference: its projection, the pushdown verdict per condition, LIMIT/top-N, requests."""
+    def _step(self, index: int, spec: TableSpec, found: _Conditions, used: set[str], params: Parameters,
+              decision: TableDecision, estimator: Estimator) -> ScanStep:
+        """One table reference: its projection, the pushdown verdict per condition, LIMIT/top-N, requests.
+        The principal's row filter joins the conditions (so it goes upstream where the API enforces it exactly)
+        and is re-checked on every fetched row by the executor; a masked column is never filtered upstream."""
+        visible = visible_spec(spec, decision) if decision.restricts else None
+        seen = visible or spec
+        row_filter = _qualified(decision.row_filter, found.alias) if decision.row_filter is not None else None
+        filter_columns = _names(decision.row_filter) if decision.row_filter is not None else set()
         names = [c.name for c in spec.columns]
-        columns = tuple(n for n in names if n in used) or (spec.primary_key[:1] or (names[0],))
-        rewritten = [(rewrite(bind_literals(c, params)), c) for c in found.where]
-        verdict, local = self._verdict(spec, found, rewritten)
-        scan_limit, order = self._scan_limit(spec, found, params, verdict, local)
+        wanted = used | filter_columns
+        columns = tuple(n for n in names if n in wanted) or (seen.primary_key[:1] or (seen.columns[0].name,))
+        conditions = [*found.where, row_filter] if row_filter is not None else found.where
+        rewritten = [(rewrite(bind_literals(c, params)), c) for c in conditions]
+        verdict, local = self._verdict(seen, found, rewritten)
+        scan_limit, order = self._scan_limit(seen, found, params, verdict, local, decision)
         requests = split_requests(spec, columns, verdict, scan_limit, order=order)
-        residual, prelookup = self._residual(spec, columns, found.nullable_side, rewritten) if self.pushdown \
+        unmasked = [(n, c) for n, c in rewritten if not _names(n) & set(decision.masks)]
+        residual, prelookup = self._residual(spec, columns, found.nullable_side, unmasked) if self.pushdown \
             else (None, ())
         if residual is not None:
             requests = tuple(dataclasses.replace(r, residual=residual) for r in requests)
-        pages, calls = self.estimator.cost(spec, requests)
+        pages, calls = estimator.cost(spec, requests)
         return ScanStep(index=index, alias=found.alias, spec=spec, columns=columns, pushed=tuple(verdict.pushed),
                         local=tuple(local), requests=requests, limit=scan_limit, est_pages=pages, est_calls=calls,
-                        missing_required=verdict.missing_required, prelookup=prelookup)
+                        missing_required=verdict.missing_required, prelookup=prelookup, visible=visible,
+                        row_filter=decision.row_filter, masks=dict(decision.masks),
+                        hidden=tuple(c for c in columns if c in decision.denied_columns))
 
     def _verdict(self, spec: TableSpec, found: _Conditions, rewritten: Sequence[tuple[exp.Expr, exp.Expr]]
                  ) -> tuple[Pushdown, list[str]]:
@@ -174,7 +206,7 @@ class Planner:
         return verdict, local + [f"{p} ({why})" for p, why in verdict.unsupported]
 
     def _scan_limit(self, spec: TableSpec, found: _Conditions, params: Parameters, verdict: Pushdown,
-                    local: Sequence[str]) -> tuple[int | None, tuple[tuple[str, bool], ...]]:
+                    local: Sequence[str], decision: TableDecision) -> tuple[int | None, tuple[tuple[str, bool], ...]]:
         """(rows the API may stop after, the order it must list in): only when the SELECT's LIMIT provably sees
         every condition (``_pushable_limit``), nothing stays local and the API enforces every pushed condition
         exactly; with an ORDER BY, only on a column the API sorts by."""
@@ -182,8 +214,8 @@ class Planner:
         if limit is None or local or not all(c.exact for c in verdict.pushed):
             return None, ()
         n, order = limit
-        if order and order[0][0] not in spec.order_pushdown:
-            return None, ()
+        if order and (order[0][0] not in spec.order_pushdown or order[0][0] in decision.masks):
+            return None, ()  # a masked column sorts by its masked values, which the API does not have
         return n, order
 
     @staticmethod
@@ -199,6 +231,23 @@ class Planner:
             return None, ()
         expression = functools.reduce(operator.and_, (t[0] for t, _ in terms))
         return expression, tuple(c.sql("duckdb") for _, c in terms)
+
+
+_NOBODY = Principal(user="", tenant="")  # stands in where no principal is given (policy off)
+
+
+def _names(condition: exp.Expr) -> set[str]:
+    return {column.name for column in condition.find_all(exp.Column)}
+
+
+def _qualified(condition: exp.Expr, alias: str) -> exp.Expr:
+    """A policy row filter (over bare column names) as a condition on this table reference."""
+    def qualify(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Column) and not node.table:
+            return exp.column(node.name, table=alias)
+        return node
+
+    return condition.copy().transform(qualify)
 
 
 def _required(spec: TableSpec, column: str) -> bool:

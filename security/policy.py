@@ -1,0 +1,216 @@
+"""Access policy as data: which principal may read which table, which rows (a row filter) and which column
+values (masks, denied columns). The planner places the decisions (row filters into the scan's conditions and a
+mandatory re-check; masks on the fetched batches); connectors never see policy.
+
+Rules are tried in order; for a (principal, table) pair the first rule that matches both decides. A table no
+rule matches gets the tenant's ``default`` (``deny`` unless the policy says ``allow``). Principal variables in
+row filters (``:user.team``, ``:user.name``, ``:user.tenant``) are bound as SQL literals into the parsed
+expression — never spliced into SQL text.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from core.errors import EntitlementDenied
+from core.types import TableSpec
+from security.masks import Mask
+from security.principals import Principal
+
+__all__ = ["ALLOW_ALL", "Policy", "PolicyError", "Rule", "TableDecision", "parse_policy"]
+
+_VARIABLE = re.compile(r":user\.([A-Za-z_][A-Za-z0-9_]*)")
+_VAR_PREFIX = "__omnisql_user_"
+MASK_KINDS = ("redact", "null", "hash", "email", "partial")
+
+
+class PolicyError(ValueError):
+    """The policy section of the tenant config is wrong; the message names the rule and key."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """``users``/``roles`` are glob patterns (a principal matches if its name matches one of ``users`` and it
+    holds one of ``roles``; an empty list matches anyone); ``attributes`` must all be equal; ``tables`` are
+    globs over ``schema.table``. ``masks`` maps a column to a ``Mask``, or to None for a denied column."""
+
+    name: str
+    tables: tuple[str, ...] = ("*",)
+    users: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    access: Literal["allow", "deny"] = "allow"
+    row_filter: str | None = None
+    masks: Mapping[str, Mask | None] = field(default_factory=dict)
+
+    def matches(self, principal: Principal, table: str) -> bool:
+        return (any(fnmatch.fnmatchcase(table, pattern) for pattern in self.tables)
+                and (not self.users or any(fnmatch.fnmatchcase(principal.user, u) for u in self.users))
+                and (not self.roles or bool(set(self.roles) & set(principal.roles)))
+                and all(principal.attributes.get(k) == v for k, v in self.attributes.items()))
+
+
+@dataclass(frozen=True)
+class TableDecision:
+    """What one principal may see of one table."""
+
+    table: str
+    allowed: bool
+    rule: str  # the rule that decided, or "default"
+    row_filter: exp.Expr | None = None  # over the table's columns (unqualified), variables bound as literals
+    masks: Mapping[str, Mask] = field(default_factory=dict)
+    denied_columns: frozenset[str] = frozenset()
+
+    @property
+    def restricts(self) -> bool:
+        return self.row_filter is not None or bool(self.masks) or bool(self.denied_columns)
+
+    def describe(self) -> list[str]:
+        """Short strings for the audit log and EXPLAIN (names only, never values)."""
+        out = [f"{self.table}: {'allow' if self.allowed else 'deny'} by {self.rule}"]
+        if self.row_filter is not None:
+            out.append(f"{self.table}: row filter")
+        out += [f"{self.table}.{c}: mask {m.kind}" for c, m in sorted(self.masks.items())]
+        out += [f"{self.table}.{c}: denied" for c in sorted(self.denied_columns)]
+        return out
+
+    def require(self) -> None:
+        if not self.allowed:
+            raise EntitlementDenied(f"you may not read {self.table}; ask an administrator for access")
+
+
+@dataclass(frozen=True)
+class Policy:
+    rules: tuple[Rule, ...] = ()
+    default: Literal["allow", "deny"] = "deny"
+    mask_key: bytes = b""
+
+    def decide(self, principal: Principal, spec: TableSpec) -> TableDecision:
+        table = spec.qualified_name
+        rule = next((r for r in self.rules if r.matches(principal, table)), None)
+        if rule is None:
+            return TableDecision(table, self.default == "allow", "default")
+        if rule.access == "deny":
+            return TableDecision(table, False, rule.name)
+        names = {c.name for c in spec.columns}
+        row_filter = _bind(rule.row_filter, principal) if rule.row_filter else None
+        masks = {c: m for c, m in rule.masks.items() if m is not None and c in names}
+        denied = frozenset(c for c, m in rule.masks.items() if m is None and c in names)
+        return TableDecision(table, True, rule.name, row_filter, masks, denied)
+
+    def scope(self, principal: Principal, specs: Iterable[TableSpec]) -> str:
+        """A fingerprint of everything this principal may see: principals with the same decisions share it
+        (and so may share cached rows and learned statistics); any difference separates them."""
+        decisions = [(d.table, d.allowed, d.row_filter.sql("duckdb") if d.row_filter is not None else None,
+                      sorted((c, m.kind, m.keep) for c, m in d.masks.items()), sorted(d.denied_columns))
+                     for d in (self.decide(principal, s) for s in sorted(specs, key=lambda s: s.qualified_name))]
+        digest = hashlib.sha256(json.dumps([principal.tenant, decisions], default=str).encode()).hexdigest()
+        return f"{principal.tenant}:{digest[:16]}"
+
+    def validate(self, specs: Sequence[TableSpec]) -> None:
+        """Every row filter and mask names columns of every table its rule can match (checked at start-up)."""
+        for rule in self.rules:
+            matched = [s for s in specs if any(fnmatch.fnmatchcase(s.qualified_name, t) for t in rule.tables)]
+            for spec in matched:
+                names = {c.name for c in spec.columns}
+                if rule.row_filter:
+                    parsed = _parse_filter(rule.row_filter, rule.name)
+                    unknown = {c.name for c in parsed.find_all(exp.Column)
+                               if not c.name.startswith(_VAR_PREFIX)} - names
+                    if unknown:
+                        raise PolicyError(f"policy rule {rule.name!r}: row_filter names {sorted(unknown)}, which "
+                                          f"{spec.qualified_name} does not have (columns: {sorted(names)})")
+                unknown_masks = set(rule.masks) - names
+                if unknown_masks and len(matched) == 1:
+                    raise PolicyError(f"policy rule {rule.name!r}: masks name {sorted(unknown_masks)}, which "
+                                      f"{spec.qualified_name} does not have")
+
+
+ALLOW_ALL = Policy(default="allow")  # a tenant without a policy section (documented; warned at start-up)
+
+
+def _parse_filter(text: str, rule: str) -> exp.Expr:
+    try:
+        parsed = sqlglot.parse_one(_VARIABLE.sub(lambda m: _VAR_PREFIX + m.group(1), text), dialect="duckdb")
+    except SqlglotError as exc:
+        raise PolicyError(f"policy rule {rule!r}: row_filter is not a SQL condition ({exc})") from exc
+    if parsed.find(exp.Select, exp.Subquery) or not isinstance(parsed, exp.Condition):
+        raise PolicyError(f"policy rule {rule!r}: row_filter must be a condition over the table's columns, "
+                          "without subqueries")
+    return parsed
+
+
+def _bind(text: str, principal: Principal) -> exp.Expr:
+    """The row filter with each ``:user.x`` replaced by a literal of the principal's value (NULL when the
+    principal has no such attribute: the filter then admits no row)."""
+    values: dict[str, Any] = {**principal.attributes, "name": principal.user, "tenant": principal.tenant}
+
+    def replace(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Column) and not node.table and node.name.startswith(_VAR_PREFIX):
+            value = values.get(node.name[len(_VAR_PREFIX):])
+            return exp.Null() if value is None else exp.Literal.string(str(value))
+        return node
+
+    return _parse_filter(text, "?").transform(replace)
+
+
+def parse_policy(raw: Mapping[str, Any], mask_key: bytes) -> Policy:
+    """The ``policy:`` section of the tenant YAML (see README, Security)."""
+    unknown_keys = set(raw) - {"default", "rules"}
+    if unknown_keys:
+        raise PolicyError(f"policy: unknown key(s) {sorted(unknown_keys)}; expected default, mask_key_env, rules")
+    default = raw.get("default", "deny")
+    if default not in ("allow", "deny"):
+        raise PolicyError(f"policy.default must be allow or deny, not {default!r}")
+    rules = []
+    for i, entry in enumerate(raw.get("rules") or []):
+        name = str(entry.get("name") or f"rules[{i}]")
+        unknown = set(entry) - {"name", "match", "tables", "access", "row_filter", "masks"}
+        if unknown:
+            raise PolicyError(f"policy rule {name!r}: unknown key(s) {sorted(unknown)}")
+        match = entry.get("match") or {}
+        access = entry.get("access", "allow")
+        if access not in ("allow", "deny"):
+            raise PolicyError(f"policy rule {name!r}: access must be allow or deny, not {access!r}")
+        row_filter = entry.get("row_filter")
+        if row_filter is not None:
+            _parse_filter(str(row_filter), name)
+        rules.append(Rule(name=name, tables=_strings(entry.get("tables", ["*"]), name, "tables"),
+                          users=_strings(match.get("users", []), name, "match.users"),
+                          roles=_strings(match.get("roles", []), name, "match.roles"),
+                          attributes={str(k): str(v) for k, v in (match.get("attributes") or {}).items()},
+                          access=access, row_filter=str(row_filter) if row_filter is not None else None,
+                          masks={str(c): _mask(v, name, str(c)) for c, v in (entry.get("masks") or {}).items()}))
+    return Policy(tuple(rules), default, mask_key)
+
+
+def _strings(value: Any, rule: str, key: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise PolicyError(f"policy rule {rule!r}: {key} must be a list of strings")
+    return tuple(value)
+
+
+def _mask(value: Any, rule: str, column: str) -> Mask | None:
+    """``redact | null | hash | email | deny | partial`` or ``{partial: N}`` / ``partial:N``."""
+    if value == "deny":
+        return None
+    if isinstance(value, dict) and set(value) == {"partial"}:
+        return Mask("partial", int(value["partial"]))
+    if isinstance(value, str) and value.startswith("partial:") and value[8:].isdigit():
+        return Mask("partial", int(value[8:]))
+    if value in MASK_KINDS and value != "partial":
+        return Mask(value)
+    raise PolicyError(f"policy rule {rule!r}: mask for {column} must be one of {', '.join(MASK_KINDS)}, deny or "
+                      f"{{partial: N}}, not {value!r}")
