@@ -45,7 +45,7 @@ USER = "/users/{username}"
 @dataclass(frozen=True)
 class GitHubConfig:
     base_url: str
-    token: str
+    token: str = field(repr=False)  # never in a log line or an error
     org: str
     repo_teams: dict[str, str] = field(default_factory=dict)
     concurrency: int = 8

@@ -40,7 +40,7 @@ _ISSUES = RecordSelector(("issues",))
 class JiraConfig:
     base_url: str
     email: str
-    api_token: str
+    api_token: str = field(repr=False)  # never in a log line or an error
     project_teams: dict[str, str] = field(default_factory=dict)
     story_points_field: str = "customfield_10016"
     branch_field: str = "customfield_10100"
