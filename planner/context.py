@@ -59,6 +59,8 @@ class QueryContext:
     counters: QueryCounters = field(default_factory=QueryCounters)
     started: float = field(default_factory=time.perf_counter)
     security_scope: str = ""  # set by the engine from the policy (see ``scope``)
+    tables: list[str] = field(default_factory=list)  # read by the query (audit log)
+    decisions: list[str] = field(default_factory=list)  # policy decisions applied (audit log)
 
     def __post_init__(self) -> None:
         self.control = QueryControl(self.limits.deadline_s)

@@ -113,6 +113,8 @@ class Engine:
         finally:
             ctx.counters.planning_ms += (time.perf_counter() - started) * 1000
         _within_budget(plan, ctx.limits.api_calls)
+        ctx.tables.extend(t for t in dict.fromkeys(s.spec.qualified_name for s in plan.steps) if t not in ctx.tables)
+        ctx.decisions.extend(d for d in plan.decisions if d not in ctx.decisions)
         return plan
 
     def query(self, sql: str, params: Sequence[Any] | Parameters = (), ctx: QueryContext | None = None

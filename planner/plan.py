@@ -140,6 +140,7 @@ class FetchPlan:
     explain: str | None = None  # "EXPLAIN" or "EXPLAIN ANALYZE" when the query asked for its plan
     notes: tuple[str, ...] = field(default_factory=tuple)
     params: Parameters = field(default_factory=Parameters)  # bound by DuckDB in final_sql and key queries
+    decisions: tuple[str, ...] = ()  # the policy decisions applied, as short strings (names only, no values)
 
     def waves(self) -> list[list[ScanStep]]:
         """Steps grouped by dependency depth: a wave starts when every step it binds from has finished."""

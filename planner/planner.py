@@ -118,7 +118,8 @@ class Planner:
         schema = EXPLAIN_SCHEMA if explain else self.duck.result_schema(
             final_sql, {s.view_name: s.schema for s in steps}, params.duckdb_values(),
             ctx.control if ctx else None)
-        return FetchPlan(tuple(steps), final_sql, schema, explain, params=params)
+        decisions = tuple(dict.fromkeys(line for d in query.decisions.values() for line in d.describe()))
+        return FetchPlan(tuple(steps), final_sql, schema, explain, params=params, decisions=decisions)
 
     def _analyse(self, sql: str, params: Parameters, default_schema: str | None, principal: Principal | None
                  ) -> _Analysis:
