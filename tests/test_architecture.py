@@ -19,7 +19,7 @@ ALLOWED = {
     "clients": {"core", "flight_server", "demo"},
     "sandbox": set(),
     "demo": {"core", "connectors", "flight_server", "security", "sandbox"},
-    "perf": {"core", "flight_server", "planner", "demo"},
+    "perf": {"core", "flight_server", "planner", "security", "demo"},
 }
 
 
