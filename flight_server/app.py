@@ -22,6 +22,7 @@ from flight_server.server import FlightSqlService
 from flight_server.transport import FlightGrpcServer
 from planner.engine import Engine
 from planner.execute import BackgroundLoop
+from security.jwt_identity import JwtVerifier
 from security.policy import PolicyError
 from security.principals import TokenAuthenticator
 
@@ -85,7 +86,8 @@ def start_service(config: TenantConfig) -> RunningService:
         except PolicyError as exc:  # a rule names a column its tables do not have
             raise ConfigError(str(exc)) from exc
         secret = config.secret or secrets.token_bytes(32)
-        authenticator = TokenAuthenticator(config.principals, secret=secret)
+        authenticator = TokenAuthenticator(config.principals, secret=secret,
+                                           jwt=JwtVerifier(config.jwt) if config.jwt else None)
         tls = config.tls()
         server = FlightGrpcServer(FlightSqlService(engine, secret=secret), authenticator, config.host, config.port,
                                   tls)

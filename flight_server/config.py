@@ -18,6 +18,7 @@ from connectors.jira.connector import JiraConfig
 from connectors.registry import ConnectorConfig, Registry, default_registry
 from connectors.settings import SettingError
 from planner.binding import JOIN_STRATEGIES
+from security.jwt_config import IdentityConfigError, JwtSettings, parse_identity
 from security.policy import ALLOW_ALL, Policy, PolicyError, parse_policy
 from security.principals import Principal
 
@@ -44,6 +45,7 @@ class TenantConfig:
     extra: dict[str, Any] = field(default_factory=dict)
     connectors: tuple[ConnectorConfig, ...] = ()  # from the file; ``github``/``jira`` above serve code-built configs
     policy: Policy = ALLOW_ALL  # the ``policy:`` section (security/policy.py); without one, everyone reads everything
+    jwt: JwtSettings | None = None  # ``identity.jwt`` (security/jwt_config.py): bearer JWTs from the tenant's IdP
 
     def connector_configs(self) -> tuple[ConnectorConfig, ...]:
         """Every connector to start: ``github``/``jira`` (unless ``connectors`` names them too), then the rest."""
@@ -108,8 +110,9 @@ def load_config(path: str | Path) -> TenantConfig:
                               roles=tuple(entry.get("roles") or ()),
                               attributes={k: str(v) for k, v in (entry.get("attributes") or {}).items()})
         principals.append((_env(section, entry, "token"), principal))
-    if not principals:
-        raise ConfigError("principals: at least one principal is required")
+    jwt = _identity(raw)
+    if not principals and jwt is None:
+        raise ConfigError("principals: at least one principal is required (or identity.jwt)")
     listen = raw.get("listen") or {}
     secret_env = raw.get("secret_env")
     secret = os.environ.get(secret_env, "").encode() or None if secret_env else None
@@ -123,7 +126,7 @@ def load_config(path: str | Path) -> TenantConfig:
                         host=listen.get("host", "127.0.0.1"), port=int(listen.get("port", 8815)),
                         deadline_s=float(raw.get("query_deadline_s", 60.0)),
                         pushdown=bool(planner.get("pushdown", True)), join_strategy=join_strategy,
-                        tls_cert_file=listen.get("tls_cert_file"), tls_key_file=listen.get("tls_key_file"))
+                        tls_cert_file=listen.get("tls_cert_file"), tls_key_file=listen.get("tls_key_file"), jwt=jwt)
 
 
 def _policy(raw: dict[str, Any]) -> Policy:
@@ -137,4 +140,12 @@ def _policy(raw: dict[str, Any]) -> Policy:
     try:
         return parse_policy({k: v for k, v in section.items() if k != "mask_key_env"}, key)
     except PolicyError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _identity(raw: dict[str, Any]) -> JwtSettings | None:
+    """The ``identity:`` section: how bearer JWTs from the tenant's OIDC provider are verified and mapped."""
+    try:
+        return parse_identity(raw.get("identity"), str(raw.get("tenant", "default")))
+    except IdentityConfigError as exc:
         raise ConfigError(str(exc)) from exc

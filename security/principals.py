@@ -1,5 +1,6 @@
 """Principals and the demo identity provider: static API tokens, plus short-lived session tokens issued by the
-Basic → Bearer handshake (HMAC-signed, so any replica with the same secret can verify them)."""
+Basic → Bearer handshake (HMAC-signed, so any replica with the same secret can verify them), plus, when the tenant
+configures one, bearer JWTs from its OIDC provider (``security.jwt_identity``)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import secrets
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from core.errors import Unauthenticated
 from security.signing import Signer
 
-__all__ = ["Principal", "TokenAuthenticator"]
+__all__ = ["BearerVerifier", "Principal", "TokenAuthenticator"]
 
 SESSION_PREFIX = "oms1."
 
@@ -27,15 +29,23 @@ class Principal:
     attributes: Mapping[str, str] = field(default_factory=dict)
 
 
+class BearerVerifier(Protocol):
+    """Another kind of bearer token (a JWT): ``verify`` returns its principal or raises Unauthenticated."""
+
+    def verify(self, token: str) -> Principal: ...
+
+
 class TokenAuthenticator:
-    """Verifies static tokens (constant-time) and issues/verifies signed session tokens."""
+    """Verifies static tokens (constant-time) and issues/verifies signed session tokens; with ``jwt``, a bearer
+    token that is neither (shaped like a JWT) goes to that verifier."""
 
     def __init__(self, principals: Iterable[tuple[str, Principal]], secret: bytes | None = None,
-                 session_ttl_s: int = 12 * 3600) -> None:
+                 session_ttl_s: int = 12 * 3600, jwt: BearerVerifier | None = None) -> None:
         self.by_token = dict(principals)
         self.by_user = {p.user: p for p in self.by_token.values()}
         self.signer = Signer(secret or secrets.token_bytes(32))
         self.session_ttl_s = session_ttl_s
+        self.jwt = jwt
 
     def from_bearer(self, token: str) -> Principal:
         if token.startswith(SESSION_PREFIX):
@@ -43,8 +53,18 @@ class TokenAuthenticator:
         for known, principal in self.by_token.items():
             if hmac.compare_digest(known.encode(), token.encode()):
                 return principal
+        if self.jwt is not None and token.count(".") == 2:
+            return self._from_jwt(token)
         raise Unauthenticated("the bearer token is not valid; use a token from your OmniSQL admin (the demo "
                               "prints them) or authenticate with username and password")
+
+    def _from_jwt(self, token: str) -> Principal:
+        principal = self.jwt.verify(token) if self.jwt is not None else None
+        if principal is None or principal.user in self.by_user:
+            # An identity-provider subject named like a static principal would share its tickets, sessions and
+            # any policy written for that name: refuse rather than guess which one is meant.
+            raise Unauthenticated("the bearer token is not valid")
+        return principal
 
     def from_basic(self, username: str, password: str) -> Principal:
         """Basic auth: the username names a principal and the password is that principal's token."""
