@@ -12,13 +12,22 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 import sqlglot
 
-__all__ = ["assert_same_answer", "assert_subset_answer", "describe_mismatch", "is_ordered", "schema_of"]
+__all__ = ["adbc_answer", "assert_same_answer", "assert_subset_answer", "describe_mismatch", "is_ordered",
+           "schema_of"]
+
+
+def adbc_answer(conn: Any, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+    """``sql`` (with ``params`` bound, if any) through an ADBC DB-API connection, as an Arrow table."""
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetch_arrow_table()
 
 
 def is_ordered(sql: str) -> bool:

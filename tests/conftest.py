@@ -66,6 +66,17 @@ def adbc_conn(demo: dict[str, Any], admin_token: str) -> Iterator[Any]:
     conn.close()
 
 
+@pytest.fixture(scope="session")
+def adbc_session(demo: dict[str, Any]) -> Iterator[Any]:
+    """One ADBC connection (as admin) shared by a whole session of queries, for suites that run hundreds."""
+    import adbc_driver_flightsql.dbapi as flightsql
+
+    conn = flightsql.connect(demo["flight_uri"], db_kwargs={
+        "adbc.flight.sql.authorization_header": f"Bearer {demo['tokens']['token_admin']}"})
+    yield conn
+    conn.close()
+
+
 class SandboxLog:
     """The sandbox's request log, read over HTTP like any other client would."""
 

@@ -235,3 +235,43 @@ class _Generator:
 def generated_queries(count: int, seed: int = 7) -> list[str]:
     gen = _Generator(seed)
     return [gen.join() if i % 2 else gen.single() for i in range(count)]
+
+
+def differential_queries() -> list[tuple[str, str]]:
+    """``(id, sql)`` of the whole differential suite: the hand-written queries, then 240 generated ones."""
+    return [(f"hand-{i:02d}", sql) for i, sql in enumerate(HAND_WRITTEN)] + \
+           [(f"gen-{i:03d}", sql) for i, sql in enumerate(generated_queries(240))]
+
+
+# ORDER BY a projection alias that shadows a column of the table. SQL sorts by the alias (the output column), so
+# a planner that reads the name as the table's column sends the wrong sort to the API (GitHub sort=created, JQL
+# ORDER BY created) or tops-N the wrong rows. Each ends with a unique tie-breaker, so the order is the answer.
+SHADOW_ALIAS = [
+    "SELECT number AS created_at, repo FROM github.pull_requests WHERE repo = 'web-frontend' "
+    "ORDER BY created_at LIMIT 3",
+    "SELECT number AS created_at, pr_id FROM github.pull_requests ORDER BY created_at DESC, pr_id LIMIT 5",
+    "SELECT updated_at AS created_at, pr_id FROM github.pull_requests ORDER BY created_at DESC, pr_id LIMIT 4",
+    "SELECT created_at AS updated_at, pr_id FROM github.pull_requests ORDER BY updated_at, pr_id LIMIT 4",
+    "SELECT pr_id, merged_at AS created_at FROM github.pull_requests WHERE repo = 'infra-tools' "
+    "ORDER BY created_at DESC NULLS LAST, pr_id LIMIT 3",
+    "SELECT repo, -number AS number FROM github.pull_requests WHERE repo = 'mobile-app' ORDER BY number LIMIT 3",
+    "SELECT title AS created_at, pr_id FROM github.pull_requests ORDER BY created_at, pr_id LIMIT 3",
+    "SELECT gh.number AS created_at, gh.repo FROM github.pull_requests gh WHERE gh.status = 'open' "
+    "ORDER BY created_at DESC, gh.repo LIMIT 6",
+    "SELECT additions AS created_at, pr_id FROM github.pull_requests WHERE repo = 'web-frontend' "
+    "ORDER BY created_at DESC, pr_id LIMIT 3",
+    "SELECT issue_key, updated_at AS created_at FROM jira.issues ORDER BY created_at DESC, issue_key LIMIT 3",
+    "SELECT issue_key, created_at AS updated_at FROM jira.issues WHERE team = 'web' "
+    "ORDER BY updated_at, issue_key LIMIT 4",
+    "SELECT story_points AS created_at, issue_key FROM jira.issues ORDER BY created_at DESC NULLS LAST, issue_key "
+    "LIMIT 5",
+    "SELECT issue_key AS created_at FROM jira.issues WHERE project = 'MOB' ORDER BY created_at LIMIT 3",
+    "SELECT summary AS updated_at, issue_key FROM jira.issues ORDER BY updated_at DESC, issue_key LIMIT 3",
+    "SELECT status AS created_at, issue_key AS status FROM jira.issues ORDER BY created_at, status LIMIT 5",
+    "SELECT created_at AS updated_at, updated_at AS created_at, issue_key FROM jira.issues "
+    "ORDER BY created_at DESC, issue_key LIMIT 3",
+    "SELECT ji.issue_key AS created_at, gh.number, gh.repo FROM jira.issues ji JOIN github.pull_requests gh "
+    "ON gh.branch = ji.branch_name ORDER BY created_at, gh.number, gh.repo LIMIT 5",
+    "SELECT * FROM (SELECT number AS created_at, pr_id FROM github.pull_requests) s ORDER BY created_at, pr_id "
+    "LIMIT 3",
+]
