@@ -193,3 +193,51 @@ def test_a_prepared_statement_of_another_principal_is_denied(demo: dict[str, Any
     command = pb.CommandPreparedStatementQuery(prepared_statement_handle=prepared.prepared_statement_handle)
     with pytest.raises(flight.FlightUnauthorizedError, match="ENTITLEMENT_DENIED"):
         client.get_flight_info(flight.FlightDescriptor.for_command(pack(command)), options("token_qa"))
+
+
+# -- the same matrix through pyarrow.flight and flightsql-dbapi ------------------------------------------------
+MATRIX = {  # token → (pull requests, issues, authors raw?, diff_link)
+    "token_admin": (len(SEED.pulls), len(SEED.issues), True, "readable"),
+    "token_dev": (TEAM_PULLS["mobile"], TEAM_ISSUES["mobile"], True, "readable"),
+    "token_qa": (TEAM_PULLS["mobile"], TEAM_ISSUES["mobile"], False, "denied"),
+    "token_web_dev": (TEAM_PULLS["web"], TEAM_ISSUES["web"], True, "readable"),
+}
+
+
+@pytest.mark.parametrize("token", sorted(MATRIX))
+def test_the_matrix_through_pyarrow_flight(demo: dict[str, Any], token: str) -> None:
+    import pyarrow.flight as flight
+
+    from clients.flight_client import statement_descriptor
+
+    client = flight.FlightClient(demo["flight_uri"])
+    options = flight.FlightCallOptions(headers=[(b"authorization", f"Bearer {demo['tokens'][token]}".encode())])
+
+    def query(sql: str) -> pa.Table:
+        info = client.get_flight_info(statement_descriptor(sql), options)
+        return client.do_get(info.endpoints[0].ticket, options).read_all()
+
+    pulls, issues, raw, diff_link = MATRIX[token]
+    assert query("SELECT count(*) AS n FROM github.pull_requests").column(0)[0].as_py() == pulls
+    assert query("SELECT count(*) AS n FROM jira.issues").column(0)[0].as_py() == issues
+    authors = set(query("SELECT DISTINCT author FROM github.pull_requests").column(0).to_pylist())
+    assert (authors != {"[HIDDEN]"}) == raw
+    if diff_link == "denied":
+        with pytest.raises(flight.FlightUnauthorizedError, match="ENTITLEMENT_DENIED"):
+            query("SELECT diff_link FROM github.pull_requests")
+
+
+@pytest.mark.parametrize("token", sorted(MATRIX))
+def test_the_matrix_through_flightsql_dbapi(demo: dict[str, Any], token: str, flightsql_dbapi_python: Any) -> None:
+    import json
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).with_name("flightsql_dbapi_matrix.py")
+    done = subprocess.run([str(flightsql_dbapi_python), str(script), demo["flight_uri"], demo["tokens"][token]],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    pulls, issues, raw, diff_link = MATRIX[token]
+    assert (out["pulls"], out["issues"], out["diff_link"]) == (pulls, issues, diff_link)
+    assert (out["authors"] != ["[HIDDEN]"]) == raw
