@@ -59,6 +59,7 @@ class QueryContext:
     counters: QueryCounters = field(default_factory=QueryCounters)
     started: float = field(default_factory=time.perf_counter)
     security_scope: str = ""  # set by the engine from the policy (see ``scope``)
+    trusted: bool = False  # the operator's own in-process use (tests, benchmarks): the policy does not apply
     tables: list[str] = field(default_factory=list)  # read by the query (audit log)
     decisions: list[str] = field(default_factory=list)  # policy decisions applied (audit log)
 

@@ -59,12 +59,15 @@ class Engine:
                                  mask_key=policy.mask_key)
 
     # -- contexts ----------------------------------------------------------------------------------------------
-    def context(self, principal: Principal = IN_PROCESS, options: QueryOptions | None = None,
+    def context(self, principal: Principal | None = None, options: QueryOptions | None = None,
                 on_cancel: OnCancel | None = None) -> QueryContext:
         """A fresh context under the tenant's limits. ``on_cancel`` registers a callback for when the caller
-        goes away (gRPC's ``add_callback``): the query then stops wherever it is."""
-        ctx = QueryContext(principal, self.limits, options or QueryOptions())
-        ctx.security_scope = self.scope_of(principal)
+        goes away (gRPC's ``add_callback``): the query then stops wherever it is. Without a principal the
+        context is the operator's own in-process use (trusted: no policy); every request from a client carries
+        its authenticated principal."""
+        ctx = QueryContext(principal or IN_PROCESS, self.limits, options or QueryOptions())
+        ctx.trusted = principal is None
+        ctx.security_scope = "in-process" if ctx.trusted else self.scope_of(ctx.principal)
         if on_cancel is not None and not on_cancel(ctx.control.cancel):
             ctx.control.cancel()
         return ctx

@@ -105,7 +105,7 @@ class Planner:
         required filters, write the final SQL and ask DuckDB for its result schema (no API call, no execution)."""
         params = params if params is not None else Parameters()
         explain, sql = split_explain(sql)
-        principal = ctx.principal if ctx else None
+        principal = ctx.principal if ctx is not None and not ctx.trusted else None
         estimator = self.estimator.scoped(ctx.scope) if ctx else self.estimator
         query = self._analyse(sql, params, ctx.options.default_schema if ctx else None, principal)
         steps = [self._step(index, spec, query.conditions[index], query.columns.get(index, set()), params,

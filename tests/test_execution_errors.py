@@ -36,7 +36,8 @@ def test_statistics_record_listed_rows_not_survivors(engine: Any) -> None:
     pricing reads these numbers."""
     result = engine.query("SELECT number, additions FROM github.pull_requests WHERE title LIKE '%cache%'")
     assert 0 < result.table.num_rows < len(build_seed().pulls)
-    assert engine.estimator.statistics.rows(PULL_REQUESTS, ()) == len(build_seed().pulls)
+    learned = engine.estimator.statistics.scoped("in-process")  # the scope of the operator's own queries
+    assert learned.rows(PULL_REQUESTS, ()) == len(build_seed().pulls)
 
 
 @pytest.mark.parametrize("items", [
