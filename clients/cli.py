@@ -70,6 +70,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, tls_cert_file=args.tls_cert, tls_key_file=args.tls_key)
     if args.query_deadline_s is not None:
         config = dataclasses.replace(config, deadline_s=args.query_deadline_s)
+    overrides = {key: value for key in LIMIT_FLAGS if (value := getattr(args, key)) is not None}
+    if overrides:
+        config = dataclasses.replace(config, limits=dataclasses.replace(config.limits, **overrides))
     try:
         service = start_service(config)
     except (ConfigError, OSError) as exc:
@@ -135,6 +138,35 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+# ``serve`` flags for the tenant config's limit keys (flight_server/limits.py): key → (size or n, help).
+LIMIT_FLAGS = {
+    "duckdb_memory_limit": ("size", "memory DuckDB may use for all queries together, e.g. 4GiB; default a "
+                                    "quarter of RAM"),
+    "max_result_bytes": ("size", "the largest result one query may return; default 512MiB"),
+    "max_api_calls_per_query": ("n", "refuse a query estimated to make more API calls; default 5000"),
+    "max_concurrent_queries": ("n", "queries planned or run at once, all principals; default 16"),
+    "max_concurrent_queries_per_principal": ("n", "queries one principal may plan or run at once; default 4"),
+    "max_prepared_statements_per_principal": ("n", "open prepared statements per principal; more closes its "
+                                                   "least recently used; default 100"),
+    "max_upload_bytes": ("size", "the largest DoPut (bound parameters), e.g. 16MiB; default 16MiB"),
+}
+
+
+def _size(text: str) -> int:
+    from flight_server.limits import LimitError, parse_size
+
+    try:
+        return parse_size("the size", text)
+    except LimitError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="omnisql", description="SQL over SaaS apps, via Arrow Flight SQL")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -149,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--query-deadline-s", type=float, default=None,
                        help="stop any query (planning, fetching, DuckDB) after this many seconds "
                             "(overrides query_deadline_s; default 60)")
+    for key, (kind, help_text) in LIMIT_FLAGS.items():
+        serve.add_argument("--" + key.replace("_", "-"), type=_size if kind == "size" else _count, default=None,
+                           metavar=kind.upper(), help=f"{help_text} (overrides {key} of the config)")
     serve.set_defaults(func=cmd_serve)
     sandbox = sub.add_parser("sandbox", help="run only the GitHub/Jira stand-ins")
     sandbox.add_argument("--host", default="127.0.0.1")

@@ -81,16 +81,16 @@ def start_service(config: TenantConfig) -> RunningService:
             connectors[entry.name] = registry.build(entry, http)
         loop.run(open_connectors(connectors))
         try:
-            engine = Engine(connectors, loop, pushdown=config.pushdown, deadline_s=config.deadline_s,
-                            join_strategy=config.join_strategy, policy=config.policy)
+            engine = Engine(connectors, loop, pushdown=config.pushdown, join_strategy=config.join_strategy,
+                            limits=config.limits.query_limits(config.deadline_s), policy=config.policy)
         except PolicyError as exc:  # a rule names a column its tables do not have
             raise ConfigError(str(exc)) from exc
         secret = config.secret or secrets.token_bytes(32)
         authenticator = TokenAuthenticator(config.principals, secret=secret,
                                            jwt=JwtVerifier(config.jwt) if config.jwt else None)
         tls = config.tls()
-        server = FlightGrpcServer(FlightSqlService(engine, secret=secret), authenticator, config.host, config.port,
-                                  tls)
+        service = FlightSqlService(engine, secret=secret, limits=config.limits)
+        server = FlightGrpcServer(service, authenticator, config.host, config.port, tls, config.limits)
     except BaseException:  # nothing half-started survives a failed start
         loop.run(close_connectors(connectors, http), timeout=CLOSE_TIMEOUT_S)
         loop.stop()

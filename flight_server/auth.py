@@ -19,9 +19,17 @@ def _authorization(metadata: Iterable[tuple[str, str | bytes]]) -> tuple[str, st
     for key, value in metadata:
         if key.lower() == "authorization":
             text = value.decode(errors="replace") if isinstance(value, bytes) else value
+            if not _printable_ascii(text):
+                raise Unauthenticated(f"the authorization header holds bytes that are not printable ASCII; {_HOW}")
             scheme, _, credential = text.partition(" ")
             return scheme.lower(), credential.strip()
     raise Unauthenticated(f"no credentials: {_HOW}")
+
+
+def _printable_ascii(text: str) -> bool:
+    """Tokens and base64 are printable ASCII; anything else (gRPC hands undecodable bytes over as Latin-1) is
+    refused here, before any comparison or decoding meets it."""
+    return text.isascii() and text.isprintable()
 
 
 def authenticate(authenticator: TokenAuthenticator, metadata: Iterable[tuple[str, str | bytes]]) -> Principal:

@@ -46,7 +46,8 @@ def unpack(data: bytes) -> Message:
     try:
         message.ParseFromString(wrapper.value)
     except DecodeError as exc:
-        raise InvalidQuery(f"the {cls.__name__} command cannot be decoded") from exc
+        raise InvalidQuery(f"the {cls.__name__} command cannot be decoded (a protobuf whose strings, the SQL "
+                           "included, are UTF-8); use a Flight SQL client") from exc
     return message
 
 

@@ -17,6 +17,7 @@ from connectors.github.connector import GitHubConfig
 from connectors.jira.connector import JiraConfig
 from connectors.registry import ConnectorConfig, Registry, default_registry
 from connectors.settings import SettingError
+from flight_server.limits import LimitError, ServerLimits, parse_deadline, parse_limits
 from planner.binding import JOIN_STRATEGIES
 from security.jwt_config import IdentityConfigError, JwtSettings, parse_identity
 from security.policy import ALLOW_ALL, Policy, PolicyError, parse_policy
@@ -44,6 +45,7 @@ class TenantConfig:
     tls_key_file: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     connectors: tuple[ConnectorConfig, ...] = ()  # from the file; ``github``/``jira`` above serve code-built configs
+    limits: ServerLimits = ServerLimits()  # memory, result size, API calls, concurrency, uploads (limits.py)
     policy: Policy = ALLOW_ALL  # the ``policy:`` section (security/policy.py); without one, everyone reads everything
     jwt: JwtSettings | None = None  # ``identity.jwt`` (security/jwt_config.py): bearer JWTs from the tenant's IdP
 
@@ -121,10 +123,14 @@ def load_config(path: str | Path) -> TenantConfig:
     if join_strategy not in JOIN_STRATEGIES:
         raise ConfigError(f"planner.join_strategy must be one of {', '.join(JOIN_STRATEGIES)}, not {join_strategy}")
     policy = _policy(raw)
+    try:
+        limits, deadline_s = parse_limits(raw), parse_deadline(raw)
+    except LimitError as exc:
+        raise ConfigError(str(exc)) from exc
     return TenantConfig(github=github, jira=jira, connectors=connectors, principals=tuple(principals), secret=secret,
-                        policy=policy,
+                        policy=policy, limits=limits,
                         host=listen.get("host", "127.0.0.1"), port=int(listen.get("port", 8815)),
-                        deadline_s=float(raw.get("query_deadline_s", 60.0)),
+                        deadline_s=deadline_s,
                         pushdown=bool(planner.get("pushdown", True)), join_strategy=join_strategy,
                         tls_cert_file=listen.get("tls_cert_file"), tls_key_file=listen.get("tls_key_file"), jwt=jwt)
 

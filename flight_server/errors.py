@@ -29,12 +29,20 @@ __all__ = ["GrpcError", "status_of"]
 log = logging.getLogger("omnisql.flight")
 
 
-class GrpcError(Exception):
-    """A status decided by the transport itself (e.g. an RPC we do not serve)."""
+# The ``x-omnisql-error-code`` a transport-level status carries when its raiser names none.
+_ERROR_CODES = {grpc.StatusCode.INVALID_ARGUMENT: InvalidQuery.code, grpc.StatusCode.UNAUTHENTICATED:
+                Unauthenticated.code, grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted.code,
+                grpc.StatusCode.UNIMPLEMENTED: Unsupported.code}
 
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+
+class GrpcError(Exception):
+    """A status decided by the transport itself (e.g. a descriptor kind we do not serve). It carries an
+    ``x-omnisql-error-code`` like every other error, so programs branch on one trailer whatever raised it."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, error_code: str | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.error_code = error_code or _ERROR_CODES.get(code, "INTERNAL")
 
 
 def _code_of(exc: OmniSQLError) -> grpc.StatusCode:
@@ -65,7 +73,7 @@ def status_of(exc: BaseException, method: str) -> tuple[grpc.StatusCode, str, li
     Trailers ``x-omnisql-error-code`` and ``x-omnisql-retry-after-s`` let programs branch without parsing text.
     """
     if isinstance(exc, GrpcError):
-        return exc.code, str(exc), []
+        return exc.code, f"{exc.error_code}: {exc}", [("x-omnisql-error-code", exc.error_code)]
     if isinstance(exc, OmniSQLError):
         trailers = [("x-omnisql-error-code", exc.code)]
         retry_after = getattr(exc, "retry_after_s", None)

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Iterator
 
 import pyarrow as pa
 
+from core.errors import InvalidQuery, ResourceExhausted
+from flight_server.limits import format_size
 from flight_server.proto import flight_pb2
 
 __all__ = ["encode_flight_data", "flight_data_stream", "read_flight_data", "MAX_MESSAGE_BYTES"]
@@ -69,9 +71,70 @@ def _frame(header: bytes, body: bytes) -> bytes:
     return b"".join([_CONTINUATION, struct.pack("<i", len(header) + padding), header, b"\x00" * padding, body])
 
 
-def read_flight_data(messages: Iterable[flight_pb2.FlightData]) -> pa.Table | None:
-    """The table a client uploaded (DoPut), or None when it sent no schema."""
-    frames = [_frame(m.data_header, m.data_body) for m in messages if m.data_header]
+def read_flight_data(messages: Iterable[flight_pb2.FlightData], max_bytes: int | None = None) -> pa.Table | None:
+    """The table a client uploaded (DoPut), or None when it sent no schema. Refused as soon as the messages
+    read pass ``max_bytes`` (``max_upload_bytes``), before the rest is buffered; data that is not an
+    uncompressed Arrow IPC stream is INVALID_QUERY."""
+    frames, size = [], 0
+    for message in messages:
+        size += len(message.data_header) + len(message.data_body) + len(message.app_metadata)
+        if max_bytes is not None and size > max_bytes:
+            raise ResourceExhausted(f"the upload is larger than {format_size(max_bytes)} (max_upload_bytes); bind "
+                                    "fewer parameter rows per call")
+        if message.data_header:
+            if _compressed(message.data_header):
+                raise InvalidQuery("compressed Arrow IPC is not accepted (its size is only known once "
+                                   "decompressed); send the parameters uncompressed")
+            frames.append(_frame(message.data_header, message.data_body))
     if not frames:
         return None
-    return pa.ipc.open_stream(pa.py_buffer(b"".join(frames))).read_all()
+    try:
+        return pa.ipc.open_stream(pa.py_buffer(b"".join(frames))).read_all()
+    except (pa.ArrowException, OSError) as exc:  # Arrow raises a plain OSError for a bad flatbuffer
+        raise InvalidQuery(f"the uploaded data is not a valid Arrow IPC stream ({str(exc)[:200]}); send the "
+                           "parameters as Arrow record batches, as Flight SQL clients do") from exc
+
+
+# Arrow's Message flatbuffer (format/Message.fbs): Message.header_type is field 1 and Message.header field 2;
+# RecordBatch.compression is field 3; DictionaryBatch.data (a RecordBatch) is field 1.
+_RECORD_BATCH, _DICTIONARY_BATCH = 3, 2
+
+
+def _compressed(header: bytes) -> bool:
+    """Whether an IPC message's body is compressed (LZ4/ZSTD): a few compressed bytes may claim gigabytes.
+    A header we cannot walk is left to Arrow, which verifies it and refuses it."""
+    try:
+        message = _table(header, struct.unpack_from("<I", header, 0)[0])
+        kind = _scalar(header, message, 1, "<B")
+        batch = _child(header, message, 2)
+        if kind == _DICTIONARY_BATCH and batch is not None:
+            batch = _child(header, batch, 1)
+        return kind in (_RECORD_BATCH, _DICTIONARY_BATCH) and batch is not None and _child(header, batch, 3) is not None
+    except (struct.error, IndexError):
+        return False
+
+
+def _table(buf: bytes, position: int) -> int:
+    if not 0 <= position <= len(buf) - 4:
+        raise IndexError(position)
+    return position
+
+
+def _fb_field(buf: bytes, table: int, index: int) -> int | None:
+    """The absolute position of field ``index`` of the flatbuffer table at ``table``, or None when absent."""
+    vtable = table - struct.unpack_from("<i", buf, table)[0]
+    vtable_size = struct.unpack_from("<H", buf, vtable)[0]
+    slot = 4 + 2 * index
+    offset = struct.unpack_from("<H", buf, vtable + slot)[0] if slot + 2 <= vtable_size else 0
+    return table + offset if offset else None
+
+
+def _scalar(buf: bytes, table: int, index: int, fmt: str) -> int | None:
+    position = _fb_field(buf, table, index)
+    return None if position is None else int(struct.unpack_from(fmt, buf, position)[0])
+
+
+def _child(buf: bytes, table: int, index: int) -> int | None:
+    """The table a field of ``table`` refers to (a table or a union value), or None when absent."""
+    position = _fb_field(buf, table, index)
+    return None if position is None else _table(buf, position + struct.unpack_from("<I", buf, position)[0])

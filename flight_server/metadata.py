@@ -3,12 +3,13 @@ the spec's exact schemas, nullability included."""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 
 import pyarrow as pa
 
 from core.types import TableSpec
 from flight_server.column_metadata import annotate_table_schema
+from flight_server.like import LikePattern
 from planner.catalog import CATALOG_NAME, Catalog
 
 __all__ = ["SCHEMAS", "catalogs", "db_schemas", "keys_empty", "primary_keys", "table_schema", "table_types",
@@ -50,21 +51,12 @@ SCHEMAS: dict[str, pa.Schema] = {
 SCHEMAS["tables_with_schema"] = SCHEMAS["tables"].append(_f("table_schema", pa.binary(), False))
 
 
-def _matches(pattern: str | None, value: str) -> bool:
-    """SQL LIKE semantics for the metadata filter patterns (% and _, backslash escapes)."""
+def _matcher(pattern: str | None) -> Callable[[str], bool]:
+    """SQL LIKE for a metadata filter pattern (``%`` and ``_``, backslash escapes), compiled once per request;
+    no pattern matches everything. Linear in the pattern: see ``flight_server/like.py``."""
     if not pattern:
-        return True
-    regex = ""
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\" and i + 1 < len(pattern):
-            regex += re.escape(pattern[i + 1])
-            i += 2
-            continue
-        regex += ".*" if ch == "%" else "." if ch == "_" else re.escape(ch)
-        i += 1
-    return re.fullmatch(regex, value, flags=re.DOTALL) is not None
+        return lambda value: True
+    return LikePattern.compile(pattern).matches
 
 
 def _catalog_ok(catalog: str | None) -> bool:
@@ -76,16 +68,18 @@ def catalogs() -> pa.Table:
 
 
 def db_schemas(catalog: Catalog, catalog_name: str | None, pattern: str | None) -> pa.Table:
+    matches = _matcher(pattern)
     rows = [{"catalog_name": CATALOG_NAME, "db_schema_name": s} for s in catalog.schemas
-            if _catalog_ok(catalog_name) and _matches(pattern, s)]
+            if _catalog_ok(catalog_name) and matches(s)]
     return pa.Table.from_pylist(rows, schema=SCHEMAS["db_schemas"])
 
 
 def tables(catalog: Catalog, catalog_name: str | None, schema_pattern: str | None, table_pattern: str | None,
            table_types_filter: list[str], include_schema: bool) -> pa.Table:
     rows = []
+    schema_matches, table_matches = _matcher(schema_pattern), _matcher(table_pattern)
     for (schema, name), spec in sorted(catalog.tables.items()):
-        if not (_catalog_ok(catalog_name) and _matches(schema_pattern, schema) and _matches(table_pattern, name)):
+        if not (_catalog_ok(catalog_name) and schema_matches(schema) and table_matches(name)):
             continue
         if table_types_filter and "TABLE" not in table_types_filter:
             continue

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
@@ -11,8 +13,10 @@ from google.protobuf.message import Message
 
 from core.errors import InvalidQuery, Unsupported
 from flight_server import metadata, sessions
+from flight_server.admission import Admission
 from flight_server.column_metadata import annotate_result_schema
 from flight_server.commands import pack, unpack
+from flight_server.limits import ServerLimits
 from flight_server.proto import flight_sql_pb2 as pb
 from flight_server.sql_info import SQL_INFO_SCHEMA, sql_info_table
 from flight_server.statements import PreparedStatement, StatementStore
@@ -57,10 +61,12 @@ class FlightSqlService:
                ("GetSessionOptions", "The session's options (catalog, schema, max_staleness_ms)"),
                ("CloseSession", "End the session"))
 
-    def __init__(self, engine: Engine, secret: bytes | None = None) -> None:
+    def __init__(self, engine: Engine, secret: bytes | None = None, limits: ServerLimits | None = None) -> None:
         self.engine = engine
+        self.limits = limits or ServerLimits()
         self.tickets = TicketSigner(secret or secrets.token_bytes(32))
-        self.statements = StatementStore()
+        self.statements = StatementStore(max_per_user=self.limits.max_prepared_statements_per_principal)
+        self.admission = Admission(self.limits.max_concurrent_queries, self.limits.max_concurrent_queries_per_principal)
         self.session_store = sessions.SessionStore()  # Flight SQL sessions (flight_server/sessions.py)
 
     def _metadata_table(self, command: Message, principal: Principal) -> pa.Table:
@@ -112,24 +118,30 @@ class FlightSqlService:
         if isinstance(command, _METADATA_COMMANDS):
             return self._metadata_schema(command, principal), command_bytes
         sql, params = self._query_of(command, principal.user)
-        schema = self.engine.schema(sql, params, self._context(principal, session_id, on_cancel))
+        with self.admission.slot(principal):
+            schema = self.engine.schema(sql, params, self._context(principal, session_id, on_cancel))
         handle = self.tickets.sign(principal.user, sql, params)
         return annotate_result_schema(schema), pack(pb.TicketStatementQuery(statement_handle=handle))
 
-    def stream(self, principal: Principal, ticket: bytes, on_cancel: OnCancel | None = None,
-               session_id: str | None = None) -> pa.Table:
-        """DoGet: run what the ticket names. A client that goes away (``on_cancel``) or the tenant's
-        ``query_deadline_s`` stops the query wherever it is: planning, fetching or DuckDB."""
+    @contextmanager
+    def result(self, principal: Principal, ticket: bytes, on_cancel: OnCancel | None = None,
+               session_id: str | None = None) -> Iterator[pa.Table]:
+        """DoGet: run what the ticket names; the block sends the result. A query holds its slot (``admission``)
+        until the block ends, so a client that reads slowly holds one of its own slots, not a free worker. A
+        client that goes away (``on_cancel``) or the tenant's ``query_deadline_s`` stops the query wherever it
+        is: planning, fetching or DuckDB."""
         command = unpack(ticket)
         if isinstance(command, _METADATA_COMMANDS):
-            return self._metadata_table(command, principal)
+            yield self._metadata_table(command, principal)
+            return
         if not isinstance(command, pb.TicketStatementQuery):
             raise InvalidQuery("the ticket is not a statement ticket; call GetFlightInfo first")
         sql, params = self.tickets.verify(command.statement_handle, principal.user)
-        ctx = self._context(principal, session_id, on_cancel)
-        table = self.engine.execute(sql, params, ctx)
-        log.info("query %s", ctx.summary())
-        return pa.Table.from_arrays(table.columns, schema=annotate_result_schema(table.schema))  # zero-copy
+        with self.admission.slot(principal):
+            ctx = self._context(principal, session_id, on_cancel)
+            table = self.engine.execute(sql, params, ctx)
+            log.info("query %s", ctx.summary())
+            yield pa.Table.from_arrays(table.columns, schema=annotate_result_schema(table.schema))  # zero-copy
 
     def _context(self, principal: Principal, session_id: str | None, on_cancel: OnCancel | None = None
                  ) -> QueryContext:
@@ -193,7 +205,8 @@ class FlightSqlService:
 
     def _prepare(self, sql: str, principal: Principal, session_id: str | None
                  ) -> pb.ActionCreatePreparedStatementResult:
-        prepared = self.engine.prepare(sql, self._context(principal, session_id))
+        with self.admission.slot(principal):
+            prepared = self.engine.prepare(sql, self._context(principal, session_id))
         params_schema = prepared.parameter_schema
         handle = self.statements.add(PreparedStatement(principal.user, sql, params_schema))
         return pb.ActionCreatePreparedStatementResult(

@@ -1,18 +1,26 @@
 """Prepared statements: server-side handles bound to their principal, holding the SQL and bound parameters.
-Idle handles expire so a client that never closes them cannot grow the server's memory."""
+
+The store is bounded per principal, never globally: idle handles expire, and a principal holds at most
+``max_per_user`` (opening one more closes its own least recently used). A client that never closes its handles
+so only ever evicts its own, and cannot lock other users out."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from core.errors import InvalidQuery
+from core.errors import EntitlementDenied, InvalidQuery
 
 __all__ = ["PreparedStatement", "StatementStore"]
+
+log = logging.getLogger("omnisql.flight")
 
 
 @dataclass
@@ -25,36 +33,68 @@ class PreparedStatement:
 
 
 class StatementStore:
-    def __init__(self, idle_ttl_s: float = 3600.0, max_statements: int = 10_000) -> None:
-        self.items: dict[bytes, PreparedStatement] = {}
+    def __init__(self, idle_ttl_s: float = 3600.0, max_per_user: int = 100,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.items: OrderedDict[bytes, PreparedStatement] = OrderedDict()  # least recently used first
+        self.by_user: dict[str, OrderedDict[bytes, None]] = {}  # the same order, per user
         self.lock = threading.Lock()
         self.idle_ttl_s = idle_ttl_s
-        self.max_statements = max_statements
+        self.max_per_user = max_per_user
+        self._clock = clock
+
+    def __len__(self) -> int:
+        with self.lock:
+            return len(self.items)
+
+    def count(self, user: str) -> int:
+        with self.lock:
+            return len(self.by_user.get(user, ()))
 
     def add(self, statement: PreparedStatement) -> bytes:
         handle = secrets.token_bytes(16)
         with self.lock:
-            self._expire()
-            if len(self.items) >= self.max_statements:
-                raise InvalidQuery("too many open prepared statements; close the ones you no longer use")
+            now = self._clock()
+            self._expire(now)
+            while len(mine := self.by_user.get(statement.user, ())) >= self.max_per_user:
+                log.info("closing the least recently used prepared statement of %s: it holds "
+                         "max_prepared_statements_per_principal = %d", statement.user, self.max_per_user)
+                self._drop(next(iter(mine)))
+            statement.touched = now
             self.items[handle] = statement
+            self.by_user.setdefault(statement.user, OrderedDict())[handle] = None
         return handle
 
     def get(self, handle: bytes, user: str) -> PreparedStatement:
         with self.lock:
+            self._expire(self._clock())
             statement = self.items.get(handle)
-            if statement is None or statement.user != user:
+            if statement is None:
                 raise InvalidQuery("unknown or expired prepared statement handle; prepare the statement again")
-            statement.touched = time.monotonic()
+            if statement.user != user:  # handles are 128-bit random: saying so reveals nothing guessable
+                raise EntitlementDenied("the prepared statement belongs to another principal; prepare it with "
+                                        "your own token")
+            statement.touched = self._clock()
+            self.items.move_to_end(handle)
+            self.by_user[user].move_to_end(handle)
             return statement
 
     def close(self, handle: bytes, user: str) -> None:
         with self.lock:
             statement = self.items.get(handle)
             if statement is not None and statement.user == user:
-                del self.items[handle]
+                self._drop(handle)
 
-    def _expire(self) -> None:
-        cutoff = time.monotonic() - self.idle_ttl_s
-        for handle in [h for h, s in self.items.items() if s.touched < cutoff]:
-            del self.items[handle]
+    def _expire(self, now: float) -> None:
+        cutoff = now - self.idle_ttl_s
+        while self.items:
+            handle, statement = next(iter(self.items.items()))
+            if statement.touched >= cutoff:
+                return
+            self._drop(handle)
+
+    def _drop(self, handle: bytes) -> None:
+        statement = self.items.pop(handle)
+        mine = self.by_user[statement.user]
+        del mine[handle]
+        if not mine:
+            del self.by_user[statement.user]

@@ -53,7 +53,7 @@ class TicketSigner:
             raise InvalidQuery("the ticket has expired; call GetFlightInfo again")
         try:
             return body["q"], decode_params(body["p"])
-        except (ValueError, pa.ArrowException) as exc:  # binascii.Error is a ValueError
+        except (ValueError, OSError, pa.ArrowException) as exc:  # binascii.Error is a ValueError
             raise InvalidQuery(_DAMAGED) from exc
 
 

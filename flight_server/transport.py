@@ -12,14 +12,17 @@ import functools
 import logging
 from collections.abc import Callable, Iterator
 from concurrent import futures
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import DecodeError, Message
 
-from core.errors import Unsupported
+from core.errors import InvalidQuery, Unsupported
 from flight_server.auth import authenticate, authenticate_handshake
 from flight_server.errors import GrpcError, status_of
 from flight_server.ipc import flight_data_stream, read_flight_data
+from flight_server.limits import ServerLimits
 from flight_server.proto import flight_pb2 as fpb
 from flight_server.server import FlightSqlService
 from flight_server.sessions import ACTION_TYPES as SESSION_ACTIONS
@@ -40,11 +43,48 @@ def _abort(context: grpc.ServicerContext, method: str, exc: BaseException) -> No
     context.abort(code, message)
 
 
+@dataclass(frozen=True)
+class _Undecodable:
+    """A request message that is not the protobuf its RPC takes. gRPC's own deserializer would fail the call
+    with INTERNAL; ours hands this to the handler, which refuses it as INVALID_QUERY."""
+
+    message: str
+
+    def refuse(self) -> InvalidQuery:
+        return InvalidQuery(f"the request is not a valid {self.message} protobuf; use a Flight client")
+
+
+def _decoder(cls: type[Message]) -> Callable[[bytes], Any]:
+    def decode(data: bytes) -> Any:
+        try:
+            return cls.FromString(data)
+        except (DecodeError, ValueError):  # invalid UTF-8 in a string field is a DecodeError; be safe
+            return _Undecodable(cls.__name__)
+
+    return decode
+
+
+def _decoded(request: Any) -> Any:
+    """The request, or the refusal of an undecodable one; a request stream is checked message by message."""
+    if isinstance(request, _Undecodable):
+        raise request.refuse()
+    if isinstance(request, Message):
+        return request
+    return _checked(request)
+
+
+def _checked(messages: Iterator[Any]) -> Iterator[Any]:
+    for message in messages:
+        if isinstance(message, _Undecodable):
+            raise message.refuse()
+        yield message
+
+
 def _unary(method: str, fn: Callable[[Any, grpc.ServicerContext], T]) -> Callable[[Any, grpc.ServicerContext], T]:
     @functools.wraps(fn)
     def handler(request: Any, context: grpc.ServicerContext) -> T:
         try:
-            return fn(request, context)
+            return fn(_decoded(request), context)
         except Exception as exc:
             _abort(context, method, exc)
             raise  # unreachable: abort raises
@@ -57,7 +97,7 @@ def _streaming(method: str, fn: Callable[[Any, grpc.ServicerContext], Iterator[T
     @functools.wraps(fn)
     def handler(request: Any, context: grpc.ServicerContext) -> Iterator[T]:
         try:
-            yield from fn(request, context)
+            yield from fn(_decoded(request), context)
         except Exception as exc:
             _abort(context, method, exc)
 
@@ -66,16 +106,22 @@ def _streaming(method: str, fn: Callable[[Any, grpc.ServicerContext], Iterator[T
 
 class FlightGrpcServer:
     """A started gRPC server answering the FlightService on ``host:port`` (``port`` 0 picks a free one), over TLS
-    when given ``tls=(certificate chain PEM, private key PEM)``."""
+    when given ``tls=(certificate chain PEM, private key PEM)``.
+
+    The worker pool is sized from ``limits`` so the query caps (``flight_server/admission.py``) bite before the
+    workers run out, and gRPC refuses a call beyond the pool (RESOURCE_EXHAUSTED) instead of queueing it."""
 
     def __init__(self, service: FlightSqlService, authenticator: TokenAuthenticator, host: str, port: int,
-                 tls: tuple[bytes, bytes] | None = None, max_workers: int = 32) -> None:
+                 tls: tuple[bytes, bytes] | None = None, limits: ServerLimits | None = None) -> None:
         self.service = service
         self.authenticator = authenticator
+        self.limits = limits or service.limits
+        workers = self.limits.grpc_workers
         self.server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="omnisql-grpc"),
+            futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="omnisql-grpc"),
+            maximum_concurrent_rpcs=workers,
             options=[("grpc.so_reuseport", 0),  # a taken port is an error, never a silently shared one
-                     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                     ("grpc.max_receive_message_length", self.limits.max_receive_message_bytes),
                      ("grpc.max_send_message_length", -1)])
         self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, self._handlers()),))
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -102,29 +148,29 @@ class FlightGrpcServer:
         g = grpc
         return {
             "Handshake": g.stream_stream_rpc_method_handler(
-                _streaming("Handshake", self.handshake), fpb.HandshakeRequest.FromString,
+                _streaming("Handshake", self.handshake), _decoder(fpb.HandshakeRequest),
                 fpb.HandshakeResponse.SerializeToString),
             "ListFlights": g.unary_stream_rpc_method_handler(
-                _streaming("ListFlights", self.list_flights), fpb.Criteria.FromString,
+                _streaming("ListFlights", self.list_flights), _decoder(fpb.Criteria),
                 fpb.FlightInfo.SerializeToString),
             "GetFlightInfo": g.unary_unary_rpc_method_handler(
-                _unary("GetFlightInfo", self.get_flight_info), fpb.FlightDescriptor.FromString,
+                _unary("GetFlightInfo", self.get_flight_info), _decoder(fpb.FlightDescriptor),
                 fpb.FlightInfo.SerializeToString),
             "GetSchema": g.unary_unary_rpc_method_handler(
-                _unary("GetSchema", self.get_schema), fpb.FlightDescriptor.FromString,
+                _unary("GetSchema", self.get_schema), _decoder(fpb.FlightDescriptor),
                 fpb.SchemaResult.SerializeToString),
             "DoGet": g.unary_stream_rpc_method_handler(
-                _streaming("DoGet", self.do_get), fpb.Ticket.FromString, None),  # already serialized FlightData
+                _streaming("DoGet", self.do_get), _decoder(fpb.Ticket), None),  # already serialized FlightData
             "DoPut": g.stream_stream_rpc_method_handler(
-                _streaming("DoPut", self.do_put), fpb.FlightData.FromString, fpb.PutResult.SerializeToString),
+                _streaming("DoPut", self.do_put), _decoder(fpb.FlightData), fpb.PutResult.SerializeToString),
             "PollFlightInfo": g.unary_unary_rpc_method_handler(
-                _unary("PollFlightInfo", self.poll_flight_info), fpb.FlightDescriptor.FromString, None),
+                _unary("PollFlightInfo", self.poll_flight_info), _decoder(fpb.FlightDescriptor), None),
             "DoExchange": g.stream_stream_rpc_method_handler(
-                _streaming("DoExchange", self.do_exchange), fpb.FlightData.FromString, None),
+                _streaming("DoExchange", self.do_exchange), _decoder(fpb.FlightData), None),
             "DoAction": g.unary_stream_rpc_method_handler(
-                _streaming("DoAction", self.do_action), fpb.Action.FromString, fpb.Result.SerializeToString),
+                _streaming("DoAction", self.do_action), _decoder(fpb.Action), fpb.Result.SerializeToString),
             "ListActions": g.unary_stream_rpc_method_handler(
-                _streaming("ListActions", self.list_actions), fpb.Empty.FromString,
+                _streaming("ListActions", self.list_actions), _decoder(fpb.Empty),
                 fpb.ActionType.SerializeToString),
         }
 
@@ -155,16 +201,17 @@ class FlightGrpcServer:
         return fpb.SchemaResult(schema=schema.serialize().to_pybytes())
 
     def do_get(self, ticket: fpb.Ticket, context: grpc.ServicerContext) -> Iterator[bytes]:
-        table = self.service.stream(self._principal(context), ticket.ticket, on_cancel=context.add_callback,
-                                    session_id=_session(context))
-        return flight_data_stream(table)
+        with self.service.result(self._principal(context), ticket.ticket, on_cancel=context.add_callback,
+                                 session_id=_session(context)) as table:
+            yield from flight_data_stream(table)
 
     def do_put(self, messages: Iterator[fpb.FlightData], context: grpc.ServicerContext) -> Iterator[fpb.PutResult]:
         principal = self._principal(context)
         first = next(messages, None)
         if first is None or not first.HasField("flight_descriptor"):
-            raise GrpcError(grpc.StatusCode.INVALID_ARGUMENT, "DoPut: the first message must carry a descriptor")
-        params = read_flight_data(_chain(first, messages))
+            raise GrpcError(grpc.StatusCode.INVALID_ARGUMENT, "DoPut: the first message must carry a descriptor "
+                            "(the prepared statement to bind); use a Flight SQL client")
+        params = read_flight_data(_chain(first, messages), max_bytes=self.limits.max_upload_bytes)
         yield fpb.PutResult(app_metadata=self.service.put(principal, _command(first.flight_descriptor), params))
 
     def do_exchange(self, messages: Iterator[fpb.FlightData], context: grpc.ServicerContext) -> Iterator[bytes]:

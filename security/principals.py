@@ -83,7 +83,7 @@ class TokenAuthenticator:
     def _verify_session(self, token: str) -> Principal:
         try:
             body, signature = token[len(SESSION_PREFIX):].rsplit(".", 1)
-            if not hmac.compare_digest(signature, self._sign(body)):
+            if not hmac.compare_digest(signature.encode(), self._sign(body).encode()):  # str: ASCII only
                 raise ValueError("signature")
             payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
         except (ValueError, json.JSONDecodeError) as exc:

@@ -5,12 +5,8 @@ innocent client on the same server is still served while it happens."""
 from __future__ import annotations
 
 import datetime
-import threading
-import time
-from collections.abc import Iterator
 from typing import Any
 
-import adbc_driver_flightsql.dbapi as flightsql
 import pyarrow as pa
 import pytest
 
@@ -19,55 +15,8 @@ from planner.context import QueryLimits
 from planner.duck import Duck
 from planner.parameters import to_parameters
 from tests.conftest import SandboxLog
-
-
-def _run(conn: Any, sql: str, params: Any = None) -> pa.Table:
-    with conn.cursor() as cur:
-        cur.execute(sql, params) if params is not None else cur.execute(sql)
-        return cur.fetch_arrow_table()
-
-
-class Innocent:
-    """Another user running a small query in a loop while the hostile one runs; records each latency."""
-
-    SQL = "SELECT count(*) AS n FROM jira.issues WHERE project = 'WEB'"
-
-    def __init__(self, demo: dict[str, Any]) -> None:
-        self.conn = flightsql.connect(demo["flight_uri"], db_kwargs={
-            "adbc.flight.sql.authorization_header": f"Bearer {demo['tokens']['token_web_dev']}"})
-        self.latencies: list[float] = []
-        self.errors: list[str] = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self) -> None:
-        for _ in range(200):  # bounded
-            if self.stop.is_set():
-                return
-            started = time.monotonic()
-            try:
-                _run(self.conn, self.SQL)
-            except Exception as exc:  # recorded, asserted on below
-                self.errors.append(str(exc)[:200])
-            self.latencies.append(time.monotonic() - started)
-
-    def __enter__(self) -> Innocent:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(timeout=30)
-        self.conn.close()
-
-
-@pytest.fixture()
-def innocent(demo: dict[str, Any]) -> Iterator[Innocent]:
-    with Innocent(demo) as client:
-        yield client
-    assert client.errors == [] and client.latencies, client.errors
-    assert max(client.latencies) < 10, client.latencies  # served within its deadline throughout
-
+from tests.hostile.innocent import Innocent
+from tests.hostile.innocent import run_sql as _run
 
 TABLE_FUNCTIONS = [
     "SELECT * FROM (SELECT 1) t, LATERAL range(10000000000) r",
