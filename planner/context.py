@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 
 from core.types import CallBudget
+from planner.cache import Freshness
 from planner.control import QueryControl
 from security.principals import Principal
 
@@ -56,6 +57,7 @@ class QueryContext:
     trace_id: str = field(default_factory=lambda: secrets.token_hex(8))
     control: QueryControl = field(init=False)
     budget: CallBudget | None = field(init=False)  # API calls left (max_api_calls_per_query), shared by all scans
+    freshness: Freshness = field(init=False)  # what the query accepts (max_staleness_ms) and what it got
     counters: QueryCounters = field(default_factory=QueryCounters)
     started: float = field(default_factory=time.perf_counter)
     security_scope: str = ""  # set by the engine from the policy (see ``scope``)
@@ -65,6 +67,7 @@ class QueryContext:
 
     def __post_init__(self) -> None:
         self.control = QueryControl(self.limits.deadline_s)
+        self.freshness = Freshness(self.options.max_staleness_ms or 0, self.options.allow_stale)
         self.budget = CallBudget(self.limits.api_calls) if self.limits.api_calls is not None else None
 
     @property
@@ -85,5 +88,6 @@ class QueryContext:
         """The log line's fields: counters only, never a row value or a filter value."""
         c = self.counters
         return (f"trace_id={self.trace_id} user={self.principal.user} executions={c.executions} "
-                f"api_calls={c.api_calls} planning_ms={c.planning_ms:.1f} fetch_ms={c.fetch_ms:.1f} "
+                f"api_calls={c.api_calls} cache_hits={c.cache_hits} freshness_ms={self.freshness.freshness_ms:.0f} "
+                f"planning_ms={c.planning_ms:.1f} fetch_ms={c.fetch_ms:.1f} "
                 f"duckdb_ms={c.duckdb_ms:.1f} total_ms={self.total_ms:.1f} rows={c.rows}")

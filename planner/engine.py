@@ -4,6 +4,7 @@ creates one ``QueryContext`` per request and calls ``prepare`` / ``schema`` / ``
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from core.errors import InvalidQuery, ResourceExhausted
 from core.types import Connector
 from planner.access import visible_catalog
 from planner.binding import JOIN_STRATEGIES
+from planner.cache import ScanCache
 from planner.catalog import Catalog
 from planner.context import QueryContext, QueryLimits, QueryOptions
 from planner.duck import DEFAULT_MAX_RESULT_BYTES, Duck
@@ -43,7 +45,8 @@ class Prepared:
 class Engine:
     def __init__(self, connectors: Mapping[str, Connector], loop: BackgroundLoop, pushdown: bool = True,
                  deadline_s: float = 60.0, join_strategy: str = "auto", limits: QueryLimits | None = None,
-                 policy: Policy = ALLOW_ALL) -> None:
+                 policy: Policy = ALLOW_ALL, default_max_staleness_ms: int = 0, cache: ScanCache | None = None
+                 ) -> None:
         self.connectors = dict(connectors)
         self.catalog = Catalog(spec for c in self.connectors.values() for spec in c.tables())
         self.limits = limits or QueryLimits(deadline_s=deadline_s)
@@ -52,11 +55,13 @@ class Engine:
         self.loop = loop
         self.estimator = Estimator()  # shared: the executor records what it fetched, the planner estimates with it
         self.policy = policy
+        self.default_max_staleness_ms = default_max_staleness_ms
+        self.cache = cache or ScanCache()
         policy.validate(list(self.catalog.tables.values()))
         self.planner = Planner(self.catalog, self.duck, pushdown=pushdown, join_strategy=join_strategy,
                                estimator=self.estimator, policy=policy)
         self.executor = Executor(self.connectors, self.duck, loop, estimator=self.estimator,
-                                 mask_key=policy.mask_key)
+                                 mask_key=policy.mask_key, cache=self.cache)
 
     # -- contexts ----------------------------------------------------------------------------------------------
     def context(self, principal: Principal | None = None, options: QueryOptions | None = None,
@@ -65,7 +70,10 @@ class Engine:
         goes away (gRPC's ``add_callback``): the query then stops wherever it is. Without a principal the
         context is the operator's own in-process use (trusted: no policy); every request from a client carries
         its authenticated principal."""
-        ctx = QueryContext(principal or IN_PROCESS, self.limits, options or QueryOptions())
+        options = options or QueryOptions()
+        if options.max_staleness_ms is None:  # the tenant's default_max_staleness_ms (0: live)
+            options = dataclasses.replace(options, max_staleness_ms=self.default_max_staleness_ms)
+        ctx = QueryContext(principal or IN_PROCESS, self.limits, options)
         ctx.trusted = principal is None
         ctx.security_scope = "in-process" if ctx.trusted else self.scope_of(ctx.principal)
         if on_cancel is not None and not on_cancel(ctx.control.cancel):

@@ -17,6 +17,7 @@ from core.errors import SourceTimeout
 from core.types import Connector, Counting, ScanRequest, ScanStats
 from planner.access import secure_table
 from planner.binding import bound_requests, runtime_mode
+from planner.cache import ScanCache
 from planner.context import QueryContext
 from planner.control import QueryControl
 from planner.duck import Duck
@@ -57,6 +58,7 @@ class StepResult:
     ms: float
     strategy: str = "scan"  # what actually ran (a bind join may fall back to a semi-join at run time)
     keys: int | None = None  # join keys received from the step this one binds from
+    cache_hits: int = 0  # requests answered from the scan cache
 
 
 @dataclass
@@ -73,11 +75,12 @@ class QueryResult:
 
 class Executor:
     def __init__(self, connectors: Mapping[str, Connector], duck: Duck, loop: BackgroundLoop,
-                 estimator: Estimator | None = None, mask_key: bytes = b"") -> None:
+                 estimator: Estimator | None = None, mask_key: bytes = b"", cache: ScanCache | None = None) -> None:
         self.connectors = connectors
         self.duck = duck
         self.loop = loop
         self.estimator = estimator or Estimator()
+        self.cache = cache or ScanCache()
         self.mask_key = mask_key  # the tenant's key for hash/email masks (never logged, never in a plan)
 
     def execute(self, plan: FetchPlan, ctx: QueryContext) -> QueryResult:
@@ -108,6 +111,7 @@ class Executor:
         counters.fetch_ms += result.fetch_ms
         counters.duckdb_ms += result.duckdb_ms
         counters.api_calls += result.api_calls
+        counters.cache_hits += sum(r.cache_hits for r in steps)
         return result
 
     async def _fetch_all(self, plan: FetchPlan, ctx: QueryContext) -> list[StepResult]:
@@ -145,18 +149,24 @@ class Executor:
         if step.binding is not None and source_result is not None:
             requests, strategy, keys = await self._bind(plan, step, source_result, stats, ctx.control, estimator)
         credential = f"{ctx.tenant}/{connector.name}"
-        parts = await asyncio.gather(*(self._scan(connector, replace(r, scope=ctx.scope, credential=credential), stats)
-                                       for r in requests))
-        batches = [b for part in parts for b in part]
+        parts = await asyncio.gather(*(self._cached(connector, replace(r, scope=ctx.scope, credential=credential),
+                                                    stats, ctx) for r in requests))
+        batches = [b for part, _ in parts for b in part]
+        hits = sum(1 for _, hit in parts if hit)
         schema = step.fetch_schema
         table = pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table()
         if step.secured:
             table = secure_table(table, step.spec, step.row_filter, step.masks, step.hidden, self.mask_key,
                                  lambda rows, condition: self.duck.run(f"SELECT * FROM __rows WHERE {condition}",
                                                                        {"__rows": rows}, control=ctx.control))
-        if step.binding is None and step.limit is None:  # learn what the API lists, for later estimates
+        if step.binding is None and step.limit is None and not hits:  # learn what the API lists, for estimates
             estimator.statistics.record(step.spec, tuple(c.predicate for c in step.pushed), stats.listed)
-        return StepResult(table, stats, (time.perf_counter() - started) * 1000, strategy, keys)
+        return StepResult(table, stats, (time.perf_counter() - started) * 1000, strategy, keys, hits)
+
+    async def _cached(self, connector: Connector, request: ScanRequest, stats: ScanStats, ctx: QueryContext
+                      ) -> tuple[list[pa.RecordBatch], bool]:
+        """One request through the scan cache under the query's freshness (``max_staleness_ms``)."""
+        return await self.cache.scan(ctx.scope, request, ctx.freshness, lambda: self._scan(connector, request, stats))
 
     async def _bind(self, plan: FetchPlan, step: ScanStep, source: StepResult, stats: ScanStats,
                     control: QueryControl, estimator: Estimator) -> tuple[tuple[ScanRequest, ...], str, int]:
@@ -211,7 +221,7 @@ def explain_table(plan: FetchPlan, actual: list[StepResult] | None) -> pa.Table:
             "est_api_calls": step.est_calls, "est_pages": step.est_pages,
             "keys": result.keys if result else None,
             "api_calls": result.stats.api_calls if result else None, "pages": result.stats.pages if result else None,
-            "rows": result.table.num_rows if result else None, "cache_hits": 0 if result else None,
+            "rows": result.table.num_rows if result else None, "cache_hits": result.cache_hits if result else None,
             "ms": round(result.ms, 2) if result else None,
         })
     rows.append({"step": len(plan.steps), "wave": len(plan.waves()), "source_table": None, "alias": None,

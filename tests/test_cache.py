@@ -1,0 +1,109 @@
+"""The scan cache under per-query freshness, against the sandbox over real HTTP: live queries always call
+upstream, warm ones within their staleness bound call nothing, a broader cached scan answers a narrower one,
+identical concurrent fetches coalesce, and a failed refresh is STALE_DATA unless the caller allows stale data."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import adbc_driver_flightsql.dbapi as flightsql
+import pytest
+
+from core.errors import StaleData
+from planner.context import QueryOptions
+from tests.conftest import SandboxLog
+
+LISTING = "SELECT issue_key, status, story_points FROM jira.issues WHERE project = 'MOB'"
+
+
+@pytest.fixture()
+def engine(demo: dict[str, Any]) -> Iterator[Any]:
+    from demo.tenant import demo_config
+    from flight_server.app import start_service
+
+    service = start_service(demo_config(demo["sandbox"], "127.0.0.1", 0))
+    yield service.engine
+    service.stop()
+
+
+def query(engine: Any, sql: str, staleness_ms: int, allow_stale: bool = False) -> Any:
+    ctx = engine.context(options=QueryOptions(max_staleness_ms=staleness_ms, allow_stale=allow_stale))
+    return engine.query(sql, ctx=ctx), ctx
+
+
+def searches(log: SandboxLog) -> int:
+    return len([r for r in log.requests("jira") if r["path"].endswith("/search/jql")])
+
+
+def rows(table: Any) -> list[tuple[Any, ...]]:
+    return sorted(tuple(r.values()) for r in table.to_pylist())
+
+
+def test_live_queries_always_call_upstream(engine: Any, sandbox_log: SandboxLog) -> None:
+    for _ in range(2):
+        query(engine, LISTING, 0)
+    assert searches(sandbox_log) >= 2
+
+
+def test_a_warm_cache_within_staleness_makes_no_upstream_call(engine: Any, sandbox_log: SandboxLog) -> None:
+    live, _ = query(engine, LISTING, 60_000)
+    calls = searches(sandbox_log)
+    cached, ctx = query(engine, LISTING, 60_000)
+    assert searches(sandbox_log) == calls  # zero upstream requests
+    assert rows(cached.table) == rows(live.table) and ctx.counters.cache_hits == 1
+    assert ctx.freshness.freshness_ms > 0
+    _, fresh = query(engine, LISTING, 0)  # staleness 0 ignores the cache
+    assert searches(sandbox_log) > calls and fresh.counters.cache_hits == 0
+
+
+def test_a_broader_cached_scan_answers_a_narrower_one(engine: Any, sandbox_log: SandboxLog) -> None:
+    narrow = LISTING + " AND story_points >= 5"
+    expected, _ = query(engine, narrow, 0)
+    query(engine, LISTING, 60_000)
+    calls = searches(sandbox_log)
+    got, ctx = query(engine, narrow, 60_000)
+    assert searches(sandbox_log) == calls and ctx.counters.cache_hits == 1
+    assert rows(got.table) == rows(expected.table)
+
+
+def test_identical_concurrent_fetches_coalesce(engine: Any, sandbox_log: SandboxLog) -> None:
+    sandbox_log.faults("jira", latency_s=0.3)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(lambda _: query(engine, LISTING, 60_000)[0], range(6)))
+    finally:
+        sandbox_log.faults("jira", latency_s=0.0)
+    assert len({tuple(rows(a.table)) for a in answers}) == 1
+    pages = searches(sandbox_log)
+    single, _ = query(engine, LISTING.replace("'MOB'", "'WEB'"), 0)  # one uncached listing, for scale
+    assert pages <= searches(sandbox_log) - pages  # six queries cost what one does
+
+
+def test_a_failed_refresh_is_stale_data_unless_allowed(engine: Any, sandbox_log: SandboxLog) -> None:
+    warm, _ = query(engine, LISTING, 60_000)
+    time.sleep(0.05)
+    sandbox_log.faults("jira", fail_next=50, fail_status=500)
+    try:
+        with pytest.raises(StaleData, match="only data .* old is cached"):
+            query(engine, LISTING, 10)
+        stale, ctx = query(engine, LISTING, 10, allow_stale=True)
+    finally:
+        sandbox_log.faults("jira", fail_next=0)
+    assert rows(stale.table) == rows(warm.table) and ctx.freshness.stale
+
+
+def test_the_session_option_reaches_the_cache(demo: dict[str, Any], admin_token: str, sandbox_log: SandboxLog) -> None:
+    with flightsql.connect(demo["flight_uri"], db_kwargs={
+            "adbc.flight.sql.authorization_header": f"Bearer {admin_token}",
+            "adbc.flight.sql.rpc.with_cookie_middleware": "true"}) as conn:
+        conn.adbc_connection.set_options(**{"adbc.flight.sql.session.option.max_staleness_ms": 60000})
+        with conn.cursor() as cur:
+            cur.execute(LISTING)
+            first = cur.fetch_arrow_table()
+            calls = searches(sandbox_log)
+            cur.execute(LISTING)
+            second = cur.fetch_arrow_table()
+    assert searches(sandbox_log) == calls and rows(first) == rows(second)
