@@ -12,6 +12,7 @@ value of their choosing (say a PR title reading ``omnisql/session-token``) learn
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import hmac
 from array import array
@@ -142,9 +143,8 @@ def _email(mac: _HmacSha256, distinct: pa.Array) -> pa.Array:
     """``hash8****@domain``: the keyed HMAC of the whole address, then the address's own domain (after its last
     '@', as a quoted local part may hold one); ``hash8****`` for a value without '@'."""
     prefix = pc.utf8_slice_codeunits(mac.hex_of(distinct), 0, 8)
-    domain = pc.struct_field(pc.extract_regex(distinct, r"@(?P<domain>[^@]*)\z"), [0])
-    return pc.coalesce(pc.binary_join_element_wise(prefix, "****@", domain, ""),
-                       pc.binary_join_element_wise(prefix, "****", ""))
+    at_domain = pc.struct_field(pc.extract_regex(distinct, r"(?P<at_domain>@[^@]*)\z"), [0])
+    return pc.binary_join_element_wise(prefix, "****", pc.fill_null(at_domain, ""), "")
 
 
 class _HmacSha256:
@@ -171,6 +171,6 @@ class _HmacSha256:
     def hex_of(self, distinct: pa.Array) -> pa.Array:
         """The hex HMAC of each (non-null) value, as one string array built from a single buffer."""
         digest = self.digest
-        data = b"".join([digest(v) for v in distinct.cast(pa.binary()).to_pylist()]).hex().encode()
+        data = binascii.hexlify(b"".join([digest(v) for v in distinct.cast(pa.binary()).to_pylist()]))
         offsets = array("i", range(0, len(data) + 1, 64))
         return pa.StringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(data))
