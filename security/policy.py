@@ -24,7 +24,7 @@ from sqlglot.errors import SqlglotError
 
 from core.errors import EntitlementDenied
 from core.types import TableSpec
-from security.masks import Mask
+from security.masks import MIN_KEY_BYTES, Mask, mask_supports
 from security.principals import Principal
 
 __all__ = ["ALLOW_ALL", "Policy", "PolicyError", "Rule", "TableDecision", "parse_policy"]
@@ -134,6 +134,15 @@ class Policy:
                 if unknown_masks and len(matched) == 1:
                     raise PolicyError(f"policy rule {rule.name!r}: masks name {sorted(unknown_masks)}, which "
                                       f"{spec.qualified_name} does not have")
+                for column, mask in rule.masks.items():
+                    if mask is not None and column in names and not mask_supports(mask, spec.column(column).type):
+                        raise PolicyError(f"policy rule {rule.name!r}: a {mask.kind} mask cannot apply to "
+                                          f"{spec.qualified_name}.{column} ({spec.column(column).type}); use "
+                                          "redact, null or deny")
+            keyed = [c for c, m in rule.masks.items() if m is not None and m.kind in ("hash", "email")]
+            if keyed and len(self.mask_key) < MIN_KEY_BYTES:
+                raise PolicyError(f"policy rule {rule.name!r}: hash/email masks ({', '.join(sorted(keyed))}) need a "
+                                  f"key of at least {MIN_KEY_BYTES} bytes in the variable policy.mask_key_env names")
 
 
 ALLOW_ALL = Policy(default="allow")  # a tenant without a policy section (documented; warned at start-up)

@@ -96,3 +96,12 @@ def test_learned_statistics_stay_in_their_scope() -> None:
     assert shared.scoped("t:mobile").rows(ISSUES, ()) is None
     shared.scoped("t:mobile").record(ISSUES, (Predicate("team", "=", ("mobile",)),), 400)
     assert shared.scoped("t:admin").rows(ISSUES, (Predicate("team", "=", ("mobile",)),)) is None
+
+
+def test_keyed_masks_need_a_key_and_masks_fit_their_column() -> None:
+    keyless = parse_policy({"rules": [{"name": "q", "tables": ["github.users"], "masks": {"email": "email"}}]}, b"")
+    with pytest.raises(PolicyError, match="'q': hash/email masks \\(email\\) need a key of at least 16 bytes"):
+        keyless.validate([USERS])
+    listy = parse_policy({"rules": [{"name": "l", "tables": ["jira.issues"], "masks": {"labels": "hash"}}]}, b"k" * 32)
+    with pytest.raises(PolicyError, match="'l': a hash mask cannot apply to jira.issues.labels"):
+        listy.validate([ISSUES])
