@@ -23,6 +23,7 @@ from flight_server.statements import PreparedStatement, StatementStore
 from flight_server.tickets import TicketSigner
 from planner.catalog import CATALOG_NAME
 from planner.engine import Engine, OnCancel, QueryContext, QueryOptions
+from security.audit import audit_query, outcome_of
 from security.principals import Principal
 
 __all__ = ["FlightSqlService"]
@@ -119,7 +120,12 @@ class FlightSqlService:
             return self._metadata_schema(command, principal), command_bytes
         sql, params = self._query_of(command, principal.user)
         with self.admission.slot(principal):
-            schema = self.engine.schema(sql, params, self._context(principal, session_id, on_cancel))
+            ctx = self._context(principal, session_id, on_cancel)
+            try:
+                schema = self.engine.schema(sql, params, ctx)
+            except BaseException as exc:  # a refused query is audited too (denials above all)
+                self._audit(ctx, sql, None, exc)
+                raise
         handle = self.tickets.sign(principal.user, sql, params)
         return annotate_result_schema(schema), pack(pb.TicketStatementQuery(statement_handle=handle))
 
@@ -139,9 +145,21 @@ class FlightSqlService:
         sql, params = self.tickets.verify(command.statement_handle, principal.user)
         with self.admission.slot(principal):
             ctx = self._context(principal, session_id, on_cancel)
-            table = self.engine.execute(sql, params, ctx)
+            table: pa.Table | None = None
+            try:
+                table = self.engine.execute(sql, params, ctx)
+            except BaseException as exc:
+                self._audit(ctx, sql, None, exc)
+                raise
+            self._audit(ctx, sql, table.num_rows, None)
             log.info("query %s", ctx.summary())
             yield pa.Table.from_arrays(table.columns, schema=annotate_result_schema(table.schema))  # zero-copy
+
+    @staticmethod
+    def _audit(ctx: QueryContext, sql: str, rows: int | None, error: BaseException | None) -> None:
+        """One audit line per executed query (security/audit.py): names, counts and decisions, never values."""
+        audit_query(trace_id=ctx.trace_id, principal=ctx.principal, sql=sql, tables=ctx.tables, rows=rows,
+                    decisions=ctx.decisions, outcome=outcome_of(error), duration_ms=ctx.total_ms)
 
     def _context(self, principal: Principal, session_id: str | None, on_cancel: OnCancel | None = None
                  ) -> QueryContext:
