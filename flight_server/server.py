@@ -224,7 +224,12 @@ class FlightSqlService:
     def _prepare(self, sql: str, principal: Principal, session_id: str | None
                  ) -> pb.ActionCreatePreparedStatementResult:
         with self.admission.slot(principal):
-            prepared = self.engine.prepare(sql, self._context(principal, session_id))
+            ctx = self._context(principal, session_id)
+            try:
+                prepared = self.engine.prepare(sql, ctx)
+            except BaseException as exc:
+                self._audit(ctx, sql, None, exc)
+                raise
         params_schema = prepared.parameter_schema
         handle = self.statements.add(PreparedStatement(principal.user, sql, params_schema))
         return pb.ActionCreatePreparedStatementResult(

@@ -17,13 +17,14 @@ def test_each_query_is_audited_without_values(demo: dict[str, Any], caplog: pyte
 
     service = start_service(demo_config(demo["sandbox"], "127.0.0.1", 0))
     try:
-        with caplog.at_level(logging.INFO, logger="omnisql.audit"), flightsql.connect(service.uri, db_kwargs={
-                "adbc.flight.sql.authorization_header": f"Bearer {demo_tokens()['token_qa']}"}) as conn:
-            with conn.cursor() as cur:
-                cur.execute("SELECT author FROM github.pull_requests WHERE title LIKE '%secret-word%'")
-                cur.fetch_arrow_table()
-                with pytest.raises(flightsql.Error):
-                    cur.execute("SELECT diff_link FROM github.pull_requests")
+        token = demo_tokens()["token_qa"]
+        with caplog.at_level(logging.INFO, logger="omnisql.audit"), flightsql.connect(
+                service.uri, db_kwargs={"adbc.flight.sql.authorization_header": f"Bearer {token}"}) as conn, \
+                conn.cursor() as cur:
+            cur.execute("SELECT author FROM github.pull_requests WHERE title LIKE '%secret-word%'")
+            cur.fetch_arrow_table()
+            with pytest.raises(flightsql.Error):
+                cur.execute("SELECT diff_link FROM github.pull_requests")
     finally:
         service.stop()
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "omnisql.audit"]
