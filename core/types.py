@@ -212,9 +212,13 @@ class CallBudget:
 
 
 class Connector(Protocol):
-    """One SaaS app. ``scan`` pages through the API and yields batches in ``table.schema_for(columns)``."""
+    """One SaaS app. ``open`` runs once at start (discovery: Salesforce ``describe``, MCP ``tools/list``) before
+    ``tables`` is read; ``scan`` pages through the API and yields batches in ``table.schema_for(columns)``;
+    ``aclose`` runs once at shutdown."""
 
     name: str
+
+    async def open(self) -> None: ...
 
     def tables(self) -> Sequence[TableSpec]: ...
 

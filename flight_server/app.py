@@ -51,9 +51,8 @@ class RunningService:
 
 
 async def open_connectors(connectors: Mapping[str, Connector]) -> None:
-    """Each connector's discovery hook (``open()``, optional), concurrently."""
-    hooks = [opener() for c in connectors.values() if callable(opener := getattr(c, "open", None))]
-    await asyncio.gather(*hooks)
+    """Each connector's discovery hook (``open()``), concurrently."""
+    await asyncio.gather(*(c.open() for c in connectors.values()))
 
 
 async def close_connectors(connectors: Mapping[str, Connector], http: httpx.AsyncClient | None) -> None:

@@ -57,6 +57,9 @@ class _BuggyConnector:
 
     name = "github"
 
+    async def open(self) -> None:
+        return None
+
     def tables(self) -> Sequence[TableSpec]:
         return (PULL_REQUESTS,)
 
