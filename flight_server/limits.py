@@ -47,6 +47,11 @@ class ServerLimits:
         return 2 * self.max_concurrent_queries + 16
 
     @property
+    def max_bound_bytes_per_principal(self) -> int:
+        """Bound parameters all of one principal's open prepared statements may hold together."""
+        return 4 * self.max_upload_bytes
+
+    @property
     def max_receive_message_bytes(self) -> int:
         """gRPC's per-message cap: an upload up to ``max_upload_bytes`` in one message, and a DoGet ticket that
         carries those parameters back (base64: 4/3 of their size) with its SQL."""

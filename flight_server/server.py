@@ -187,7 +187,8 @@ class FlightSqlService:
         expected = len(statement.parameter_schema)
         if bound is not None and bound.num_columns != expected:
             raise InvalidQuery(f"the statement has {expected} parameter(s) but {bound.num_columns} were bound")
-        statement.params = bound
+        self.statements.bind(command.prepared_statement_handle, principal.user, bound,
+                             self.limits.max_bound_bytes_per_principal)
         result = pb.DoPutPreparedStatementResult(prepared_statement_handle=command.prepared_statement_handle)
         return result.SerializeToString()
 

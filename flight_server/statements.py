@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from core.errors import EntitlementDenied, InvalidQuery
+from core.errors import EntitlementDenied, InvalidQuery, ResourceExhausted
+from flight_server.limits import format_size
 
 __all__ = ["PreparedStatement", "StatementStore"]
 
@@ -66,17 +67,34 @@ class StatementStore:
 
     def get(self, handle: bytes, user: str) -> PreparedStatement:
         with self.lock:
-            self._expire(self._clock())
-            statement = self.items.get(handle)
-            if statement is None:
-                raise InvalidQuery("unknown or expired prepared statement handle; prepare the statement again")
-            if statement.user != user:  # handles are 128-bit random: saying so reveals nothing guessable
-                raise EntitlementDenied("the prepared statement belongs to another principal; prepare it with "
-                                        "your own token")
-            statement.touched = self._clock()
-            self.items.move_to_end(handle)
-            self.by_user[user].move_to_end(handle)
-            return statement
+            return self._lookup(handle, user)
+
+    def bind(self, handle: bytes, user: str, params: pa.Table | None, max_bytes: int) -> None:
+        """Bind ``params`` (DoPut) to the statement, refused when the principal's open statements would hold
+        more than ``max_bytes`` of bound parameters together: each upload is bounded, and so is their sum."""
+        with self.lock:
+            statement = self._lookup(handle, user)
+            held = sum(bound.nbytes for h in self.by_user[user] if h != handle
+                       and (bound := self.items[h].params) is not None)
+            if params is not None and held + params.nbytes > max_bytes:
+                raise ResourceExhausted(
+                    f"your open prepared statements would hold more than {format_size(max_bytes)} of bound "
+                    "parameters (4 x max_upload_bytes); close the statements you no longer use")
+            statement.params = params
+
+    def _lookup(self, handle: bytes, user: str) -> PreparedStatement:
+        """The statement (marked used), under the lock."""
+        self._expire(self._clock())
+        statement = self.items.get(handle)
+        if statement is None:
+            raise InvalidQuery("unknown or expired prepared statement handle; prepare the statement again")
+        if statement.user != user:  # handles are 128-bit random: saying so reveals nothing guessable
+            raise EntitlementDenied("the prepared statement belongs to another principal; prepare it with "
+                                    "your own token")
+        statement.touched = self._clock()
+        self.items.move_to_end(handle)
+        self.by_user[user].move_to_end(handle)
+        return statement
 
     def close(self, handle: bytes, user: str) -> None:
         with self.lock:

@@ -144,3 +144,20 @@ def test_statements_evict_only_their_own_principals_oldest() -> None:
     assert store.count("a") == 2
     store.add(PreparedStatement("c", "SELECT 1", schema))
     assert len(store) == 1
+
+
+def test_bound_parameters_are_capped_per_principal_in_sum() -> None:
+    store = StatementStore(max_per_user=10)
+    schema = pa.schema([("x", pa.binary())])
+    rows = pa.table({"x": [b"x" * 1000]})  # ~1 KB bound to each statement
+    mine = [store.add(PreparedStatement("a", "SELECT ?", schema)) for _ in range(3)]
+    theirs = store.add(PreparedStatement("b", "SELECT ?", schema))
+    limit = 2 * rows.nbytes
+    store.bind(mine[0], "a", rows, limit)
+    store.bind(mine[1], "a", rows, limit)
+    with pytest.raises(ResourceExhausted, match=r"bound parameters \(4 x max_upload_bytes\)"):
+        store.bind(mine[2], "a", rows, limit)
+    store.bind(mine[1], "a", rows, limit)  # rebinding replaces, it does not add
+    store.bind(theirs, "b", rows, limit)  # another principal's sum is its own
+    store.bind(mine[0], "a", None, limit)
+    store.bind(mine[2], "a", rows, limit)  # room again once one is unbound
