@@ -14,6 +14,7 @@ from google.protobuf.message import Message
 from core.errors import InvalidQuery, Unsupported
 from flight_server import metadata, sessions
 from flight_server.admission import Admission
+from flight_server.call import TRACE_HEADER, Call
 from flight_server.column_metadata import annotate_result_schema
 from flight_server.commands import pack, unpack
 from flight_server.limits import ServerLimits
@@ -22,7 +23,7 @@ from flight_server.sql_info import SQL_INFO_SCHEMA, sql_info_table
 from flight_server.statements import PreparedStatement, StatementStore
 from flight_server.tickets import TicketSigner
 from planner.catalog import CATALOG_NAME
-from planner.engine import Engine, OnCancel, QueryContext, QueryOptions
+from planner.engine import Engine, QueryContext, QueryOptions
 from security.audit import audit_query, outcome_of
 from security.principals import Principal
 
@@ -112,15 +113,15 @@ class FlightSqlService:
         raise InvalidQuery(f"unsupported command {type(command).__name__} for this call")
 
     # -- Flight RPCs -------------------------------------------------------------------------------------------
-    def flight_info(self, principal: Principal, command_bytes: bytes, on_cancel: OnCancel | None = None,
-                    session_id: str | None = None) -> tuple[pa.Schema, bytes]:
+    def flight_info(self, call: Call, command_bytes: bytes) -> tuple[pa.Schema, bytes]:
         """GetFlightInfo: the result schema (planned, no API calls) and a ticket redeemable by this principal."""
+        principal = call.principal
         command = unpack(command_bytes)
         if isinstance(command, _METADATA_COMMANDS):
             return self._metadata_schema(command, principal), command_bytes
         sql, params = self._query_of(command, principal.user)
         with self.admission.slot(principal):
-            ctx = self._context(principal, session_id, on_cancel)
+            ctx = self._context(call)
             try:
                 schema = self.engine.schema(sql, params, ctx)
             except BaseException as exc:  # a refused query is audited too (denials above all)
@@ -130,12 +131,12 @@ class FlightSqlService:
         return annotate_result_schema(schema), pack(pb.TicketStatementQuery(statement_handle=handle))
 
     @contextmanager
-    def result(self, principal: Principal, ticket: bytes, on_cancel: OnCancel | None = None,
-               session_id: str | None = None) -> Iterator[pa.Table]:
+    def result(self, call: Call, ticket: bytes) -> Iterator[pa.Table]:
         """DoGet: run what the ticket names; the block sends the result. A query holds its slot (``admission``)
         until the block ends, so a client that reads slowly holds one of its own slots, not a free worker. A
         client that goes away (``on_cancel``) or the tenant's ``query_deadline_s`` stops the query wherever it
         is: planning, fetching or DuckDB."""
+        principal = call.principal
         command = unpack(ticket)
         if isinstance(command, _METADATA_COMMANDS):
             yield self._metadata_table(command, principal)
@@ -144,7 +145,7 @@ class FlightSqlService:
             raise InvalidQuery("the ticket is not a statement ticket; call GetFlightInfo first")
         sql, params = self.tickets.verify(command.statement_handle, principal.user)
         with self.admission.slot(principal):
-            ctx = self._context(principal, session_id, on_cancel)
+            ctx = self._context(call)
             table: pa.Table | None = None
             try:
                 table = self.engine.execute(sql, params, ctx)
@@ -161,19 +162,25 @@ class FlightSqlService:
         audit_query(trace_id=ctx.trace_id, principal=ctx.principal, sql=sql, tables=ctx.tables, rows=rows,
                     decisions=ctx.decisions, outcome=outcome_of(error), duration_ms=ctx.total_ms)
 
-    def _context(self, principal: Principal, session_id: str | None, on_cancel: OnCancel | None = None
-                 ) -> QueryContext:
-        """The query's context, with the options of the caller's Flight SQL session (``schema`` resolves
-        unqualified table names). A session that expired or was closed only loses its options: the query
-        still runs, with the defaults."""
+    def _context(self, call: Call) -> QueryContext:
+        """The query's context: options from the call's headers, else its Flight SQL session (``schema`` resolves
+        unqualified table names; ``max_staleness_ms``), else the tenant's defaults. A session that expired or
+        was closed only loses its options. The trace id goes back as the ``x-omnisql-trace-id`` header."""
+        principal = call.principal
         try:
-            values = self.session_store.get(session_id, principal.user)
+            values = self.session_store.get(call.session_id, principal.user)
         except sessions.SessionNotFound:
             values = self.session_store.get(None, principal.user)
         schema, staleness = values.get("schema"), values.get("max_staleness_ms")
+        header_staleness, allow_stale = call.max_staleness_ms(), call.allow_stale()
+        if header_staleness is not None:
+            staleness = header_staleness
         options = QueryOptions(default_schema=schema if isinstance(schema, str) else None,
-                               max_staleness_ms=int(staleness) if isinstance(staleness, int | float) else None)
-        return self.engine.context(principal, options, on_cancel)
+                               max_staleness_ms=int(staleness) if isinstance(staleness, int | float) else None,
+                               allow_stale=bool(allow_stale))
+        ctx = self.engine.context(principal, options, call.on_cancel)
+        call.reply(TRACE_HEADER, ctx.trace_id)
+        return ctx
 
     def put(self, principal: Principal, command_bytes: bytes, params: pa.Table | None) -> bytes:
         """DoPut: bind parameter rows to a prepared statement (each row is one execution); returns the
@@ -192,20 +199,19 @@ class FlightSqlService:
         result = pb.DoPutPreparedStatementResult(prepared_statement_handle=command.prepared_statement_handle)
         return result.SerializeToString()
 
-    def action(self, principal: Principal, action_type: str, body: bytes, session_id: str | None = None
-               ) -> list[bytes]:
+    def action(self, call: Call, action_type: str, body: bytes) -> list[bytes]:
         """DoAction: prepared statement lifecycle; returns the result bodies. Session actions need the call's
         session cookie and go through ``session_action``."""
         if action_type == "CreatePreparedStatement":
             request = unpack(body)
             if not isinstance(request, pb.ActionCreatePreparedStatementRequest):
                 raise InvalidQuery("CreatePreparedStatement needs an ActionCreatePreparedStatementRequest body")
-            return [pack(self._prepare(request.query, principal, session_id))]
+            return [pack(self._prepare(request.query, call))]
         if action_type == "ClosePreparedStatement":
             request = unpack(body)
             if not isinstance(request, pb.ActionClosePreparedStatementRequest):
                 raise InvalidQuery("ClosePreparedStatement needs an ActionClosePreparedStatementRequest body")
-            self.statements.close(request.prepared_statement_handle, principal.user)
+            self.statements.close(request.prepared_statement_handle, call.principal.user)
             return []
         if action_type in UNSUPPORTED_ACTIONS:
             raise Unsupported(UNSUPPORTED_ACTIONS[action_type])
@@ -222,10 +228,10 @@ class FlightSqlService:
         return sessions.handle_action(self.session_store, CATALOG_NAME, schemas, principal.user, action_type, body,
                                       session_id)
 
-    def _prepare(self, sql: str, principal: Principal, session_id: str | None
-                 ) -> pb.ActionCreatePreparedStatementResult:
+    def _prepare(self, sql: str, call: Call) -> pb.ActionCreatePreparedStatementResult:
+        principal = call.principal
         with self.admission.slot(principal):
-            ctx = self._context(principal, session_id)
+            ctx = self._context(call)
             try:
                 prepared = self.engine.prepare(sql, ctx)
             except BaseException as exc:

@@ -8,6 +8,7 @@ as Arrow IPC, framed by ``flight_server/ipc.py``; the Flight SQL semantics live 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from google.protobuf.message import DecodeError, Message
 
 from core.errors import InvalidQuery, Unsupported
 from flight_server.auth import authenticate, authenticate_handshake
+from flight_server.call import Call
 from flight_server.errors import GrpcError, status_of
 from flight_server.ipc import flight_data_stream, read_flight_data
 from flight_server.limits import ServerLimits
@@ -144,6 +146,15 @@ class FlightGrpcServer:
     def _principal(self, context: grpc.ServicerContext) -> Principal:
         return authenticate(self.authenticator, context.invocation_metadata())
 
+    def _call(self, context: grpc.ServicerContext, principal: Principal | None = None) -> Call:
+        """The call as the service sees it (authenticated here unless ``principal`` already is)."""
+        def send_header(name: str, value: str) -> None:
+            with contextlib.suppress(ValueError, RuntimeError):  # already sent, or the call has ended
+                context.send_initial_metadata(((name, value),))
+
+        return Call(principal or self._principal(context), _session(context), context.add_callback,
+                    _headers(context), send_header)
+
     def _handlers(self) -> dict[str, grpc.RpcMethodHandler]:
         g = grpc
         return {
@@ -189,20 +200,17 @@ class FlightGrpcServer:
         return iter(())  # queries are commands, not named flights
 
     def get_flight_info(self, descriptor: fpb.FlightDescriptor, context: grpc.ServicerContext) -> fpb.FlightInfo:
-        schema, ticket = self.service.flight_info(self._principal(context), _command(descriptor),
-                                                  on_cancel=context.add_callback, session_id=_session(context))
+        schema, ticket = self.service.flight_info(self._call(context), _command(descriptor))
         endpoint = fpb.FlightEndpoint(ticket=fpb.Ticket(ticket=ticket))
         return fpb.FlightInfo(schema=schema.serialize().to_pybytes(), flight_descriptor=descriptor,
                               endpoint=[endpoint], total_records=-1, total_bytes=-1)
 
     def get_schema(self, descriptor: fpb.FlightDescriptor, context: grpc.ServicerContext) -> fpb.SchemaResult:
-        schema, _ = self.service.flight_info(self._principal(context), _command(descriptor),
-                                             on_cancel=context.add_callback, session_id=_session(context))
+        schema, _ = self.service.flight_info(self._call(context), _command(descriptor))
         return fpb.SchemaResult(schema=schema.serialize().to_pybytes())
 
     def do_get(self, ticket: fpb.Ticket, context: grpc.ServicerContext) -> Iterator[bytes]:
-        with self.service.result(self._principal(context), ticket.ticket, on_cancel=context.add_callback,
-                                 session_id=_session(context)) as table:
+        with self.service.result(self._call(context), ticket.ticket) as table:
             yield from flight_data_stream(table)
 
     def do_put(self, messages: Iterator[fpb.FlightData], context: grpc.ServicerContext) -> Iterator[fpb.PutResult]:
@@ -232,7 +240,7 @@ class FlightGrpcServer:
                 context.send_initial_metadata((("set-cookie", reply.set_cookie),))
             bodies = reply.bodies
         else:
-            bodies = self.service.action(principal, action.type, action.body, session_id=_session(context))
+            bodies = self.service.action(self._call(context, principal), action.type, action.body)
         for body in bodies:
             yield fpb.Result(body=body)
 
@@ -240,6 +248,12 @@ class FlightGrpcServer:
         self._principal(context)
         for name, description in self.service.ACTIONS:
             yield fpb.ActionType(type=name, description=description)
+
+
+def _headers(context: grpc.ServicerContext) -> dict[str, str]:
+    """The call's ``x-omnisql-*`` request headers (text only; binary ``-bin`` headers are not ours)."""
+    return {key.lower(): value for key, value in context.invocation_metadata()
+            if key.lower().startswith("x-omnisql-") and isinstance(value, str)}
 
 
 def _session(context: grpc.ServicerContext) -> str | None:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import adbc_driver_flightsql.dbapi as flightsql
+import pyarrow as pa
 import pytest
 
 from core.errors import StaleData
@@ -107,3 +108,52 @@ def test_the_session_option_reaches_the_cache(demo: dict[str, Any], admin_token:
             cur.execute(LISTING)
             second = cur.fetch_arrow_table()
     assert searches(sandbox_log) == calls and rows(first) == rows(second)
+
+
+def test_the_staleness_header_and_the_trace_id(demo: dict[str, Any], admin_token: str,
+                                               sandbox_log: SandboxLog) -> None:
+    """``x-omnisql-max-staleness-ms`` per call (ADBC: ``adbc.flight.sql.rpc.call_header.<name>``); every answer
+    names its trace id in the ``x-omnisql-trace-id`` response header."""
+    import pyarrow.flight as flight
+
+    from clients.flight_client import statement_descriptor
+
+    client = flight.FlightClient(demo["flight_uri"])
+    auth = (b"authorization", f"Bearer {admin_token}".encode())
+    warm = flight.FlightCallOptions(headers=[auth, (b"x-omnisql-max-staleness-ms", b"60000")])
+    sql = LISTING + " AND story_points IS NOT NULL"
+
+    def run(options: flight.FlightCallOptions) -> Any:
+        info = client.get_flight_info(statement_descriptor(sql), options)
+        return client.do_get(info.endpoints[0].ticket, options).read_all()
+
+    run(warm)
+    calls = searches(sandbox_log)
+    run(warm)
+    assert searches(sandbox_log) == calls
+    bad = flight.FlightCallOptions(headers=[auth, (b"x-omnisql-max-staleness-ms", b"soon")])
+    with pytest.raises(pa.ArrowInvalid, match="x-omnisql-max-staleness-ms must be a whole number"):
+        run(bad)
+    with flightsql.connect(demo["flight_uri"], db_kwargs={
+            "adbc.flight.sql.authorization_header": f"Bearer {admin_token}",
+            "adbc.flight.sql.rpc.call_header.x-omnisql-max-staleness-ms": "60000"}) as conn, conn.cursor() as cur:
+        cur.execute(sql)
+        cur.fetch_arrow_table()
+    assert searches(sandbox_log) == calls  # the ADBC call header reached the cache too
+
+
+def test_every_answer_names_its_trace_id(demo: dict[str, Any], admin_token: str) -> None:
+    import grpc
+
+    from clients.flight_client import statement_descriptor
+    from flight_server.proto import flight_pb2 as fpb
+
+    with grpc.insecure_channel(demo["flight_uri"].removeprefix("grpc://")) as channel:
+        get_info = channel.unary_unary("/arrow.flight.protocol.FlightService/GetFlightInfo",
+                                       request_serializer=fpb.FlightDescriptor.SerializeToString,
+                                       response_deserializer=fpb.FlightInfo.FromString)
+        descriptor = fpb.FlightDescriptor(type=fpb.FlightDescriptor.CMD,
+                                          cmd=statement_descriptor("SELECT 1 AS x").command)
+        _, call = get_info.with_call(descriptor, metadata=(("authorization", f"Bearer {admin_token}"),))
+        headers = dict(call.initial_metadata())
+    assert len(headers["x-omnisql-trace-id"]) == 16
