@@ -27,6 +27,7 @@ __all__ = [
     "Op",
     "ops",
     "Predicate",
+    "RequestGate",
     "ScanRequest",
     "ScanStats",
     "TableSpec",
@@ -101,6 +102,7 @@ class TableSpec:
     partitions: int = 1
     partition_column: str | None = None  # an =/IN filter on it lists only those partitions (GitHub: repo)
     fetch_costs: dict[FetchGroup, str] = field(default_factory=dict)
+    cacheable: bool = True  # False: never answered from the scan cache (system tables)
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
@@ -166,6 +168,7 @@ class ScanRequest:
     # ``limit`` rows in this order plus every row tied with the last of them
     residual: pc.Expression | None = None  # local-only conditions as Arrow, applied before per-row lookups
     scope: str = ""  # the security scope of the asking principal (caches and budgets key on it)
+    principal: str = ""  # the asking user (only system tables read it: each user sees its own query log)
     credential: str = ""  # which configured credential pays for the request (rate limits are per credential)
 
     @property
@@ -174,10 +177,21 @@ class ScanRequest:
         return self.predicates + self.prefilters
 
 
+class RequestGate(Protocol):
+    """Admission of one request under its credential's rate limit (``connectors/ratelimit.py``): ``acquire`` waits
+    for a token (bounded; RateLimitExhausted when it cannot come in time, nothing taken); ``observe`` tells the
+    bucket what the API said (requests it has left, or how long it refuses requests)."""
+
+    async def acquire(self) -> None: ...
+
+    async def observe(self, remaining: int | None, blocked_for_s: float | None) -> None: ...
+
+
 @dataclass
 class ScanStats:
     """Counters a scan fills in as it runs (EXPLAIN ANALYZE and the request budget read them). ``budget`` is the
-    query's API-call allowance, shared by all of its scans: ``spend()`` before each request."""
+    query's API-call allowance, shared by all of its scans: ``spend()`` before each request. ``gate`` is the
+    credential's rate limit (the HTTP machinery acquires a token before each request)."""
 
     api_calls: int = 0
     pages: int = 0
@@ -186,6 +200,7 @@ class ScanStats:
     rate_limit_remaining: int | None = None
     rate_limit_limit: int | None = None
     budget: CallBudget | None = None
+    gate: RequestGate | None = None
 
     def spend(self) -> None:
         """Take one API call from the query's budget (ResourceExhausted once it is spent); connectors' HTTP

@@ -156,11 +156,13 @@ class FlightSqlService:
             log.info("query %s", ctx.summary())
             yield pa.Table.from_arrays(table.columns, schema=annotate_result_schema(table.schema))  # zero-copy
 
-    @staticmethod
-    def _audit(ctx: QueryContext, sql: str, rows: int | None, error: BaseException | None) -> None:
-        """One audit line per executed query (security/audit.py): names, counts and decisions, never values."""
-        audit_query(trace_id=ctx.trace_id, principal=ctx.principal, sql=sql, tables=ctx.tables, rows=rows,
-                    decisions=ctx.decisions, outcome=outcome_of(error), duration_ms=ctx.total_ms)
+    def _audit(self, ctx: QueryContext, sql: str, rows: int | None, error: BaseException | None) -> None:
+        """One audit line per executed or refused query (security/audit.py: names, counts and decisions, never
+        values), and the same query in the principal's ``omnisql.query_log``."""
+        outcome = outcome_of(error)
+        record = audit_query(trace_id=ctx.trace_id, principal=ctx.principal, sql=sql, tables=ctx.tables, rows=rows,
+                             decisions=ctx.decisions, outcome=outcome, duration_ms=ctx.total_ms)
+        self.engine.query_log.record(ctx, str(record["statement"]), outcome, rows)
 
     def _context(self, call: Call) -> QueryContext:
         """The query's context: options from the call's headers, else its Flight SQL session (``schema`` resolves

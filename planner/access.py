@@ -18,7 +18,7 @@ from security.masks import Mask, apply_mask, masked_type
 from security.policy import Policy, TableDecision
 from security.principals import Principal
 
-__all__ = ["check_denied_columns", "secure_table", "visible_catalog", "visible_spec"]
+__all__ = ["SYSTEM_SCHEMA", "check_denied_columns", "decision_for", "secure_table", "visible_catalog", "visible_spec"]
 
 
 def visible_spec(spec: TableSpec, decision: TableDecision) -> TableSpec:
@@ -36,11 +36,21 @@ def _masked_column(column: ColumnSpec, mask: Mask | None) -> ColumnSpec:
     return dataclasses.replace(column, type=masked_type(mask, column.type), filter=None, distinct_estimate=None)
 
 
+SYSTEM_SCHEMA = "omnisql"  # the engine's own tables (planner/system.py): readable by every principal
+
+
+def decision_for(policy: Policy, principal: Principal, spec: TableSpec) -> TableDecision:
+    """The policy's decision, except for the system tables, which filter themselves by principal."""
+    if spec.schema_name == SYSTEM_SCHEMA:
+        return TableDecision(spec.qualified_name, True, "system table")
+    return policy.decide(principal, spec)
+
+
 def visible_catalog(catalog: Catalog, policy: Policy, principal: Principal) -> Catalog:
     """Only the tables this principal may read, as it sees them (metadata RPCs and qualification use this)."""
     specs = []
     for spec in catalog.tables.values():
-        decision = policy.decide(principal, spec)
+        decision = decision_for(policy, principal, spec)
         if decision.allowed:
             specs.append(visible_spec(spec, decision))
     return Catalog(specs)

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from core.errors import InvalidQuery, ResourceExhausted
 from core.types import Connector
-from planner.access import visible_catalog
+from planner.access import SYSTEM_SCHEMA, visible_catalog
 from planner.binding import JOIN_STRATEGIES
 from planner.cache import ScanCache
 from planner.catalog import Catalog
@@ -26,6 +26,7 @@ from planner.parameters import Parameters, parameter_rows, parameter_schema, to_
 from planner.parse import parse_query
 from planner.plan import FetchPlan
 from planner.planner import Planner, split_explain
+from planner.system import QueryLog, SystemConnector
 from security.policy import ALLOW_ALL, Policy
 from security.principals import Principal
 
@@ -47,7 +48,9 @@ class Engine:
                  deadline_s: float = 60.0, join_strategy: str = "auto", limits: QueryLimits | None = None,
                  policy: Policy = ALLOW_ALL, default_max_staleness_ms: int = 0, cache: ScanCache | None = None
                  ) -> None:
-        self.connectors = dict(connectors)
+        self.cache = cache or ScanCache()
+        self.query_log = QueryLog()
+        self.connectors = {**connectors, SYSTEM_SCHEMA: SystemConnector(self.query_log, self.cache)}
         self.catalog = Catalog(spec for c in self.connectors.values() for spec in c.tables())
         self.limits = limits or QueryLimits(deadline_s=deadline_s)
         self.duck = Duck(memory_limit=self.limits.memory_bytes,
@@ -56,7 +59,6 @@ class Engine:
         self.estimator = Estimator()  # shared: the executor records what it fetched, the planner estimates with it
         self.policy = policy
         self.default_max_staleness_ms = default_max_staleness_ms
-        self.cache = cache or ScanCache()
         policy.validate(list(self.catalog.tables.values()))
         self.planner = Planner(self.catalog, self.duck, pushdown=pushdown, join_strategy=join_strategy,
                                estimator=self.estimator, policy=policy)
@@ -85,10 +87,10 @@ class Engine:
         return self.policy.scope(principal, self.catalog.tables.values())
 
     def visible_catalog(self, principal: Principal) -> Catalog:
-        """The catalog as this principal may see it (metadata RPCs answer from this)."""
-        if self.policy is ALLOW_ALL:
-            return self.catalog
-        return visible_catalog(self.catalog, self.policy, principal)
+        """The catalog as this principal may see it, for metadata RPCs: the system tables (``omnisql.*``) are
+        queryable by everyone but not listed, so catalog browsers show the apps' tables only."""
+        seen = self.catalog if self.policy is ALLOW_ALL else visible_catalog(self.catalog, self.policy, principal)
+        return Catalog(spec for spec in seen.tables.values() if spec.schema_name != SYSTEM_SCHEMA)
 
     # -- the Flight SQL verbs ----------------------------------------------------------------------------------
     def prepare(self, sql: str, ctx: QueryContext) -> Prepared:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import pyarrow as pa
 
 from core.errors import SourceTimeout
-from core.types import Connector, Counting, ScanRequest, ScanStats
+from core.types import Connector, Counting, ScanRequest, ScanStats, TableSpec
 from planner.access import secure_table
 from planner.binding import bound_requests, runtime_mode
 from planner.cache import ScanCache
@@ -149,8 +149,9 @@ class Executor:
         if step.binding is not None and source_result is not None:
             requests, strategy, keys = await self._bind(plan, step, source_result, stats, ctx.control, estimator)
         credential = f"{ctx.tenant}/{connector.name}"
-        parts = await asyncio.gather(*(self._cached(connector, replace(r, scope=ctx.scope, credential=credential),
-                                                    stats, ctx) for r in requests))
+        parts = await asyncio.gather(*(
+            self._cached(connector, replace(r, scope=ctx.scope, credential=credential, principal=ctx.principal.user),
+                         stats, ctx, step.spec) for r in requests))
         batches = [b for part, _ in parts for b in part]
         hits = sum(1 for _, hit in parts if hit)
         schema = step.fetch_schema
@@ -163,9 +164,11 @@ class Executor:
             estimator.statistics.record(step.spec, tuple(c.predicate for c in step.pushed), stats.listed)
         return StepResult(table, stats, (time.perf_counter() - started) * 1000, strategy, keys, hits)
 
-    async def _cached(self, connector: Connector, request: ScanRequest, stats: ScanStats, ctx: QueryContext
-                      ) -> tuple[list[pa.RecordBatch], bool]:
+    async def _cached(self, connector: Connector, request: ScanRequest, stats: ScanStats, ctx: QueryContext,
+                      spec: TableSpec) -> tuple[list[pa.RecordBatch], bool]:
         """One request through the scan cache under the query's freshness (``max_staleness_ms``)."""
+        if not spec.cacheable:
+            return await self._scan(connector, request, stats), False
         return await self.cache.scan(ctx.scope, request, ctx.freshness, lambda: self._scan(connector, request, stats))
 
     async def _bind(self, plan: FetchPlan, step: ScanStep, source: StepResult, stats: ScanStats,

@@ -20,7 +20,7 @@ from sqlglot.optimizer.merge_subqueries import merge_subqueries
 from sqlglot.optimizer.scope import traverse_scope
 
 from core.types import TableSpec
-from planner.access import check_denied_columns, visible_catalog, visible_spec
+from planner.access import check_denied_columns, decision_for, visible_catalog, visible_spec
 from planner.binding import JoinEdge, JoinStrategy, bind_step, choose_bindings
 from planner.binding import join_strategy as join_strategy_of
 from planner.catalog import Catalog
@@ -132,7 +132,7 @@ class Planner:
         tagged = base_tables(tree, self.catalog, default_schema)
         specs = {node.meta[SCAN_TAG]: self.catalog.lookup(node.db, node.name) for node in tagged}
         policy = self.policy if principal is not None else ALLOW_ALL
-        decisions = {i: policy.decide(principal or _NOBODY, spec) for i, spec in specs.items()}
+        decisions = {i: decision_for(policy, principal or _NOBODY, spec) for i, spec in specs.items()}
         for decision in decisions.values():
             decision.require()
         check_denied_columns(tree, tagged, decisions, specs)

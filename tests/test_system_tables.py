@@ -1,0 +1,43 @@
+"""System tables through ADBC: ``omnisql.query_log`` shows each principal its own recent queries (what a JDBC or
+BI user has instead of Flight app_metadata), ``omnisql.cache`` the cache's counters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import adbc_driver_flightsql.dbapi as flightsql
+import pyarrow as pa
+
+
+def run(conn: Any, sql: str) -> pa.Table:
+    with conn.cursor() as cur:
+        cur.execute(sql)
+        return cur.fetch_arrow_table()
+
+
+def connect(demo: dict[str, Any], token: str) -> Any:
+    return flightsql.connect(demo["flight_uri"], db_kwargs={
+        "adbc.flight.sql.authorization_header": f"Bearer {demo['tokens'][token]}"})
+
+
+def test_the_query_log_shows_each_principal_its_own_queries(demo: dict[str, Any]) -> None:
+    with connect(demo, "token_qa") as qa, connect(demo, "token_web_dev") as web:
+        counted = run(qa, "SELECT count(*) AS n FROM jira.issues WHERE story_points >= 5").column(0)[0].as_py()
+        run(web, "SELECT 1 AS one")
+        log = run(qa, "SELECT user, outcome, rows, api_calls, from_cache, total_ms, sql_fingerprint "
+                      "FROM omnisql.query_log ORDER BY started_at")
+        others = run(web, "SELECT DISTINCT user FROM omnisql.query_log").column(0).to_pylist()
+    last = log.to_pylist()[-1]
+    assert set(log.column("user").to_pylist()) == {"qa"} and others == ["web_dev"]
+    assert last["outcome"] == "ok" and last["rows"] == 1 and last["api_calls"] > 0 and not last["from_cache"]
+    assert last["total_ms"] > 0 and len(last["sql_fingerprint"]) == 64
+    assert counted > 0
+
+
+def test_the_cache_table_and_metadata(demo: dict[str, Any]) -> None:
+    with connect(demo, "token_dev") as dev:
+        cache = run(dev, "SELECT entries, bytes, max_bytes, hits, misses FROM omnisql.cache").to_pylist()
+        schemas = {s["db_schema_name"] for c in dev.adbc_get_objects(depth="db_schemas").read_all().to_pylist()
+                   for s in c["catalog_db_schemas"]}
+    assert len(cache) == 1 and cache[0]["max_bytes"] > 0
+    assert "omnisql" not in schemas  # queryable, not listed: catalog browsers show the apps' tables
