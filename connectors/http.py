@@ -9,7 +9,10 @@
 - retries with backoff honour the API's rate-limit signals (an ``ErrorHandler`` per API says which);
 - failures become the error vocabulary with the API's own message summarized, never its body verbatim;
 - every request sent counts in ``ScanStats.api_calls`` (redirect hops and retries included); logs name
-  route templates, never filter values."""
+  route templates, never filter values;
+- every request first takes a token from its credential's rate-limit bucket (``ScanStats.gate``,
+  ``connectors/ratelimit.py``): it waits at most ``max_wait_ms`` and never past the deadline, else the query fails
+  with RATE_LIMIT_EXHAUSTED and nothing is sent or counted; the API's rate-limit headers adapt the bucket."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -29,12 +33,29 @@ from connectors.requester.summary import describe_body, summarize
 from core.errors import RateLimitExhausted, SourceTimeout, UpstreamError
 from core.types import ScanStats
 
-__all__ = ["ApiClient", "HttpLimits", "RetryPolicy", "new_http_client"]
+__all__ = ["ApiClient", "HttpLimits", "RetryPolicy", "new_http_client", "reset_in_s"]
 
 log = logging.getLogger("omnisql.connectors")
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MIN_ECHO = 8  # request values at least this long are scrubbed from upstream messages (JQL, logins, ...)
+
+
+def reset_in_s(value: str, now: float | None = None) -> float | None:
+    """Seconds until an ``x-ratelimit-reset``: epoch seconds (GitHub), epoch milliseconds, or an ISO 8601 time
+    (Jira: ``2026-01-01T10:00Z``); None when unreadable."""
+    value = value.strip()
+    now = time.time() if now is None else now
+    if value.isdigit():
+        at = float(value)
+        return max((at / 1000 if at > 1e11 else at) - now, 0.0)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(moment.timestamp() - now, 0.0)
 
 
 def new_http_client(timeout_s: float = 15.0) -> httpx.AsyncClient:
@@ -124,8 +145,10 @@ class ApiClient:
         for attempt in range(1, self.retry.max_attempts + 1):
             reply = await self._follow(request, stats, route)
             limited = self.errors.limited(reply)
-            if limited is not None:
-                wait = limited.wait_s if limited.wait_s is not None else self.retry.backoff_s * 2 ** attempt
+            wait = None if limited is None else limited.wait_s if limited.wait_s is not None else \
+                self.retry.backoff_s * 2 ** attempt
+            await self._adapt(reply, stats, wait)
+            if limited is not None and wait is not None:
                 if wait > self.retry.max_wait_s:
                     raise RateLimitExhausted(
                         f"{self.source} rate limit is exhausted; it refills in {wait:.0f} s. Retry after that, or "
@@ -135,7 +158,8 @@ class ApiClient:
                                              retry_after_s=limited.wait_s)
                 log.warning("%s %s %s is rate limited (HTTP %d); retrying in %.1f s", self.source, request.method,
                             route, reply.status, wait)
-                await asyncio.sleep(wait)
+                if stats.gate is None:  # with a gate, the retry's token waits (bounded) until the API allows it
+                    await asyncio.sleep(wait)
                 continue
             if reply.ok:
                 problems = self.errors.body_error(reply)
@@ -181,6 +205,8 @@ class ApiClient:
 
     async def _exchange(self, method: str, url: str, params: Mapping[str, Any] | None,
                         body: Mapping[str, Any] | None, stats: ScanStats, route: str) -> Reply:
+        if stats.gate is not None:  # before a slot: a request refused here holds nothing and sends nothing
+            await stats.gate.acquire()
         started = time.perf_counter()
         encoding = ""
         async with self.slots:
@@ -237,6 +263,19 @@ class ApiClient:
             stats.rate_limit_remaining = int(remaining)
         if limit is not None and limit.isdigit():
             stats.rate_limit_limit = int(limit)
+
+    @staticmethod
+    async def _adapt(reply: Reply, stats: ScanStats, limited_s: float | None) -> None:
+        """Tell the credential's bucket what the API said: requests left (``x-ratelimit-remaining``), and how long it
+        refuses requests (a rate-limit answer's wait, or until ``x-ratelimit-reset`` once nothing is left)."""
+        if stats.gate is None:
+            return
+        text = reply.headers.get("x-ratelimit-remaining", "").strip()
+        remaining = int(text) if text.isdigit() else None
+        blocked = limited_s
+        if blocked is None and remaining == 0:
+            blocked = reset_in_s(reply.headers.get("x-ratelimit-reset", ""))
+        await stats.gate.observe(remaining, blocked)
 
     # -- failures ----------------------------------------------------------------------------------------------
     def _failure(self, reply: Reply, request: PageRequest, route: str) -> UpstreamError:

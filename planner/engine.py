@@ -12,6 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from connectors.ratelimit import RateLimiter
 from core.errors import InvalidQuery, ResourceExhausted
 from core.types import Connector
 from planner.access import SYSTEM_SCHEMA, visible_catalog
@@ -46,8 +47,8 @@ class Prepared:
 class Engine:
     def __init__(self, connectors: Mapping[str, Connector], loop: BackgroundLoop, pushdown: bool = True,
                  deadline_s: float = 60.0, join_strategy: str = "auto", limits: QueryLimits | None = None,
-                 policy: Policy = ALLOW_ALL, default_max_staleness_ms: int = 0, cache: ScanCache | None = None
-                 ) -> None:
+                 policy: Policy = ALLOW_ALL, default_max_staleness_ms: int = 0, cache: ScanCache | None = None,
+                 throttle: RateLimiter | None = None) -> None:
         self.cache = cache or ScanCache()
         self.query_log = QueryLog()
         self.connectors = {**connectors, SYSTEM_SCHEMA: SystemConnector(self.query_log, self.cache)}
@@ -63,7 +64,7 @@ class Engine:
         self.planner = Planner(self.catalog, self.duck, pushdown=pushdown, join_strategy=join_strategy,
                                estimator=self.estimator, policy=policy)
         self.executor = Executor(self.connectors, self.duck, loop, estimator=self.estimator,
-                                 mask_key=policy.mask_key, cache=self.cache)
+                                 mask_key=policy.mask_key, cache=self.cache, throttle=throttle)
 
     # -- contexts ----------------------------------------------------------------------------------------------
     def context(self, principal: Principal | None = None, options: QueryOptions | None = None,
@@ -126,6 +127,7 @@ class Engine:
         finally:
             ctx.counters.planning_ms += (time.perf_counter() - started) * 1000
         _within_budget(plan, ctx.limits.api_calls)
+        ctx.counters.est_api_calls = sum(step.est_calls for step in plan.steps)
         ctx.tables.extend(t for t in dict.fromkeys(s.spec.qualified_name for s in plan.steps) if t not in ctx.tables)
         ctx.decisions.extend(d for d in plan.decisions if d not in ctx.decisions)
         return plan

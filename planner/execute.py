@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 
+from connectors.ratelimit import RateLimiter
 from core.errors import SourceTimeout
 from core.types import Connector, Counting, ScanRequest, ScanStats, TableSpec
 from planner.access import secure_table
@@ -75,8 +76,10 @@ class QueryResult:
 
 class Executor:
     def __init__(self, connectors: Mapping[str, Connector], duck: Duck, loop: BackgroundLoop,
-                 estimator: Estimator | None = None, mask_key: bytes = b"", cache: ScanCache | None = None) -> None:
+                 estimator: Estimator | None = None, mask_key: bytes = b"", cache: ScanCache | None = None,
+                 throttle: RateLimiter | None = None) -> None:
         self.connectors = connectors
+        self.throttle = throttle  # per-credential token buckets (None: not governed, e.g. unit tests)
         self.duck = duck
         self.loop = loop
         self.estimator = estimator or Estimator()
@@ -143,12 +146,13 @@ class Executor:
         source_result = await source if source is not None else None
         started = time.perf_counter()
         connector = self.connectors[step.spec.schema_name]
-        stats = ScanStats(budget=ctx.budget)
+        credential = f"{ctx.tenant}/{connector.name}"  # the rate-limit bucket: per (tenant, connector credential)
+        gate = self.throttle.gate(credential, ctx.control.deadline) if self.throttle is not None else None
+        stats = ScanStats(budget=ctx.budget, gate=gate)
         requests, strategy, keys = step.requests, "scan", None
         estimator = self.estimator.scoped(ctx.scope)
         if step.binding is not None and source_result is not None:
             requests, strategy, keys = await self._bind(plan, step, source_result, stats, ctx.control, estimator)
-        credential = f"{ctx.tenant}/{connector.name}"
         parts = await asyncio.gather(*(
             self._cached(connector, replace(r, scope=ctx.scope, credential=credential, principal=ctx.principal.user),
                          stats, ctx, step.spec) for r in requests))
