@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from collections.abc import Iterator
@@ -113,12 +114,13 @@ class FlightSqlService:
         raise InvalidQuery(f"unsupported command {type(command).__name__} for this call")
 
     # -- Flight RPCs -------------------------------------------------------------------------------------------
-    def flight_info(self, call: Call, command_bytes: bytes) -> tuple[pa.Schema, bytes]:
-        """GetFlightInfo: the result schema (planned, no API calls) and a ticket redeemable by this principal."""
+    def flight_info(self, call: Call, command_bytes: bytes) -> tuple[pa.Schema, bytes, bytes]:
+        """GetFlightInfo: the result schema (planned, no API calls), a ticket redeemable by this principal, and
+        the plan's metadata as JSON for ``FlightInfo.app_metadata``."""
         principal = call.principal
         command = unpack(command_bytes)
         if isinstance(command, _METADATA_COMMANDS):
-            return self._metadata_schema(command, principal), command_bytes
+            return self._metadata_schema(command, principal), command_bytes, b""
         sql, params = self._query_of(command, principal.user)
         with self.admission.slot(principal):
             ctx = self._context(call)
@@ -128,7 +130,7 @@ class FlightSqlService:
                 self._audit(ctx, sql, None, exc)
                 raise
         handle = self.tickets.sign(principal.user, sql, params)
-        return annotate_result_schema(schema), pack(pb.TicketStatementQuery(statement_handle=handle))
+        return annotate_result_schema(schema), pack(pb.TicketStatementQuery(statement_handle=handle)), _plan_info(ctx)
 
     @contextmanager
     def result(self, call: Call, ticket: bytes) -> Iterator[pa.Table]:
@@ -245,6 +247,13 @@ class FlightSqlService:
             prepared_statement_handle=handle,
             dataset_schema=annotate_result_schema(prepared.dataset_schema).serialize().to_pybytes(),
             parameter_schema=params_schema.serialize().to_pybytes() if len(params_schema) else b"")
+
+
+def _plan_info(ctx: QueryContext) -> bytes:
+    """What is known once the query is planned (it has not run yet; ``omnisql.query_log`` has the rest)."""
+    return json.dumps({"trace_id": ctx.trace_id, "planning_ms": round(ctx.counters.planning_ms, 3),
+                       "est_api_calls": ctx.counters.est_api_calls, "max_staleness_ms": ctx.freshness.max_staleness_ms,
+                       "tables": ctx.tables, "policy": ctx.decisions}, separators=(",", ":")).encode()
 
 
 def _opt(message: Message, name: str) -> Any:

@@ -200,13 +200,13 @@ class FlightGrpcServer:
         return iter(())  # queries are commands, not named flights
 
     def get_flight_info(self, descriptor: fpb.FlightDescriptor, context: grpc.ServicerContext) -> fpb.FlightInfo:
-        schema, ticket = self.service.flight_info(self._call(context), _command(descriptor))
+        schema, ticket, app_metadata = self.service.flight_info(self._call(context), _command(descriptor))
         endpoint = fpb.FlightEndpoint(ticket=fpb.Ticket(ticket=ticket))
         return fpb.FlightInfo(schema=schema.serialize().to_pybytes(), flight_descriptor=descriptor,
-                              endpoint=[endpoint], total_records=-1, total_bytes=-1)
+                              endpoint=[endpoint], total_records=-1, total_bytes=-1, app_metadata=app_metadata)
 
     def get_schema(self, descriptor: fpb.FlightDescriptor, context: grpc.ServicerContext) -> fpb.SchemaResult:
-        schema, _ = self.service.flight_info(self._call(context), _command(descriptor))
+        schema, _, _ = self.service.flight_info(self._call(context), _command(descriptor))
         return fpb.SchemaResult(schema=schema.serialize().to_pybytes())
 
     def do_get(self, ticket: fpb.Ticket, context: grpc.ServicerContext) -> Iterator[bytes]:

@@ -44,6 +44,7 @@ class QueryCounters:
     security_ms: float = 0.0
     duckdb_ms: float = 0.0
     api_calls: int = 0
+    est_api_calls: int = 0  # the plan's estimate (EXPLAIN's est_api_calls, summed)
     cache_hits: int = 0
     executions: int = 0
     rows: int = 0

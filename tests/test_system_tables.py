@@ -41,3 +41,19 @@ def test_the_cache_table_and_metadata(demo: dict[str, Any]) -> None:
                    for s in c["catalog_db_schemas"]}
     assert len(cache) == 1 and cache[0]["max_bytes"] > 0
     assert "omnisql" not in schemas  # queryable, not listed: catalog browsers show the apps' tables
+
+
+def test_flight_info_carries_the_plan_as_app_metadata(demo: dict[str, Any]) -> None:
+    import json
+
+    import pyarrow.flight as flight
+
+    from clients.flight_client import statement_descriptor
+
+    client = flight.FlightClient(demo["flight_uri"])
+    options = flight.FlightCallOptions(headers=[(b"authorization", f"Bearer {demo['tokens']['token_dev']}".encode()),
+                                                (b"x-omnisql-max-staleness-ms", b"5000")])
+    info = client.get_flight_info(statement_descriptor("SELECT issue_key FROM jira.issues"), options)
+    meta = json.loads(info.app_metadata)
+    assert len(meta["trace_id"]) == 16 and meta["est_api_calls"] >= 1 and meta["max_staleness_ms"] == 5000
+    assert meta["tables"] == ["jira.issues"] and "jira.issues: row filter" in meta["policy"]
