@@ -47,6 +47,7 @@ def _demo() -> Any:
 def cmd_serve(args: argparse.Namespace) -> int:
     from flight_server.app import start_service
     from flight_server.config import ConfigError, load_config
+    from flight_server.governance import GovernanceError, apply_serve_flags
 
     sandbox = None
     launcher = _demo() if args.demo else None
@@ -73,6 +74,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     overrides = {key: value for key in LIMIT_FLAGS if (value := getattr(args, key)) is not None}
     if overrides:
         config = dataclasses.replace(config, limits=dataclasses.replace(config.limits, **overrides))
+    try:  # --redis, --cache-max-bytes, --default-max-staleness-ms, --rate-limit-* (flight_server/governance.py)
+        config = apply_serve_flags(config, args)
+    except GovernanceError as exc:
+        print(f"omnisql serve: {exc}", file=sys.stderr)
+        if sandbox:
+            sandbox.stop()
+        return 2
     try:
         service = start_service(config)
     except (ConfigError, OSError) as exc:
@@ -184,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     for key, (kind, help_text) in LIMIT_FLAGS.items():
         serve.add_argument("--" + key.replace("_", "-"), type=_size if kind == "size" else _count, default=None,
                            metavar=kind.upper(), help=f"{help_text} (overrides {key} of the config)")
+    from flight_server.governance import add_serve_flags
+
+    add_serve_flags(serve)
     serve.set_defaults(func=cmd_serve)
     sandbox = sub.add_parser("sandbox", help="run only the GitHub/Jira stand-ins")
     sandbox.add_argument("--host", default="127.0.0.1")

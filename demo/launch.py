@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 
 from demo.tenant import SEED_QUERIES, demo_config, demo_tokens
 from flight_server.config import TenantConfig
@@ -12,8 +14,12 @@ __all__ = ["Sandbox", "banner", "demo_tokens", "start_demo", "start_sandbox"]
 
 
 def start_demo(host: str, port: int, github_rate_limit: int) -> tuple[Sandbox, TenantConfig]:
+    """The sandbox and the demo tenant. Tickets and session tokens are signed with ``$OMNISQL_SECRET`` when it is
+    set (demo replicas that share it redeem each other's tickets), else with a random key per start."""
     sandbox = start_sandbox(host=host, github_rate_limit=github_rate_limit)
-    return sandbox, demo_config(sandbox.info(), host, port)
+    config = demo_config(sandbox.info(), host, port)
+    secret = os.environ.get("OMNISQL_SECRET", "")
+    return sandbox, dataclasses.replace(config, secret=secret.encode()) if secret else config
 
 
 def banner(uri: str, sandbox: Sandbox) -> str:

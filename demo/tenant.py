@@ -6,6 +6,7 @@ from typing import Any
 
 from connectors.github.connector import GitHubConfig
 from connectors.jira.connector import JiraConfig
+from connectors.ratelimit import RateLimit, RateLimits
 from flight_server.config import TenantConfig
 from security.policy import parse_policy
 from security.principals import Principal
@@ -55,7 +56,13 @@ POLICY = parse_policy({"default": "deny", "rules": [
 ]}, MASK_KEY)
 
 
-def demo_config(sandbox_info: dict[str, Any], host: str, port: int) -> TenantConfig:
+# For tests and benchmarks that measure something else than rate-limit governance (the suite makes thousands of
+# API calls within minutes); ``make demo`` keeps the tenant default (50 requests at once, then 10/s).
+UNTHROTTLED = RateLimits(RateLimit(burst=1_000_000, refill_per_s=1_000_000.0))
+
+
+def demo_config(sandbox_info: dict[str, Any], host: str, port: int, rate_limits: RateLimits | None = None
+                ) -> TenantConfig:
     gh, jira = sandbox_info["github"], sandbox_info["jira"]
     principals = tuple((token, Principal(user=user, tenant="demo", roles=roles, attributes=attrs))
                        for user, token, roles, attrs in DEMO_TOKENS.values())
@@ -63,7 +70,8 @@ def demo_config(sandbox_info: dict[str, Any], host: str, port: int) -> TenantCon
         github=GitHubConfig(base_url=gh["base_url"], token=gh["token"], org=gh["org"], repo_teams=REPO_TEAMS),
         jira=JiraConfig(base_url=jira["base_url"], email=jira["email"], api_token=jira["api_token"],
                         project_teams=PROJECT_TEAMS),
-        principals=principals, host=host, port=port, policy=POLICY)
+        principals=principals, host=host, port=port, policy=POLICY,
+        rate_limits=rate_limits or RateLimits())
 
 
 def demo_tokens() -> dict[str, str]:

@@ -18,6 +18,7 @@ from connectors.http import new_http_client
 from connectors.registry import default_registry
 from core.types import Connector
 from flight_server.config import ConfigError, TenantConfig
+from flight_server.governance import Governance, GovernanceError, start_governance
 from flight_server.server import FlightSqlService
 from flight_server.transport import FlightGrpcServer
 from planner.engine import Engine
@@ -40,11 +41,12 @@ class RunningService:
     uri: str
     http: httpx.AsyncClient | None = None
     connectors: Mapping[str, Connector] = field(default_factory=dict)
+    governance: Governance | None = None  # rate limiter and scan cache (and their Redis client, if any)
 
     def stop(self) -> None:
         self.server.stop()
         try:
-            self.loop.run(close_connectors(self.connectors, self.http), timeout=CLOSE_TIMEOUT_S)
+            self.loop.run(close_connectors(self.connectors, self.http, self.governance), timeout=CLOSE_TIMEOUT_S)
         except Exception:  # shutting down regardless: say so, keep going
             log.warning("closing connectors did not finish cleanly", exc_info=True)
         self.loop.stop()
@@ -55,9 +57,13 @@ async def open_connectors(connectors: Mapping[str, Connector]) -> None:
     await asyncio.gather(*(c.open() for c in connectors.values()))
 
 
-async def close_connectors(connectors: Mapping[str, Connector], http: httpx.AsyncClient | None) -> None:
-    """``aclose()`` every connector (one failing does not skip the others), then the shared HTTP client."""
+async def close_connectors(connectors: Mapping[str, Connector], http: httpx.AsyncClient | None,
+                           governance: Governance | None = None) -> None:
+    """``aclose()`` every connector (one failing does not skip the others), then the shared HTTP client and the
+    Redis client."""
     results = await asyncio.gather(*(c.aclose() for c in connectors.values()), return_exceptions=True)
+    if governance is not None:
+        await governance.aclose()
     for name, result in zip(connectors, results, strict=True):
         if isinstance(result, BaseException):
             log.warning("connector %s did not close cleanly", name, exc_info=result)
@@ -75,13 +81,20 @@ def start_service(config: TenantConfig) -> RunningService:
     http = loop.run(make_client())
     registry = default_registry()
     connectors: dict[str, Connector] = {}
+    governance: Governance | None = None
     try:
         for entry in config.connector_configs():
             connectors[entry.name] = registry.build(entry, http)
         loop.run(open_connectors(connectors))
+        try:  # rate-limit buckets and the scan cache: in this process, or in Redis shared by replicas
+            governance = loop.run(start_governance(config.rate_limits, config.cache))
+        except GovernanceError as exc:
+            raise ConfigError(str(exc)) from exc
         try:
             engine = Engine(connectors, loop, pushdown=config.pushdown, join_strategy=config.join_strategy,
-                            limits=config.limits.query_limits(config.deadline_s), policy=config.policy)
+                            limits=config.limits.query_limits(config.deadline_s), policy=config.policy,
+                            default_max_staleness_ms=config.cache.default_max_staleness_ms, cache=governance.cache,
+                            throttle=governance.limiter)
         except PolicyError as exc:  # a rule names a column its tables do not have
             raise ConfigError(str(exc)) from exc
         secret = config.secret or secrets.token_bytes(32)
@@ -91,8 +104,9 @@ def start_service(config: TenantConfig) -> RunningService:
         service = FlightSqlService(engine, secret=secret, limits=config.limits)
         server = FlightGrpcServer(service, authenticator, config.host, config.port, tls, config.limits)
     except BaseException:  # nothing half-started survives a failed start
-        loop.run(close_connectors(connectors, http), timeout=CLOSE_TIMEOUT_S)
+        loop.run(close_connectors(connectors, http, governance), timeout=CLOSE_TIMEOUT_S)
         loop.stop()
         raise
     scheme = "grpc+tls" if tls else "grpc"
-    return RunningService(server, engine, loop, f"{scheme}://{config.host}:{server.port}", http, connectors)
+    return RunningService(server, engine, loop, f"{scheme}://{config.host}:{server.port}", http, connectors,
+                          governance)

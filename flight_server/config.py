@@ -15,8 +15,10 @@ import yaml
 
 from connectors.github.connector import GitHubConfig
 from connectors.jira.connector import JiraConfig
+from connectors.ratelimit import RateLimits
 from connectors.registry import ConnectorConfig, Registry, default_registry
 from connectors.settings import SettingError
+from flight_server.governance import CacheSettings, GovernanceError, parse_cache, parse_rate_limits
 from flight_server.limits import LimitError, ServerLimits, parse_deadline, parse_limits
 from planner.binding import JOIN_STRATEGIES
 from security.jwt_config import IdentityConfigError, JwtSettings, parse_identity
@@ -48,6 +50,8 @@ class TenantConfig:
     limits: ServerLimits = ServerLimits()  # memory, result size, API calls, concurrency, uploads (limits.py)
     policy: Policy = ALLOW_ALL  # the ``policy:`` section (security/policy.py); without one, everyone reads everything
     jwt: JwtSettings | None = None  # ``identity.jwt`` (security/jwt_config.py): bearer JWTs from the tenant's IdP
+    rate_limits: RateLimits = RateLimits()  # ``rate_limits`` and ``cache`` (flight_server/governance.py)
+    cache: CacheSettings = CacheSettings()
 
     def connector_configs(self) -> tuple[ConnectorConfig, ...]:
         """Every connector to start: ``github``/``jira`` (unless ``connectors`` names them too), then the rest."""
@@ -127,12 +131,14 @@ def load_config(path: str | Path) -> TenantConfig:
         limits, deadline_s = parse_limits(raw), parse_deadline(raw)
     except LimitError as exc:
         raise ConfigError(str(exc)) from exc
+    rate_limits, cache = _governance(raw, [c.name for c in connectors])
     return TenantConfig(github=github, jira=jira, connectors=connectors, principals=tuple(principals), secret=secret,
                         policy=policy, limits=limits,
                         host=listen.get("host", "127.0.0.1"), port=int(listen.get("port", 8815)),
                         deadline_s=deadline_s,
                         pushdown=bool(planner.get("pushdown", True)), join_strategy=join_strategy,
-                        tls_cert_file=listen.get("tls_cert_file"), tls_key_file=listen.get("tls_key_file"), jwt=jwt)
+                        tls_cert_file=listen.get("tls_cert_file"), tls_key_file=listen.get("tls_key_file"), jwt=jwt,
+                        rate_limits=rate_limits, cache=cache)
 
 
 def _policy(raw: dict[str, Any]) -> Policy:
@@ -154,4 +160,12 @@ def _identity(raw: dict[str, Any]) -> JwtSettings | None:
     try:
         return parse_identity(raw.get("identity"), str(raw.get("tenant", "default")))
     except IdentityConfigError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _governance(raw: dict[str, Any], connector_names: list[str]) -> tuple[RateLimits, CacheSettings]:
+    """The ``rate_limits`` and ``cache`` sections (flight_server/governance.py)."""
+    try:
+        return parse_rate_limits(raw.get("rate_limits"), connector_names), parse_cache(raw.get("cache"))
+    except GovernanceError as exc:
         raise ConfigError(str(exc)) from exc

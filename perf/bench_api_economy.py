@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from demo.launch import Sandbox, start_sandbox
-from demo.tenant import SEED_QUERIES, demo_config
+from demo.tenant import SEED_QUERIES, UNTHROTTLED, demo_config
 from flight_server.app import RunningService, start_service
 
 BIG_JOIN = ("SELECT gh.number, gh.branch, ji.issue_key, ji.status FROM github.pull_requests gh "
@@ -40,7 +40,7 @@ def _requests(sandbox: Sandbox, clear: bool = True) -> dict[str, int]:
 
 
 def _service(sandbox: Sandbox, strategy: str) -> RunningService:
-    config = demo_config(sandbox.info(), "127.0.0.1", 0)
+    config = demo_config(sandbox.info(), "127.0.0.1", 0, UNTHROTTLED)
     return start_service(dataclasses.replace(config, join_strategy=strategy))
 
 

@@ -13,7 +13,7 @@ import time
 import adbc_driver_flightsql.dbapi as flightsql
 
 from demo.launch import start_sandbox
-from demo.tenant import demo_config, demo_tokens
+from demo.tenant import UNTHROTTLED, demo_config, demo_tokens
 from flight_server.app import start_service
 
 
@@ -23,7 +23,7 @@ def main() -> None:
     parser.add_argument("--large-repeats", type=int, default=5)
     args = parser.parse_args()
     sandbox = start_sandbox()
-    service = start_service(demo_config(sandbox.info(), "127.0.0.1", 0))
+    service = start_service(demo_config(sandbox.info(), "127.0.0.1", 0, UNTHROTTLED))
     conn = flightsql.connect(service.uri, db_kwargs={
         "adbc.flight.sql.authorization_header": f"Bearer {demo_tokens()['token_admin']}"})
     cursor = conn.cursor()

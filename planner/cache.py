@@ -1,12 +1,19 @@
 """The scan cache: what one API request returned, kept in RAM (never on disk) so a query that accepts data up to
 ``max_staleness_ms`` old can skip the upstream call.
 
-Keyed by the asking principal's security scope, the table, the projection and everything that shapes the rows
-(pushed predicates, pre-filters, residual, limit, order): rows never cross scopes whose policies differ.
-Identical fetches in flight are coalesced when the running one started within the caller's staleness bound
-(single-flight). A broader cached scan answers a narrower one by filtering locally when that is exact
-(subsumption). Bounded in bytes (least recently used go first) and in age. When a fresh fetch fails and only an
-older copy exists, the caller gets ``STALE_DATA`` — or, with ``allow_stale``, the old copy, marked as such.
+Keyed by the asking principal's security scope, the credential (tenant and connector), the table, the projection
+and everything that shapes the rows (pushed predicates, pre-filters, residual, limit, order): rows never cross
+scopes whose policies differ. Identical fetches in flight are coalesced when the running one started within the
+caller's staleness bound (single-flight, in this process). A broader cached scan answers a narrower one by
+filtering locally when that is exact (subsumption, over this process's entries only). Bounded in bytes (least
+recently used go first) and in age. When a fresh fetch fails and only an older copy exists, the caller gets
+``STALE_DATA`` (``RATE_LIMIT_EXHAUSTED`` with its retry-after when a rate limit refused the fetch) — or, with
+``allow_stale``, the old copy, marked as such.
+
+Entries live in an ``EntryStore``. The in-process LRU (``MemoryStore``) always holds this replica's entries; with a
+shared store (``planner/cache_redis.py``: Arrow IPC bytes in Redis under a TTL) every fill is written there too and
+a local miss is looked up there before the API is called, so one replica's fetch is another's hit. The local LRU
+stays in front as a near cache: repeated hits cost no Redis round trip.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import pyarrow as pa
 
@@ -24,16 +32,18 @@ from connectors.filtering import filter_batch
 from core.errors import RateLimitExhausted, SourceTimeout, StaleData, UpstreamError
 from core.types import ScanRequest
 
-__all__ = ["CacheKey", "CachedScan", "Freshness", "ScanCache", "cache_key"]
+__all__ = ["CacheKey", "CachedScan", "EntryStore", "Freshness", "MemoryStore", "ScanCache", "cache_key"]
 
-CacheKey = tuple[str, str, tuple[str, ...], tuple[str, ...], tuple[str, ...], str, int | None, str]
+CacheKey = tuple[str, str, str, tuple[str, ...], tuple[str, ...], tuple[str, ...], str, int | None, str]
 _FETCH_FAILURES = (UpstreamError, SourceTimeout, RateLimitExhausted)
 
 
 def cache_key(scope: str, request: ScanRequest) -> CacheKey:
-    return (scope, request.table, tuple(request.columns), tuple(sorted(map(str, request.predicates))),
-            tuple(sorted(map(str, request.prefilters))), str(request.residual) if request.residual is not None
-            else "", request.limit, repr(request.order_by))
+    """Everything that decides a request's rows. The credential (``<tenant>/<connector>``) separates tenants and
+    two connectors of one type (``github`` and ``gh_oss`` both have ``pull_requests``)."""
+    return (scope, request.credential, request.table, tuple(request.columns),
+            tuple(sorted(map(str, request.predicates))), tuple(sorted(map(str, request.prefilters))),
+            str(request.residual) if request.residual is not None else "", request.limit, repr(request.order_by))
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,64 @@ class _Stats:
     misses: int = 0
     coalesced: int = 0
     evictions: int = 0
+    shared_hits: int = 0  # hits found in the shared store (another replica's fetch, or ours before a restart)
+
+
+class EntryStore(Protocol):
+    """Where cached scans live. ``get`` returns the entry for ``key`` whatever its age (the cache judges age);
+    ``request`` is what the key was made from, for stores that do not keep it. Failures are the store's to
+    absorb: a store that cannot answer returns None and a put that fails is dropped."""
+
+    async def get(self, key: CacheKey, request: ScanRequest) -> CachedScan | None: ...
+
+    async def put(self, key: CacheKey, entry: CachedScan) -> None: ...
+
+
+@dataclass
+class MemoryStore:
+    """The in-process LRU, bounded in bytes; it alone answers subsumption (it keeps each entry's request)."""
+
+    max_bytes: int = 256 * 1024 * 1024
+    entries: OrderedDict[CacheKey, CachedScan] = field(default_factory=OrderedDict)
+    nbytes: int = 0
+    evictions: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def get(self, key: CacheKey, request: ScanRequest) -> CachedScan | None:
+        return self.peek(key)
+
+    async def put(self, key: CacheKey, entry: CachedScan) -> None:
+        self.add(key, entry)
+
+    def peek(self, key: CacheKey, not_before: float = 0.0) -> CachedScan | None:
+        """The entry if fetched at or after ``not_before`` (marked recently used), else None."""
+        with self._lock:
+            entry = self.entries.get(key)
+            if entry is None or entry.fetched_at < not_before:
+                return None
+            self.entries.move_to_end(key)
+            return entry
+
+    def add(self, key: CacheKey, entry: CachedScan) -> None:
+        if entry.nbytes > self.max_bytes:
+            return
+        with self._lock:
+            old = self.entries.pop(key, None)
+            if old is not None:
+                self.nbytes -= old.nbytes
+            self.entries[key] = entry
+            self.nbytes += entry.nbytes
+            while self.nbytes > self.max_bytes and self.entries:
+                _, evicted = self.entries.popitem(last=False)
+                self.nbytes -= evicted.nbytes
+                self.evictions += 1
+
+    def broader(self, scope: str, request: ScanRequest, not_before: float) -> CachedScan | None:
+        """The newest entry of this scope fetched at or after ``not_before`` that subsumes ``request``."""
+        with self._lock:
+            broader = [e for k, e in self.entries.items()
+                       if k[0] == scope and e.fetched_at >= not_before and _subsumes(e.request, request)]
+        return broader[-1] if broader else None
 
 
 Loader = Callable[[], Awaitable[list[pa.RecordBatch]]]
@@ -80,50 +148,76 @@ Loader = Callable[[], Awaitable[list[pa.RecordBatch]]]
 class ScanCache:
     max_bytes: int = 256 * 1024 * 1024
     max_age_s: float = 3600.0
-    entries: OrderedDict[CacheKey, CachedScan] = field(default_factory=OrderedDict)
+    shared: EntryStore | None = None  # e.g. Redis: filled by every replica, read on a local miss
     stats: _Stats = field(default_factory=_Stats)
-    _bytes: int = 0
+    local: MemoryStore = field(init=False)
     _inflight: dict[CacheKey, tuple[float, asyncio.Future[CachedScan]]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.local = MemoryStore(self.max_bytes)
+
+    @property
+    def entries(self) -> OrderedDict[CacheKey, CachedScan]:
+        """This process's entries (the shared store's are not counted)."""
+        return self.local.entries
 
     @property
     def nbytes(self) -> int:
-        return self._bytes
+        return self.local.nbytes
 
     async def scan(self, scope: str, request: ScanRequest, freshness: Freshness, load: Loader
                    ) -> tuple[list[pa.RecordBatch], bool]:
-        """(the request's batches, whether they came from the cache): cached if young enough, else fetched
-        (coalesced with an identical fetch that started within the staleness bound), else — when the fetch
-        fails — the stale copy or ``STALE_DATA``."""
+        """(the request's batches, whether they came from the cache): cached if young enough (here, by
+        subsumption, or in the shared store), else fetched (coalesced with an identical fetch that started within
+        the staleness bound), else — when the fetch fails — the stale copy or ``STALE_DATA``."""
         key = cache_key(scope, request)
-        bound_s = freshness.max_staleness_ms / 1000
-        now = time.time()
-        hit = self._fresh(key, request, scope, now - bound_s) if freshness.max_staleness_ms > 0 else None
+        live = freshness.max_staleness_ms <= 0
+        not_before = max(time.time() - freshness.max_staleness_ms / 1000, time.time() - self.max_age_s)
+        hit = None if live else self._local_hit(key, request, scope, not_before)
         if hit is not None:
-            freshness.hits += 1
-            freshness.used(hit.fetched_at)
-            return list(hit.batches), True
+            return self._used(hit, freshness), True
         running = self._inflight.get(key)
-        if running is not None and freshness.max_staleness_ms > 0 and running[0] >= now - bound_s:
+        if running is not None and not live and running[0] >= not_before:
             self.stats.coalesced += 1
             entry = await asyncio.shield(running[1])
-            freshness.hits += 1
-            freshness.used(entry.fetched_at)
-            return list(entry.batches), True
-        return await self._fetch(key, request, freshness, load), False
+            if entry.fetched_at >= not_before:  # a fill answered from the shared store may be older than we accept
+                return self._used(entry, freshness), True
+        return await self._fill(key, request, freshness, load, None if live else not_before)
 
-    async def _fetch(self, key: CacheKey, request: ScanRequest, freshness: Freshness, load: Loader
-                     ) -> list[pa.RecordBatch]:
+    def _used(self, entry: CachedScan, freshness: Freshness) -> list[pa.RecordBatch]:
+        freshness.hits += 1
+        freshness.used(entry.fetched_at)
+        return list(entry.batches)
+
+    def _local_hit(self, key: CacheKey, request: ScanRequest, scope: str, not_before: float) -> CachedScan | None:
+        """An entry for exactly this request fetched at or after ``not_before``, or one that subsumes it."""
+        entry = self.local.peek(key, not_before)
+        if entry is None:
+            broader = self.local.broader(scope, request, not_before)
+            if broader is None:
+                return None
+            entry = CachedScan(_narrowed(broader, request), broader.fetched_at, request, broader.nbytes)
+        self.stats.hits += 1
+        return entry
+
+    async def _fill(self, key: CacheKey, request: ScanRequest, freshness: Freshness, load: Loader,
+                    not_before: float | None) -> tuple[list[pa.RecordBatch], bool]:
+        """One fill, registered for single-flight before anything is awaited: the shared store when the caller
+        accepts cached data (``not_before``), else the upstream fetch, written back to both stores."""
         started = time.time()
         future: asyncio.Future[CachedScan] = asyncio.get_running_loop().create_future()
         self._inflight[key] = (started, future)
-        self.stats.misses += 1
         try:
+            shared = await self._shared_hit(key, request, not_before)
+            if shared is not None:
+                future.set_result(shared)
+                return self._used(shared, freshness), True
+            self.stats.misses += 1
             batches = await load()
         except _FETCH_FAILURES as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: waiting callers get it, nobody logs "never retrieved"
-            return self._stale(key, freshness, exc)
+            return await self._stale(key, request, freshness, exc), False
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()
@@ -133,15 +227,42 @@ class ScanCache:
                 del self._inflight[key]
         entry = CachedScan(tuple(batches), started, request, sum(b.nbytes for b in batches))
         future.set_result(entry)
-        self._put(key, entry)
+        await self._put(key, entry)
         freshness.used(started)
-        return batches
+        return batches, False
 
-    def _stale(self, key: CacheKey, freshness: Freshness, error: Exception) -> list[pa.RecordBatch]:
-        with self._lock:
-            old = self.entries.get(key)
+    async def _shared_hit(self, key: CacheKey, request: ScanRequest, not_before: float | None) -> CachedScan | None:
+        if self.shared is None or not_before is None:
+            return None
+        entry = await self.shared.get(key, request)
+        if entry is None or entry.fetched_at < not_before:
+            return None
+        self._remember(key, entry)
+        self.stats.hits += 1
+        self.stats.shared_hits += 1
+        return entry
+
+    async def _put(self, key: CacheKey, entry: CachedScan) -> None:
+        if entry.nbytes > self.max_bytes:
+            return
+        self._remember(key, entry)
+        if self.shared is not None:
+            await self.shared.put(key, entry)
+
+    def _remember(self, key: CacheKey, entry: CachedScan) -> None:
+        self.local.add(key, entry)
+        self.stats.evictions = self.local.evictions
+
+    async def _stale(self, key: CacheKey, request: ScanRequest, freshness: Freshness, error: Exception
+                     ) -> list[pa.RecordBatch]:
+        old = self.local.peek(key)
+        if old is None and self.shared is not None:
+            old = await self.shared.get(key, request)
         if old is None:
             raise error
+        if not freshness.allow_stale and isinstance(error, RateLimitExhausted):  # keep the code and retry-after
+            raise RateLimitExhausted(f"{error.args[0]} (a copy {old.age_ms() / 1000:.0f} s old is cached: accept "
+                                     "it with allow_stale)", retry_after_s=error.retry_after_s) from error
         if not freshness.allow_stale:
             raise StaleData(f"a fresh fetch failed ({error}) and only data {old.age_ms() / 1000:.0f} s old is "
                             "cached; retry later, or accept it with allow_stale") from error
@@ -149,43 +270,13 @@ class ScanCache:
         freshness.used(old.fetched_at)
         return list(old.batches)
 
-    def _fresh(self, key: CacheKey, request: ScanRequest, scope: str, not_before: float) -> CachedScan | None:
-        """An entry for exactly this request fetched at or after ``not_before``, or one that subsumes it."""
-        with self._lock:
-            entry = self.entries.get(key)
-            if entry is not None and entry.fetched_at >= not_before and entry.fetched_at >= time.time() - \
-                    self.max_age_s:
-                self.entries.move_to_end(key)
-                self.stats.hits += 1
-                return entry
-            broader = [(k, e) for k, e in self.entries.items()
-                       if k[0] == scope and e.fetched_at >= not_before and _subsumes(e.request, request)]
-        if not broader:
-            return None
-        _, entry = broader[-1]
-        self.stats.hits += 1
-        return CachedScan(_narrowed(entry, request), entry.fetched_at, request, entry.nbytes)
-
-    def _put(self, key: CacheKey, entry: CachedScan) -> None:
-        if entry.nbytes > self.max_bytes:
-            return
-        with self._lock:
-            old = self.entries.pop(key, None)
-            if old is not None:
-                self._bytes -= old.nbytes
-            self.entries[key] = entry
-            self._bytes += entry.nbytes
-            while self._bytes > self.max_bytes and self.entries:
-                _, evicted = self.entries.popitem(last=False)
-                self._bytes -= evicted.nbytes
-                self.stats.evictions += 1
-
 
 def _subsumes(cached: ScanRequest, wanted: ScanRequest) -> bool:
     """The cached rows, filtered by the wanted request's extra predicates, are exactly the wanted rows: same
-    table, no limit or row-shaping extras on the cached side, its predicates a subset, its columns a superset
-    that includes every column the extra predicates name."""
-    if cached.table != wanted.table or cached.limit is not None or wanted.limit is not None:
+    table and credential, no limit or row-shaping extras on the cached side, its predicates a subset, its columns
+    a superset that includes every column the extra predicates name."""
+    if cached.table != wanted.table or cached.credential != wanted.credential or cached.limit is not None \
+            or wanted.limit is not None:
         return False
     if cached.prefilters or cached.residual is not None or wanted.prefilters or wanted.residual is not None:
         return False

@@ -22,14 +22,17 @@ SHARED = ROOT.parent / "shared"
 
 
 @contextlib.contextmanager
-def launch_demo(directory: Path, *extra_args: str) -> Iterator[dict[str, Any]]:
+def launch_demo(directory: Path, *extra_args: str, throttled: bool = False, env: dict[str, str] | None = None
+                ) -> Iterator[dict[str, Any]]:
     """``omnisql serve --demo`` in a subprocess; yields its info file's contents once it is ready."""
     info_file = directory / "info.json"
-    # The suite makes more GitHub calls than one realistic hourly budget (5,000) allows.
+    # The suite makes more GitHub calls than one realistic hourly budget (5,000) allows, and more at once than the
+    # default rate-limit buckets (50, then 10/s) admit; ``throttled`` keeps the demo's default buckets.
+    buckets = () if throttled else ("--rate-limit-burst", "1000000", "--rate-limit-refill-per-s", "1000000")
     command = [sys.executable, "-m", "clients.cli", "serve", "--demo", "--port", "0", "--info-file", str(info_file),
-               "--github-rate-limit", "1000000", *extra_args]
+               "--github-rate-limit", "1000000", *buckets, *extra_args]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               env={**os.environ, "OMNISQL_LOG_LEVEL": "WARNING"})
+                               env={**os.environ, "OMNISQL_LOG_LEVEL": "WARNING", **(env or {})})
     try:
         deadline = time.time() + 60
         while not info_file.exists():
@@ -142,10 +145,10 @@ def oracle() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def reference_engine(demo: dict[str, Any]) -> Iterator[Any]:
     """An in-process engine with pushdown OFF over the same sandbox: full scans, DuckDB does everything."""
-    from demo.tenant import demo_config
+    from demo.tenant import UNTHROTTLED, demo_config
     from flight_server.app import start_service
 
-    config = demo_config(demo["sandbox"], "127.0.0.1", 0)
+    config = demo_config(demo["sandbox"], "127.0.0.1", 0, UNTHROTTLED)
     config = dataclasses.replace(config, pushdown=False)
     service = start_service(config)
     yield service.engine

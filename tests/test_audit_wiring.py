@@ -12,10 +12,10 @@ import pytest
 
 
 def test_each_query_is_audited_without_values(demo: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
-    from demo.tenant import demo_config, demo_tokens
+    from demo.tenant import UNTHROTTLED, demo_config, demo_tokens
     from flight_server.app import start_service
 
-    service = start_service(demo_config(demo["sandbox"], "127.0.0.1", 0))
+    service = start_service(demo_config(demo["sandbox"], "127.0.0.1", 0, UNTHROTTLED))
     try:
         token = demo_tokens()["token_qa"]
         with caplog.at_level(logging.INFO, logger="omnisql.audit"), flightsql.connect(

@@ -124,10 +124,10 @@ def test_missing_required_filter_is_a_clear_invalid_argument(adbc_conn: Any, sql
 
 
 def _service_with(demo: dict[str, Any], **overrides: Any) -> Any:
-    from demo.tenant import demo_config
+    from demo.tenant import UNTHROTTLED, demo_config
     from flight_server.app import start_service
 
-    config = demo_config(demo["sandbox"], "127.0.0.1", 0)
+    config = demo_config(demo["sandbox"], "127.0.0.1", 0, UNTHROTTLED)
     return start_service(dataclasses.replace(config, **overrides))
 
 

@@ -43,10 +43,10 @@ USED_STRATEGIES: set[str] = set()
 @pytest.fixture(scope="module")
 def pushdown_engine(demo: dict[str, Any]) -> Iterator[Any]:
     """An in-process engine (pushdown and bind joins on) over the demo's sandbox."""
-    from demo.tenant import demo_config
+    from demo.tenant import UNTHROTTLED, demo_config
     from flight_server.app import start_service
 
-    service = start_service(demo_config(demo["sandbox"], "127.0.0.1", 0))
+    service = start_service(demo_config(demo["sandbox"], "127.0.0.1", 0, UNTHROTTLED))
     yield service.engine
     service.stop()
 

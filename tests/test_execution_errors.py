@@ -23,10 +23,10 @@ from sandbox.seed import build_seed
 
 @pytest.fixture(scope="module")
 def engine(demo: dict[str, Any]) -> Iterator[Any]:
-    from demo.tenant import demo_config
+    from demo.tenant import UNTHROTTLED, demo_config
     from flight_server.app import start_service
 
-    service = start_service(demo_config(demo["sandbox"], "127.0.0.1", 0))
+    service = start_service(demo_config(demo["sandbox"], "127.0.0.1", 0, UNTHROTTLED))
     yield service.engine
     service.stop()
 

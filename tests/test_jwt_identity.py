@@ -424,10 +424,10 @@ def test_a_jwt_through_adbc(demo: dict[str, Any], jwks_server: Any) -> None:
     import adbc_driver_flightsql.dbapi as flightsql
     from adbc_driver_manager import ProgrammingError
 
-    from demo.tenant import demo_config
+    from demo.tenant import UNTHROTTLED, demo_config
     from flight_server.app import start_service
 
-    config = demo_config(demo["sandbox"], "127.0.0.1", 0)
+    config = demo_config(demo["sandbox"], "127.0.0.1", 0, UNTHROTTLED)
     settings = _settings(jwks_file=None, jwks_url=jwks_server.url, tenant="demo")
     service = start_service(dataclasses.replace(config, jwt=settings))
     sql = "SELECT DISTINCT team_id FROM github.pull_requests ORDER BY team_id"

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pytest
 from google.protobuf import any_pb2
 
-from demo.tenant import demo_config
+from demo.tenant import UNTHROTTLED, demo_config
 from flight_server.app import RunningService, start_service
 from flight_server.commands import pack
 from flight_server.like import LikePattern
@@ -316,7 +316,7 @@ class Capped:
 
 @pytest.fixture(scope="module")
 def capped(demo: dict[str, Any]) -> Iterator[Capped]:
-    config = dataclasses.replace(demo_config(demo["sandbox"], "127.0.0.1", 0), secret=SECRET, limits=CAPS)
+    config = dataclasses.replace(demo_config(demo["sandbox"], "127.0.0.1", 0, UNTHROTTLED), secret=SECRET, limits=CAPS)
     service = start_service(config)
     try:
         with grpc.insecure_channel(service.uri.removeprefix("grpc://")) as ch:

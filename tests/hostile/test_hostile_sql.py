@@ -105,10 +105,10 @@ def test_an_unbindable_parameter_is_invalid_not_internal() -> None:
 
 def test_api_budget_refuses_before_spending(demo: dict[str, Any], sandbox_log: SandboxLog) -> None:
     """``login IN (300 values)`` would cost 300 calls: refused with the estimate, no request made."""
-    from demo.tenant import demo_config
+    from demo.tenant import UNTHROTTLED, demo_config
     from flight_server.app import start_service
 
-    service = start_service(demo_config(demo["sandbox"], "127.0.0.1", 0))
+    service = start_service(demo_config(demo["sandbox"], "127.0.0.1", 0, UNTHROTTLED))
     try:
         service.engine.limits = QueryLimits(api_calls=100)
         logins = ", ".join(f"'user-{i}'" for i in range(300))
