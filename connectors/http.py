@@ -66,6 +66,17 @@ def new_http_client(timeout_s: float = 15.0) -> httpx.AsyncClient:
                              follow_redirects=False)
 
 
+CONNECTION_RETRIES = 2  # fresh connections tried after one broke before an answer
+
+
+class _BrokenConnection(Exception):
+    """The connection failed before an answer arrived (connect, read or protocol error): safe to retry."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     max_attempts: int = 4
@@ -205,6 +216,22 @@ class ApiClient:
 
     async def _exchange(self, method: str, url: str, params: Mapping[str, Any] | None,
                         body: Mapping[str, Any] | None, stats: ScanStats, route: str) -> Reply:
+        """One HTTP exchange. A connection that breaks before an answer (typically a pooled keep-alive
+        connection the server just closed) is retried on a fresh one, at most ``CONNECTION_RETRIES`` times:
+        nothing was answered, so nothing is counted twice in the answer."""
+        for attempt in range(CONNECTION_RETRIES + 1):
+            try:
+                return await self._exchange_once(method, url, params, body, stats, route)
+            except _BrokenConnection as broken:
+                if attempt == CONNECTION_RETRIES:
+                    raise UpstreamError(f"{self.source} is unreachable ({broken.kind}); check the connector's "
+                                        "base_url") from broken.__cause__
+                log.warning("%s %s %s: the connection broke (%s); retrying on a new one", self.source, method,
+                            route, broken.kind)
+        raise AssertionError("unreachable")
+
+    async def _exchange_once(self, method: str, url: str, params: Mapping[str, Any] | None,
+                             body: Mapping[str, Any] | None, stats: ScanStats, route: str) -> Reply:
         if stats.gate is not None:  # before a slot: a request refused here holds nothing and sends nothing
             await stats.gate.acquire()
         started = time.perf_counter()
@@ -228,6 +255,8 @@ class ApiClient:
             except httpx.DecodingError as exc:
                 raise UpstreamError(f"{self.source} sent a body for {route} that cannot be decoded (content-encoding "
                                     f"{encoding[:40] or 'none'}); retry later, or report it if it persists") from exc
+            except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                raise _BrokenConnection(type(exc).__name__) from exc
             except httpx.RequestError as exc:
                 raise UpstreamError(f"{self.source} is unreachable ({type(exc).__name__}); check the connector's "
                                     "base_url") from exc
