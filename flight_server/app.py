@@ -21,8 +21,7 @@ from flight_server.config import ConfigError, TenantConfig
 from flight_server.governance import Governance, GovernanceError, start_governance
 from flight_server.server import FlightSqlService
 from flight_server.transport import FlightGrpcServer
-from planner.engine import Engine
-from planner.execute import BackgroundLoop
+from planner.engine import BackgroundLoop, Engine
 from security.jwt_identity import JwtVerifier
 from security.policy import PolicyError
 from security.principals import TokenAuthenticator

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from planner.context import QueryLimits
+from planner.engine import QueryLimits
 
 __all__ = ["LimitError", "ServerLimits", "format_size", "parse_deadline", "parse_limits", "parse_size"]
 

@@ -31,7 +31,8 @@ from planner.system import QueryLog, SystemConnector
 from security.policy import ALLOW_ALL, Policy
 from security.principals import Principal
 
-__all__ = ["JOIN_STRATEGIES", "Engine", "OnCancel", "Prepared", "QueryContext", "QueryOptions"]
+__all__ = ["JOIN_STRATEGIES", "BackgroundLoop", "Engine", "OnCancel", "Prepared", "QueryContext", "QueryLimits",
+           "QueryOptions"]
 
 IN_PROCESS = Principal(user="in-process", tenant="default")  # tests, benchmarks and the CLI's own checks
 
