@@ -9,8 +9,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-install: $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+install: $(BIN)/python  # the product and the Python client libraries the README's Quickstart uses (ADBC)
+	$(BIN)/pip install --quiet -e '.[client]'
 
 demo: install  # from the checkout: the sandbox and demo/ are not part of the installed product
 	$(BIN)/python -m clients.cli serve --demo

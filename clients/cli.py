@@ -51,11 +51,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     sandbox = None
     launcher = _demo() if args.demo else None
+    if args.demo and args.config:
+        print("omnisql serve: give --demo or --config, not both (the demo serves its own tenant)", file=sys.stderr)
+        return 2
     if args.demo:
         if launcher is None:
             print(f"omnisql serve --demo: {_NO_DEMO}", file=sys.stderr)
             return 2
-        sandbox, config = launcher.start_demo(args.host, args.port, args.github_rate_limit)
+        sandbox, config = launcher.start_demo(args.host or DEFAULT_HOST,
+                                              DEFAULT_PORT if args.port is None else args.port, args.github_rate_limit)
     else:
         if not args.config:
             print("omnisql serve: give --demo, or --config PATH (a tenant YAML file; see README)", file=sys.stderr)
@@ -65,10 +69,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             print(f"omnisql serve: {exc}", file=sys.stderr)
             return 2
-        if args.port is not None:
-            config = dataclasses.replace(config, port=args.port, host=args.host)
-    if args.tls_cert or args.tls_key:
-        config = dataclasses.replace(config, tls_cert_file=args.tls_cert, tls_key_file=args.tls_key)
+    config = listen_overrides(config, args)
     if args.query_deadline_s is not None:
         config = dataclasses.replace(config, deadline_s=args.query_deadline_s)
     overrides = {key: value for key in LIMIT_FLAGS if (value := getattr(args, key)) is not None}
@@ -104,6 +105,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8815
+
+
+def listen_overrides(config: Any, args: argparse.Namespace) -> Any:
+    """The tenant's ``listen`` section with only the flags the user passed on top (``--host``, ``--port``,
+    ``--tls-cert``, ``--tls-key``): a flag left out never resets what the file says."""
+    given = {key: value for key, value in (("host", args.host), ("port", args.port), ("tls_cert_file", args.tls_cert),
+                                           ("tls_key_file", args.tls_key)) if value is not None}
+    return dataclasses.replace(config, **given) if given else config
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     launcher = _demo()
     if launcher is None:
@@ -115,34 +127,6 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     _write_info(args.info_file, {"sandbox": sandbox.info()})
     _wait_forever()
     sandbox.stop()
-    return 0
-
-
-def cmd_query(args: argparse.Namespace) -> int:
-    import pyarrow as pa
-    import pyarrow.flight as flight
-
-    from clients.flight_client import run_query
-    from clients.render import json_rows, render_table, render_vertical
-
-    sql = ("EXPLAIN " if args.command == "explain" else "") + args.sql
-    try:
-        roots = Path(args.tls_root_certs).read_bytes() if args.tls_root_certs else None
-    except OSError as exc:
-        print(f"error: cannot read --tls-root-certs: {exc}", file=sys.stderr)
-        return 2
-    try:
-        table = run_query(args.uri, args.token, sql, tls_root_certs=roots)
-    except (flight.FlightError, pa.ArrowException) as exc:  # INVALID_ARGUMENT arrives as ArrowInvalid
-        # pyarrow prefixes "Flight returned <status> error, with message: "; the server's message follows.
-        print(f"error: {str(exc).split('with message: ', 1)[-1].strip()}", file=sys.stderr)
-        return 1
-    if args.format == "json":
-        print(json.dumps(json_rows(table.slice(0, args.max_rows)), default=str, indent=2))
-    elif sql.lstrip().upper().startswith("EXPLAIN"):
-        print(render_vertical(table, args.max_rows))
-    else:
-        print(render_table(table, args.max_rows))
     return 0
 
 
@@ -175,17 +159,92 @@ def _count(text: str) -> int:
     return int(text)
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Every option's help shows its default: the text says it, or ``(default: ...)`` is added."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.option_strings and "default" not in text and action.default is not argparse.SUPPRESS:
+            shown = "off" if action.default is False else "none" if action.default in (None, "") else action.default
+            text += f" (default: {shown})"
+        return text
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("omnisql")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _lazy(name: str) -> Any:
+    """A ``clients.query`` command, imported when it runs (``serve`` does not need pyarrow's client side)."""
+
+    def run(args: argparse.Namespace) -> int:
+        import clients.query
+
+        return int(getattr(clients.query, name)(args))
+
+    return run
+
+
+def _lazy_config(name: str) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        import clients.config_cmd
+
+        return int(getattr(clients.config_cmd, name)(args))
+
+    return run
+
+
+def _client_options(parser: argparse.ArgumentParser) -> None:
+    """What every client command takes: where the server is, who is asking, how to print."""
+    from clients.query import FORMATS, TABLE_MAX_ROWS, max_rows
+
+    parser.add_argument("--uri", default=os.environ.get("OMNISQL_URI") or DEFAULT_URI,
+                        help=f"the server (default: $OMNISQL_URI, else {DEFAULT_URI})")
+    parser.add_argument("--token", default=os.environ.get("OMNISQL_TOKEN", ""),
+                        help="bearer token (default: $OMNISQL_TOKEN)")
+    parser.add_argument("--tls-root-certs", metavar="PEM",
+                        help="PEM of the CA to trust for a grpc+tls:// server (default: the system's)")
+    parser.add_argument("--format", choices=FORMATS, default="table",
+                        help="table (aligned text), json (array of objects), csv, or arrow (Arrow IPC stream on "
+                             "stdout, for pipes) (default: %(default)s)")
+    parser.add_argument("--max-rows", type=max_rows, default=None, metavar="N|all",
+                        help=f"rows to print; any left out are counted on stderr (default: {TABLE_MAX_ROWS} for "
+                             "table, all for json, csv and arrow)")
+
+
+DEFAULT_URI = "grpc://127.0.0.1:8815"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="omnisql", description="SQL over SaaS apps, via Arrow Flight SQL")
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the Flight SQL server")
-    serve.add_argument("--demo", action="store_true", help="start the sandbox and serve the demo tenant")
-    serve.add_argument("--config", help="tenant config YAML (without --demo)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=None, help="0 picks a free port (default 8815)")
-    serve.add_argument("--info-file", help="write connection info as JSON here once ready")
-    serve.add_argument("--tls-cert", help="PEM certificate chain: serve grpc+tls:// (with --tls-key)")
-    serve.add_argument("--tls-key", help="PEM private key for --tls-cert")
+    parser = argparse.ArgumentParser(prog="omnisql", description="SQL over SaaS apps, via Arrow Flight SQL",
+                                     formatter_class=HelpFormatter)
+    parser.add_argument("--version", action="version", version=f"omnisql {_version()}",
+                        help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, description=help_text, formatter_class=HelpFormatter)
+
+    serve = command("serve", "run the Flight SQL server")
+    serve.add_argument("--demo", action="store_true",
+                       help="start the sandbox and serve the demo tenant (from a source checkout; default: off)")
+    serve.add_argument("--config", metavar="PATH", help="tenant config YAML (not with --demo; default: none)")
+    serve.add_argument("--host", default=None, help=f"address to listen on (overrides listen.host; default: the "
+                                                    f"config's, else {DEFAULT_HOST}; 0.0.0.0 for every interface)")
+    serve.add_argument("--port", type=int, default=None,
+                       help=f"port to listen on; 0 picks a free one (overrides listen.port; default: the config's, "
+                            f"else {DEFAULT_PORT})")
+    serve.add_argument("--info-file", metavar="PATH",
+                       help="write connection info as JSON here once ready (default: none)")
+    serve.add_argument("--tls-cert", metavar="PEM", help="certificate chain: serve grpc+tls:// (with --tls-key; "
+                                                         "overrides listen.tls_cert_file; default: plaintext)")
+    serve.add_argument("--tls-key", metavar="PEM",
+                       help="private key for --tls-cert (overrides listen.tls_key_file; default: none)")
     serve.add_argument("--query-deadline-s", type=float, default=None,
                        help="stop any query (planning, fetching, DuckDB) after this many seconds "
                             "(overrides query_deadline_s; default 60)")
@@ -196,32 +255,57 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_serve_flags(serve)
     serve.set_defaults(func=cmd_serve)
-    sandbox = sub.add_parser("sandbox", help="run only the GitHub/Jira stand-ins")
-    sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--info-file")
+    sandbox = command("sandbox", "run only the GitHub/Jira stand-ins (from a source checkout)")
+    sandbox.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default: %(default)s)")
+    sandbox.add_argument("--info-file", metavar="PATH",
+                         help="write the stand-ins' URLs and credentials as JSON here (default: none)")
     sandbox.set_defaults(func=cmd_sandbox)
-    for command in (serve, sandbox):
-        command.add_argument("--github-rate-limit", type=int, default=5000,
-                             help="the sandbox GitHub's hourly request budget (default 5000, as GitHub's)")
-    for name in ("query", "explain"):
-        q = sub.add_parser(name, help=f"{name} a SQL query against a running server")
-        q.add_argument("sql")
-        q.add_argument("--uri", default="grpc://127.0.0.1:8815")
-        q.add_argument("--token", default=os.environ.get("OMNISQL_TOKEN", ""))
-        q.add_argument("--tls-root-certs", help="PEM of the CA to trust for a grpc+tls:// server")
-        q.add_argument("--format", choices=("table", "json"), default="table")
-        q.add_argument("--max-rows", type=int, default=50)
-        q.set_defaults(func=cmd_query)
+    for parser_ in (serve, sandbox):
+        parser_.add_argument("--github-rate-limit", type=int, default=5000, metavar="N",
+                             help="the sandbox GitHub's hourly request budget (default: %(default)s, as GitHub's)")
+    for name, help_text in (("query", "run a SQL query against a running server"),
+                            ("explain", "show how a query would be fetched: API calls, pushdown, bind joins")):
+        q = command(name, help_text)
+        q.add_argument("sql", help="the SQL text (one statement; quote it for the shell)")
+        _client_options(q)
+        q.add_argument("--max-staleness-ms", type=int, metavar="MS",
+                       help="accept cached data up to this old (default: the server's, 0 in the demo: live)")
+        q.add_argument("--allow-stale", action="store_true",
+                       help="when a fresh fetch fails, accept an older cached copy (default: off)")
+        q.set_defaults(func=_lazy("cmd_query"))
+    tables = command("tables", "list the tables this token may read (Flight SQL GetTables)")
+    tables.add_argument("--schema", help="only this schema, e.g. jira (default: every schema)")
+    _client_options(tables)
+    tables.set_defaults(func=_lazy("cmd_tables"))
+    describe = command("describe", "list a table's columns and their SQL types")
+    describe.add_argument("table", help="schema.table, e.g. jira.issues (or just the table name if unique)")
+    _client_options(describe)
+    describe.set_defaults(func=_lazy("cmd_describe"))
+    config = command("config", "work with a tenant config file")
+    config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    check = config_sub.add_parser("check", formatter_class=HelpFormatter,
+                                  help="validate a tenant YAML and probe each connector's credentials once",
+                                  description="validate a tenant YAML (every problem, with its line) and probe "
+                                              "each connector's base URL and credentials with one request")
+    check.add_argument("file", help="the tenant YAML")
+    check.add_argument("--no-probe", action="store_true",
+                       help="only validate the file; send no request upstream (default: off, probe)")
+    check.set_defaults(func=_lazy_config("cmd_config_check"))
+    schema = config_sub.add_parser("schema", formatter_class=HelpFormatter,
+                                   help="print the tenant config's JSON Schema (for editors)")
+    schema.set_defaults(func=_lazy_config("cmd_config_schema"))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("OMNISQL_LOG_LEVEL", "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    args = build_parser().parse_args(argv)
-    if getattr(args, "command", None) == "serve" and args.port is None:
-        args.port = 8815
-    return int(args.func(args))
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.func(args))
+    except KeyboardInterrupt:  # Ctrl-C outside a query (a query's own handler cancels it on the server)
+        print("omnisql: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,10 +1,19 @@
-"""Text rendering for the CLI: an aligned table for results, one block per step for EXPLAIN (bounded rows)."""
+"""Rendering for the CLI: an aligned table for results, one block per step for EXPLAIN (bounded rows), JSON
+values and CSV rows."""
 
 from __future__ import annotations
 
+import base64
+import csv
+import datetime
+import json
+import math
+from typing import TextIO
+
 import pyarrow as pa
 
-__all__ = ["json_rows", "render_table", "render_vertical", "unique_names"]
+__all__ = ["csv_cell", "json_rows", "plain", "render_table", "render_vertical", "unique_names", "write_csv_header",
+           "write_csv_rows"]
 
 MAX_CELL = 60
 
@@ -32,7 +41,7 @@ def unique_names(names: list[str]) -> list[str]:
 
 def json_rows(table: pa.Table) -> list[dict[str, object]]:
     names = unique_names(table.schema.names)
-    return [dict(zip(names, row, strict=True)) for row in _rows(table)]
+    return [dict(zip(names, (plain(v) for v in row), strict=True)) for row in _rows(table)]
 
 
 def render_table(table: pa.Table, max_rows: int) -> str:
@@ -56,3 +65,44 @@ def render_vertical(table: pa.Table, max_rows: int) -> str:
     for row in _rows(table.slice(0, max_rows)):
         blocks.append("\n".join(f"{k.rjust(width)}: {v}" for k, v in zip(names, row, strict=True) if v is not None))
     return "\n\n".join(blocks)
+
+
+def plain(value: object) -> object:
+    """A Python value as JSON can hold it: ISO dates and times, decimals as text (no precision lost), bytes as
+    base64, NaN and infinities as null; lists and structs recursively."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)  # Decimal, timedelta, ...
+
+
+def csv_cell(value: object) -> str:
+    """One CSV field: empty for NULL, true/false, ISO dates, lists and structs as JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(plain(value), separators=(",", ":"))
+    converted = plain(value)
+    return "" if converted is None else str(converted)
+
+
+def write_csv_header(out: TextIO, names: list[str]) -> None:
+    csv.writer(out, lineterminator="\n").writerow(names)
+
+
+def write_csv_rows(out: TextIO, batch: pa.RecordBatch) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    columns = [column.to_pylist() for column in batch.columns]
+    for row in zip(*columns, strict=True):
+        writer.writerow([csv_cell(v) for v in row])

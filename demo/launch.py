@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
+import shlex
 
-from demo.tenant import SEED_QUERIES, demo_config, demo_tokens
+from demo.tenant import DEMO_TOKENS, SEED_QUERIES, demo_config, demo_tokens
 from flight_server.config import TenantConfig
 from sandbox.server import Sandbox, start_sandbox
 
-__all__ = ["Sandbox", "banner", "demo_tokens", "start_demo", "start_sandbox"]
+__all__ = ["Sandbox", "banner", "banner_commands", "banner_python", "demo_tokens", "start_demo", "start_sandbox"]
 
 
 def start_demo(host: str, port: int, github_rate_limit: int) -> tuple[Sandbox, TenantConfig]:
@@ -22,17 +22,46 @@ def start_demo(host: str, port: int, github_rate_limit: int) -> tuple[Sandbox, T
     return sandbox, dataclasses.replace(config, secret=secret.encode()) if secret else config
 
 
-def banner(uri: str, sandbox: Sandbox) -> str:
+DEFAULT_URI = "grpc://127.0.0.1:8815"  # the CLI's default --uri
+
+
+def shell_quote(text: str) -> str:
+    """``text`` as one shell word: in double quotes when that is safe (SQL reads better), else in single quotes."""
+    return f'"{text}"' if not set(text) & set('"$`\\!') else shlex.quote(text)
+
+
+def banner_commands(uri: str) -> list[str]:
+    """CLI commands that run as printed from the checkout (where ``make demo`` runs)."""
     admin = demo_tokens()["token_admin"]
+    head = ".venv/bin/omnisql {command} " + (f"--uri {uri} " if uri != DEFAULT_URI else "") + f"--token {admin}"
+    return [head.format(command="tables"),
+            head.format(command="describe") + " jira.issues",
+            head.format(command="query") + " " + shell_quote(SEED_QUERIES["merged_prs"]),
+            head.format(command="query") + " " + shell_quote(SEED_QUERIES["in_progress_join"]),
+            head.format(command="query") + " --format csv " + shell_quote(SEED_QUERIES["points_vs_loc"]),
+            head.format(command="explain") + " " + shell_quote(SEED_QUERIES["merged_unresolved_audit"])]
+
+
+def banner_python(uri: str) -> list[str]:
+    """Python lines that run as printed in ``.venv/bin/python`` (``make demo`` installs the ADBC driver there)."""
+    admin = demo_tokens()["token_admin"]
+    return ["import adbc_driver_flightsql.dbapi as flightsql",
+            f"conn = flightsql.connect({uri!r}, db_kwargs={{'adbc.flight.sql.authorization_header': "
+            f"'Bearer {admin}'}})",
+            "cur = conn.cursor()",
+            f"cur.execute({SEED_QUERIES['merged_prs']!r})",
+            "print(cur.fetch_arrow_table())"]
+
+
+def banner(uri: str, sandbox: Sandbox) -> str:
+    tokens = " · ".join(f"{user} {token}" for user, token, _, _ in DEMO_TOKENS.values())
     lines = [f"OmniSQL demo is serving Flight SQL at {uri}",
-             f"  tokens: {json.dumps(demo_tokens())}",
+             f"  tokens: {tokens}",
              f"  sandbox: GitHub {sandbox.github_url}, Jira {sandbox.jira_url}",
-             "  try (ADBC, Python):",
-             "    import adbc_driver_flightsql.dbapi as f",
-             f"    conn = f.connect('{uri}', db_kwargs={{'adbc.flight.sql.authorization_header': 'Bearer {admin}'}})"]
-    for name in ("merged_prs", "in_progress_join", "points_vs_loc"):
-        lines += [f"  -- {name}", f"  {SEED_QUERIES[name]};"]
-    lines += [f"  or: omnisql query --uri {uri} --token {admin} \"SELECT ...\"",
-              f"  see the fetch plan (API calls, bind joins): omnisql explain --uri {uri} --token {admin} "
-              f"\"{SEED_QUERIES['merged_unresolved_audit']}\""]
+             "",
+             "Try it in another terminal, from this directory (Ctrl-C here stops the demo):",
+             *(f"  {command}" for command in banner_commands(uri)),
+             "",
+             "From Python: start .venv/bin/python (make demo installed the ADBC driver there) and paste:",
+             *(f"  {line}" for line in banner_python(uri))]
     return "\n".join(lines)

@@ -7,6 +7,7 @@ named after its type may leave ``type`` out, so ``connectors: {github: {...}, ji
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,18 +19,26 @@ from connectors.jira.connector import JiraConfig
 from connectors.ratelimit import RateLimits
 from connectors.registry import ConnectorConfig, Registry, default_registry
 from connectors.settings import SettingError
+from flight_server import tenant_schema
 from flight_server.governance import CacheSettings, GovernanceError, parse_cache, parse_rate_limits
 from flight_server.limits import LimitError, ServerLimits, parse_deadline, parse_limits
-from planner.binding import JOIN_STRATEGIES
+from planner.engine import JOIN_STRATEGIES
 from security.jwt_config import IdentityConfigError, JwtSettings, parse_identity
 from security.policy import ALLOW_ALL, Policy, PolicyError, parse_policy
 from security.principals import Principal
 
-__all__ = ["ConfigError", "TenantConfig", "load_config"]
+Document = tenant_schema.Document
+
+__all__ = ["ConfigError", "TenantConfig", "load_config", "read_document"]
 
 
 class ConfigError(ValueError):
-    """The tenant config file is wrong; the message names the key."""
+    """The tenant config file is wrong; the message names the key (and, read from a file, its line).
+    ``problems``: one line per problem found (a file is checked whole, so all of them at once)."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]
 
 
 @dataclass(frozen=True)
@@ -98,13 +107,40 @@ def _connectors(section: Any, registry: Registry) -> tuple[ConnectorConfig, ...]
         raise ConfigError(str(exc)) from exc
 
 
-def load_config(path: str | Path) -> TenantConfig:
+def read_document(path: str | Path) -> Document:
+    """The tenant YAML with its positions, checked against ``tenant.schema.json`` and for unset ``*_env``
+    variables: every problem at once, each as ``FILE:LINE:COLUMN: key message`` (ConfigError.problems)."""
     try:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read config {path}: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"config {path} must be a mapping")
+        doc = tenant_schema.read_document(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if doc.data is None:
+        doc.data = {}
+    if not isinstance(doc.data, dict):
+        raise ConfigError(f"{path}:1:1: the config must be a mapping of keys (tenant, connectors, principals, ...)")
+    problems = tenant_schema.check(doc, os.environ)
+    if problems:
+        lines = [p.render(str(path)) for p in problems]
+        head = f"{path}: {len(problems)} problems:\n  " if len(problems) > 1 else ""
+        raise ConfigError(head + "\n  ".join(lines), lines)
+    return doc
+
+
+def load_config(path: str | Path) -> TenantConfig:
+    """Read, check (``read_document``) and parse a tenant YAML; a section parser's error names its line too."""
+    doc = read_document(path)
+    try:
+        return _from_raw(doc.data)
+    except ConfigError as exc:
+        message = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # a parser's terminal colours (sqlglot's highlight)
+        line, column = tenant_schema.locate(doc, message)
+        where = f"{path}:{line}:{column}" if line else str(path)
+        raise ConfigError(f"{where}: {message}", [f"{where}: {message}"]) from exc
+
+
+def _from_raw(raw: dict[str, Any]) -> TenantConfig:
     connectors = _connectors(raw.get("connectors") or {}, default_registry())
     by_name = {c.name: c for c in connectors}
     github = by_name["github"].config if "github" in by_name and by_name["github"].type == "github" else None

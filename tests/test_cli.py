@@ -1,14 +1,30 @@
-"""The ``omnisql`` CLI against the running demo, as a user would type it."""
+"""The ``omnisql`` CLI against the running demo, as a user would type it: through pipes (every output format, row
+counts equal to ``count(*)``) and through a pseudo-terminal (progress on stderr, Ctrl-C cancelling on the server)."""
 
 from __future__ import annotations
 
+import argparse
+import csv
+import io
+import json
+import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pexpect
+import pyarrow as pa
+import pytest
+
+from clients.cli import HelpFormatter, build_parser, cmd_serve, listen_overrides
 from sandbox.seed import build_seed
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SandboxLog
 
 
 def omnisql(demo: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
@@ -45,3 +61,376 @@ def test_a_taken_port_is_a_clear_error() -> None:
                               cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert f"omnisql serve: cannot listen on 127.0.0.1:{port}: is the port taken?" in done.stderr
+
+
+# -- formats through pipes: every row, or a note on stderr --------------------------------------------------------
+def count_star(demo: dict[str, Any], table: str) -> int:
+    done = omnisql(demo, "query", "--format", "json", f"SELECT count(*) AS n FROM {table}")
+    assert done.returncode == 0, done.stderr
+    return int(json.loads(done.stdout)[0]["n"])
+
+
+def rows_of(fmt: str, done: subprocess.CompletedProcess[bytes]) -> int:
+    if fmt == "arrow":
+        return pa.ipc.open_stream(io.BytesIO(done.stdout)).read_all().num_rows
+    text = done.stdout.decode()
+    if fmt == "json":
+        return len(json.loads(text))
+    if fmt == "csv":
+        return len(list(csv.reader(io.StringIO(text)))) - 1  # the header
+    match = re.search(r"^\((\d+) rows?(, \d+ not shown)?\)$", text, re.MULTILINE)
+    assert match, text[-300:]
+    return len(text.splitlines()) - 3  # header, rule, footer
+
+
+def piped(demo: dict[str, Any], *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "clients.cli", *args, "--uri", demo["flight_uri"], "--token",
+                           demo["tokens"]["token_admin"]], cwd=ROOT, capture_output=True, timeout=120)
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv", "arrow"])
+@pytest.mark.parametrize("table", ["github.pull_requests", "jira.issues"])
+def test_every_format_prints_every_row(demo: dict[str, Any], fmt: str, table: str) -> None:
+    """Through pipes (no terminal): the row count equals count(*); no progress line on a non-terminal stderr."""
+    expected = count_star(demo, table)
+    args = ["--max-rows", "all"] if fmt == "table" else []
+    done = piped(demo, "query", "--format", fmt, *args, f"SELECT * FROM {table}")
+    assert done.returncode == 0, done.stderr
+    assert rows_of(fmt, done) == expected > 50
+    assert done.stderr == b""  # nothing left out, and no progress drawn into a pipe
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv", "arrow"])
+def test_a_cut_result_says_so_on_stderr(demo: dict[str, Any], fmt: str) -> None:
+    expected = count_star(demo, "jira.issues")
+    done = piped(demo, "query", "--format", fmt, "--max-rows", "7", "SELECT * FROM jira.issues")
+    assert done.returncode == 0, done.stderr
+    assert rows_of(fmt, done) == 7
+    assert done.stderr.decode().strip() == (f"omnisql: showing 7 of {expected} rows (--max-rows 7); pass "
+                                            "`--max-rows all` to see them all")
+
+
+def test_only_the_table_format_is_bounded_by_default(demo: dict[str, Any]) -> None:
+    expected = count_star(demo, "github.pull_requests")
+    table = piped(demo, "query", "SELECT number FROM github.pull_requests")
+    assert rows_of("table", table) == 50 and f"({expected} rows, {expected - 50} not shown)" in table.stdout.decode()
+    assert b"showing 50 of" in table.stderr
+    assert rows_of("json", piped(demo, "query", "--format", "json", "SELECT number FROM github.pull_requests")) \
+        == expected
+
+
+def test_duplicate_names_and_types_in_json_and_csv(demo: dict[str, Any]) -> None:
+    sql = ("SELECT gh.status, ji.status, gh.merged_at, ji.labels FROM github.pull_requests gh "
+           "JOIN jira.issues ji ON gh.branch = ji.branch_name ORDER BY gh.repo, gh.number, ji.issue_key LIMIT 3")
+    rows = json.loads(piped(demo, "query", "--format", "json", sql).stdout)
+    assert list(rows[0]) == ["status", "status_2", "merged_at", "labels"] and isinstance(rows[0]["labels"], list)
+    lines = list(csv.reader(io.StringIO(piped(demo, "query", "--format", "csv", sql).stdout.decode())))
+    assert lines[0] == ["status", "status", "merged_at", "labels"] and len(lines) == 4
+    assert json.loads(lines[1][3]) == rows[0]["labels"]
+
+
+def test_arrow_is_refused_on_a_terminal(demo: dict[str, Any]) -> None:
+    child = spawn(demo, "query", "--format", "arrow", "SELECT 1")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 2 and "redirect it to a file or pipe it" in child.before
+
+
+# -- a terminal: progress, Ctrl-C ---------------------------------------------------------------------------------
+def spawn(demo: dict[str, Any], *args: str) -> pexpect.spawn:
+    return pexpect.spawn(sys.executable, ["-m", "clients.cli", *args, "--uri", demo["flight_uri"], "--token",
+                                          demo["tokens"]["token_admin"]], cwd=str(ROOT), encoding="utf-8",
+                         timeout=60, dimensions=(40, 200))
+
+
+@pytest.fixture()
+def slow_jira(sandbox_log: SandboxLog) -> Iterator[None]:
+    """Every Jira request of the sandbox answers after 1.5 s (a query of a few pages takes seconds)."""
+    sandbox_log.faults("jira", latency_s=1.5)
+    try:
+        yield
+    finally:
+        sandbox_log.faults("jira", latency_s=0)
+
+
+def last_logged(demo: dict[str, Any]) -> dict[str, Any]:
+    done = omnisql(demo, "query", "--format", "json", "SELECT outcome, error_code, total_ms FROM omnisql.query_log "
+                   "ORDER BY started_at DESC LIMIT 1")
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout)[0])
+
+
+def test_ctrl_c_cancels_the_query_on_the_server(demo: dict[str, Any], slow_jira: None) -> None:
+    child = spawn(demo, "query", "SELECT count(*) FROM jira.issues WHERE status <> 'Done'")
+    child.expect(r"omnisql: running \d+\.\d s · plan: ~\d+ API calls? · Ctrl-C cancels")
+    started = time.monotonic()
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130, child.before
+    assert "omnisql: cancelled; the server stops the query" in child.before and "Traceback" not in child.before
+    assert time.monotonic() - started < 5
+    logged = last_logged(demo)  # the server saw the cancel and stopped: the query is logged as CANCELLED
+    assert logged["outcome"] == "CANCELLED" and logged["error_code"] == "CANCELLED", logged
+
+
+def test_progress_is_drawn_on_a_terminal_and_cleared_before_the_result(demo: dict[str, Any], slow_jira: None) -> None:
+    child = spawn(demo, "query", "SELECT count(*) AS n FROM jira.issues WHERE project = 'WEB'")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    output = child.before
+    frames = re.findall(r"omnisql: running (\d+\.\d) s · plan: ~(\d+) API calls?", output)
+    assert len(frames) >= 5 and float(frames[-1][0]) >= 1.0  # redrawn as time goes by
+    assert int(frames[0][1]) > 0  # the plan's estimate
+    tail = output.rsplit("\r\x1b[K", 1)[1]  # the line is erased, then the result is printed
+    assert tail.replace("\r\n", "\n").startswith("n  \n---\n") or tail.lstrip().startswith("n"), tail
+    assert "(1 row)" in tail and "omnisql: running" not in tail
+
+
+def test_no_progress_when_stderr_is_not_a_terminal(demo: dict[str, Any], slow_jira: None) -> None:
+    done = piped(demo, "query", "SELECT count(*) AS n FROM jira.issues WHERE project = 'WEB'")
+    assert done.returncode == 0 and done.stderr == b"" and b"(1 row)" in done.stdout
+
+
+# -- errors a person can act on ---------------------------------------------------------------------------------
+def test_a_missing_token_says_how_to_give_one(demo: dict[str, Any]) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OMNISQL_TOKEN"}
+    done = subprocess.run([sys.executable, "-m", "clients.cli", "query", "SELECT 1", "--uri", demo["flight_uri"]],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "omnisql query: no token: pass `--token` or set `OMNISQL_TOKEN`"
+
+
+def test_a_wrong_token_names_only_options_that_exist(demo: dict[str, Any]) -> None:
+    done = subprocess.run([sys.executable, "-m", "clients.cli", "query", "SELECT 1", "--uri", demo["flight_uri"],
+                           "--token", "nope"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: UNAUTHENTICATED: the bearer token is not valid; pass `--token` or set "
+                                  "`OMNISQL_TOKEN`")
+    assert "username" not in done.stderr and "password" not in done.stderr
+
+
+def test_a_syntax_error_has_a_caret_and_no_parser_internals(demo: dict[str, Any]) -> None:
+    done = omnisql(demo, "query", "SELECT repo,\n  count(*) FROM github.pull_requests GROUP BY repo ORDER BY")
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "error: INVALID_QUERY: SQL syntax error at line 2, column 52 near 'ORDER BY': something is missing after "
+        "ORDER BY",
+        "  2 |   count(*) FROM github.pull_requests GROUP BY repo ORDER BY",
+        "    |                                                    ^^^^^^^^"]
+    assert "<class" not in done.stderr and "sqlglot" not in done.stderr
+
+
+def test_an_unknown_column_has_a_caret(demo: dict[str, Any]) -> None:
+    done = omnisql(demo, "query", "SELECT summary,\n  nope FROM jira.issues")
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[1:] == ["  2 |   nope FROM jira.issues", "    |   ^^^^"]
+    assert "`omnisql describe TABLE`" in done.stderr
+
+
+def test_a_failing_query_has_no_grpc_debug_context(demo: dict[str, Any]) -> None:
+    done = omnisql(demo, "query", "SELECT CAST(title AS INTEGER) FROM github.pull_requests")
+    assert done.returncode == 1
+    assert done.stderr.count("Could not convert string") == 1, done.stderr
+    assert "debug context" not in done.stderr and "<table>" not in done.stderr and "Client context" not in done.stderr
+
+
+def test_an_unreachable_server_is_said_plainly() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    done = subprocess.run([sys.executable, "-m", "clients.cli", "query", "SELECT 1", "--uri",
+                           f"grpc://127.0.0.1:{port}", "--token", "t"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"error: cannot reach an OmniSQL server at grpc://127.0.0.1:{port} ")
+    assert "pass `--uri` (or set `OMNISQL_URI`)" in done.stderr
+
+
+# -- schema discovery ---------------------------------------------------------------------------------------------
+def test_tables_lists_what_the_token_may_read(demo: dict[str, Any]) -> None:
+    done = omnisql(demo, "tables", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    listed = {(t["schema"], t["table"]): t["columns"] for t in json.loads(done.stdout)}
+    assert set(listed) == {("github", "pull_requests"), ("github", "users"), ("jira", "issues")}
+    assert all(n > 3 for n in listed.values())
+    jira_only = json.loads(omnisql(demo, "tables", "--schema", "jira", "--format", "json").stdout)
+    assert [t["table"] for t in jira_only] == ["issues"]
+
+
+def test_describe_shows_columns_and_sql_types(demo: dict[str, Any]) -> None:
+    done = omnisql(demo, "describe", "jira.issues", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    columns = {c["column"]: c for c in json.loads(done.stdout)}
+    assert columns["story_points"]["type"] == "DOUBLE" and columns["labels"]["type"] == "VARCHAR[]"
+    assert columns["created_at"]["type"] == "TIMESTAMP WITH TIME ZONE" and columns["issue_key"]["description"]
+    assert omnisql(demo, "describe", "users").returncode == 0  # the table name alone when it is unique
+    missing = omnisql(demo, "describe", "jira.nope")
+    assert missing.returncode == 1 and "`omnisql tables` lists them" in missing.stderr
+
+
+def test_describe_shows_only_what_the_principal_may_read(demo: dict[str, Any]) -> None:
+    done = subprocess.run([sys.executable, "-m", "clients.cli", "describe", "github.pull_requests", "--format", "csv",
+                           "--uri", demo["flight_uri"], "--token", demo["tokens"]["token_qa"]], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "diff_link" not in done.stdout and "author_email" in done.stdout
+
+
+# -- serve: the file decides, flags override only when given --------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def sandbox_tenant(demo: dict[str, Any], path: Path, listen: str, github_token_env: str = "GH_T") -> Path:
+    gh, jira = demo["sandbox"]["github"], demo["sandbox"]["jira"]
+    path.write_text(f"""tenant: acme
+listen: {listen}
+connectors:
+  github: {{base_url: "{gh['base_url']}", org: {gh['org']}, token_env: {github_token_env}}}
+  jira: {{base_url: "{jira['base_url']}", email_env: JIRA_E, api_token_env: JIRA_T}}
+principals:
+  - {{user: admin, token_env: ADMIN_T}}
+""")
+    return path
+
+
+def sandbox_env(demo: dict[str, Any]) -> dict[str, str]:
+    gh, jira = demo["sandbox"]["github"], demo["sandbox"]["jira"]
+    return {**os.environ, "GH_T": gh["token"], "JIRA_E": jira["email"], "JIRA_T": jira["api_token"],
+            "ADMIN_T": "admin-secret", "GH_BAD": "not-a-token"}
+
+
+def test_serve_listens_where_the_file_says(demo: dict[str, Any], tmp_path: Path) -> None:
+    port = free_port()
+    config = sandbox_tenant(demo, tmp_path / "tenant.yaml", f"{{host: 127.0.0.1, port: {port}}}")
+    info_file = tmp_path / "info.json"
+    process = subprocess.Popen([sys.executable, "-m", "clients.cli", "serve", "--config", str(config), "--info-file",
+                                str(info_file)], cwd=ROOT, env=sandbox_env(demo), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 60
+        while not info_file.exists():
+            assert process.poll() is None and time.time() < deadline, process.stdout.read() if process.stdout else ""
+            time.sleep(0.1)
+        assert json.loads(info_file.read_text())["flight_uri"] == f"grpc://127.0.0.1:{port}"
+        done = subprocess.run([sys.executable, "-m", "clients.cli", "query", "SELECT count(*) AS n FROM jira.issues",
+                               "--uri", f"grpc://127.0.0.1:{port}", "--token", "admin-secret"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and "(1 row)" in done.stdout, done.stderr
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_only_flags_given_override_the_file(demo: dict[str, Any], tmp_path: Path) -> None:
+    from flight_server.config import load_config
+
+    path = sandbox_tenant(demo, tmp_path / "t.yaml", "{host: 10.1.2.3, port: 9999, tls_cert_file: c.pem, "
+                                                     "tls_key_file: k.pem}")
+    with pytest.MonkeyPatch.context() as env:
+        for key, value in sandbox_env(demo).items():
+            env.setenv(key, value)
+        config = load_config(path)
+
+    def effective(*flags: str) -> tuple[Any, ...]:
+        args = build_parser().parse_args(["serve", "--config", str(path), *flags])
+        c = listen_overrides(config, args)
+        return c.host, c.port, c.tls_cert_file, c.tls_key_file
+
+    assert effective() == ("10.1.2.3", 9999, "c.pem", "k.pem")
+    assert effective("--port", "0") == ("10.1.2.3", 0, "c.pem", "k.pem")
+    assert effective("--host", "0.0.0.0") == ("0.0.0.0", 9999, "c.pem", "k.pem")
+    assert effective("--tls-key", "other.pem") == ("10.1.2.3", 9999, "c.pem", "other.pem")
+
+
+def test_demo_and_config_together_is_an_error(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "clients.cli", "serve", "--demo", "--config",
+                           str(ROOT / "tenant.example.yaml"), "--port", "0"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "omnisql serve: give --demo or --config, not both (the demo serves its own tenant)"
+
+
+def test_the_dockerfile_command_line_is_accepted_and_listens_everywhere() -> None:
+    """No Docker engine here: the image's CMD is read from the Dockerfile and parsed by the real CLI."""
+    cmd = next(json.loads(line[len("CMD"):]) for line in (ROOT / "Dockerfile").read_text().splitlines()
+               if line.startswith("CMD "))
+    assert cmd[0] == "omnisql" and shutil.which("omnisql", path=str(Path(sys.executable).parent))
+    args = build_parser().parse_args(cmd[1:])
+    assert args.func is cmd_serve and args.config == "/etc/omnisql/tenant.yaml"
+    assert (args.host, args.port, args.demo) == ("0.0.0.0", None, False)  # the port stays the file's
+    from flight_server.config import TenantConfig
+
+    local = TenantConfig(github=None, jira=None, principals=(), host="127.0.0.1", port=9000)
+    assert (listen_overrides(local, args).host, listen_overrides(local, args).port) == ("0.0.0.0", 9000)
+    assert "EXPOSE 8815" in (ROOT / "Dockerfile").read_text()
+
+
+# -- config check --------------------------------------------------------------------------------------------------
+def test_config_check_probes_each_connector_once(demo: dict[str, Any], tmp_path: Path, sandbox_log: SandboxLog
+                                                 ) -> None:
+    good = sandbox_tenant(demo, tmp_path / "good.yaml", "{port: 0}")
+    done = subprocess.run([sys.executable, "-m", "clients.cli", "config", "check", str(good)], cwd=ROOT,
+                          env=sandbox_env(demo), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ok  github:" in done.stdout and "ok  jira: Jira at" in done.stdout
+    assert len(sandbox_log.requests("github")) == 1 and len(sandbox_log.requests("jira")) == 1
+    bad = sandbox_tenant(demo, tmp_path / "bad.yaml", "{port: 0}", github_token_env="GH_BAD")
+    done = subprocess.run([sys.executable, "-m", "clients.cli", "config", "check", str(bad)], cwd=ROOT,
+                          env=sandbox_env(demo), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert ("FAIL github: GitHub answered 401 Unauthorized: the token in $GH_BAD (connectors.github.token_env) is "
+            "not valid") in done.stdout
+    assert "not-a-token" not in done.stdout + done.stderr  # a credential is never printed
+
+
+def test_config_check_reports_a_wrong_file_with_lines(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text("conectors: {}\nprincipals: [{user: a, token_env: UNSET_FOR_CHECK}]\n")
+    done = subprocess.run([sys.executable, "-m", "clients.cli", "config", "check", "--no-probe", str(path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert f"{path}:1:1: conectors: unknown key; did you mean 'connectors'?" in done.stderr
+    assert f"{path}:2:24: principals[0].token_env: environment variable UNSET_FOR_CHECK" in done.stderr
+
+
+# -- small things ----------------------------------------------------------------------------------------------------
+def test_version() -> None:
+    done = subprocess.run([sys.executable, "-m", "clients.cli", "--version"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and re.fullmatch(r"omnisql \d+\.\d+\.\d+\S*\n", done.stdout)
+
+
+def all_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from all_parsers(sub)
+
+
+def test_every_option_has_help_that_shows_its_default() -> None:
+    for parser in all_parsers(build_parser()):
+        for action in parser._actions:
+            if not action.option_strings or isinstance(action, argparse._HelpAction | argparse._VersionAction):
+                continue
+            text = HelpFormatter(parser.prog)._get_help_string(action) or ""
+            assert action.help and "default" in text, (parser.prog, action.option_strings)
+
+
+def test_the_demo_banner_commands_run_as_printed(demo: dict[str, Any]) -> None:
+    from demo.launch import banner_commands, banner_python
+
+    venv_bin = Path(sys.executable).parent
+    for command in banner_commands(demo["flight_uri"]):
+        assert command.startswith(".venv/bin/omnisql ")
+        done = subprocess.run(["bash", "-c", command.replace(".venv/bin/", f"{venv_bin}/", 1)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and done.stdout, (command, done.stderr)
+    done = subprocess.run([sys.executable, "-"], input="\n".join(banner_python(demo["flight_uri"])), cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "merged_at" in done.stdout, done.stderr

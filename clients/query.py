@@ -1,0 +1,457 @@
+"""``omnisql query`` / ``explain`` / ``tables`` / ``describe``: run against a server, print in one of four formats,
+show progress on a terminal, cancel on the server with Ctrl-C, and explain errors in terms a person can act on.
+
+Output formats: ``table`` (aligned text; EXPLAIN as one block per step), ``json`` (an array of objects), ``csv``
+(a header, then rows) and ``arrow`` (an Arrow IPC stream, for piping into pyarrow, DuckDB, polars ...). Only
+``table`` shows a bounded number of rows by default (50); the others print every row unless ``--max-rows`` says
+otherwise. Whenever rows are left out, stderr says how many and how to see them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import pyarrow as pa
+
+from clients.flight_rpc import CallCancelled, FlightRpc, RpcError, TableEntry
+from clients.render import json_rows, render_table, render_vertical, write_csv_header, write_csv_rows
+
+__all__ = ["FORMATS", "TABLE_MAX_ROWS", "cmd_describe", "cmd_query", "cmd_tables", "explain_error", "max_rows"]
+
+FORMATS = ("table", "json", "csv", "arrow")
+TABLE_MAX_ROWS = 50  # the table format's default; the machine formats print every row
+PROGRESS_DELAY_S = 0.3  # queries that finish sooner show no progress line at all
+EXIT_CANCELLED = 130  # 128 + SIGINT, as shells report a Ctrl-C
+_TOKEN_HELP = "pass `--token` or set `OMNISQL_TOKEN`"
+
+
+def max_rows(text: str) -> int | str:
+    """``--max-rows``: a whole number, or ``all``."""
+    if text.strip().lower() == "all":
+        return "all"
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"must be a whole number or 'all', not {text!r}")
+    return int(text)
+
+
+# -- progress ------------------------------------------------------------------------------------------------------
+class Progress:
+    """One line on stderr, redrawn in place while the query runs — only when stderr is a terminal. It shows the
+    elapsed time and, once the query is planned, the API calls the plan estimates (the server reports no live
+    count while a query runs; ``omnisql.query_log`` has the actual count afterwards)."""
+
+    def __init__(self, stream: TextIO, enabled: bool) -> None:
+        self.stream, self.enabled = stream, enabled
+        self.started = time.monotonic()
+        self.phase = "planning"
+        self.estimate: int | None = None
+        self.rows = 0
+        self.shown = False
+        self.stopped = False
+        self._lock = threading.Lock()
+
+    def set(self, phase: str, estimate: int | None = None, rows: int | None = None) -> None:
+        with self._lock:
+            self.phase = phase
+            if estimate is not None:
+                self.estimate = estimate
+            if rows is not None:
+                self.rows = rows
+
+    def text(self) -> str:
+        elapsed = time.monotonic() - self.started
+        parts = [f"{self.phase} {elapsed:.1f} s"]
+        if self.estimate is not None:
+            parts.append(f"plan: ~{self.estimate} API call{'s' if self.estimate != 1 else ''}")
+        if self.rows:
+            parts.append(f"{self.rows:,} rows")
+        return "omnisql: " + " · ".join(parts) + " · Ctrl-C cancels"
+
+    def tick(self) -> None:
+        with self._lock:
+            if not self.enabled or self.stopped or time.monotonic() - self.started < PROGRESS_DELAY_S:
+                return
+            self.stream.write("\r\x1b[K" + self.text())
+            self.stream.flush()
+            self.shown = True
+
+    def stop(self) -> None:
+        """Clear the line for good (before the result is printed, or an error)."""
+        with self._lock:
+            if self.shown and not self.stopped:
+                self.stream.write("\r\x1b[K")
+                self.stream.flush()
+            self.stopped = True
+
+
+# -- errors --------------------------------------------------------------------------------------------------------
+_SYNTAX = re.compile(r"SQL syntax error at line (\d+), column (\d+)(?: near '(.*?)')?(?:: (.*))?$", re.DOTALL)
+_INTERNAL = re.compile(r"Required keyword: '\w+' missing for <class '[\w.]+'>")
+
+
+def _syntax_error(message: str, sql: str) -> str | None:
+    """``SQL syntax error at line L, column C near 'X': <parser detail>`` → the same without the parser's
+    internals, then the SQL line and a caret under ``X`` (the server's column is where ``X`` ends)."""
+    prefix, _, rest = message.partition("SQL syntax error")
+    match = _SYNTAX.match("SQL syntax error" + rest)
+    if match is None:
+        return None
+    line_no, end_col, near, detail = int(match[1]), int(match[2]), match[3] or "", (match[4] or "").strip()
+    if _INTERNAL.search(detail) or "<class" in detail:
+        detail = f"something is missing after {near}" if near else "the statement is incomplete"
+    elif detail.startswith("Invalid expression / Unexpected token"):
+        detail = "unexpected token"
+    elif detail:
+        detail = detail[0].lower() + detail[1:]
+    head = f"{prefix}SQL syntax error at line {line_no}, column {max(1, end_col - len(near) + 1)}"
+    head += f" near '{near}'" if near else ""
+    head += f": {detail}" if detail else ""
+    lines = sql.splitlines() or [""]
+    if not 1 <= line_no <= len(lines):
+        return head
+    text = lines[line_no - 1].expandtabs(1)
+    width = max(1, len(near)) if near and "\n" not in near else 1
+    start = max(0, min(len(text), end_col - width))
+    gutter = f"{line_no} | "
+    return "\n".join([head, f"  {gutter}{text}", "  " + " " * (len(gutter) - 2) + "| " + " " * start + "^" * width])
+
+
+_COLUMN = re.compile(r"Column '([^']+)' could not be resolved\. Line: (\d+), Col: (\d+)")
+
+
+def _column_error(message: str, sql: str) -> str | None:
+    """DuckDB-style ``Column 'x' could not be resolved. Line: L, Col: C`` (C where x ends) → with a caret."""
+    match = _COLUMN.search(message)
+    if match is None:
+        return None
+    name, line_no, end_col = match[1], int(match[2]), int(match[3])
+    lines = sql.splitlines() or [""]
+    if not 1 <= line_no <= len(lines):
+        return message
+    text = lines[line_no - 1].expandtabs(1)
+    start = max(0, min(len(text), end_col - len(name)))
+    gutter = f"{line_no} | "
+    return "\n".join([message, f"  {gutter}{text}", "  " + " " * (len(gutter) - 2) + "| " + " " * start
+                      + "^" * max(1, len(name))])
+
+
+def _connection_error(message: str, uri: str) -> str:
+    reason = message.rsplit(": ", 1)[-1].strip() if "last error" in message else message
+    if "ssl" in message.lower() or "handshake" in message.lower() or "certificate" in message.lower():
+        return (f"cannot connect to {uri} over TLS ({reason}): pass `--tls-root-certs` with the PEM of the CA "
+                "that signed the server's certificate, or use grpc:// for a plaintext server")
+    return (f"cannot reach an OmniSQL server at {uri} ({reason}): is it running? `make demo` starts one on the "
+            "default address; pass `--uri` (or set `OMNISQL_URI`) for another")
+
+
+# The server's advice names Flight-level ways out; the CLI's options are named instead.
+_ADVICE = (
+    (re.compile(r"; use a token from your OmniSQL admin.*$", re.DOTALL),
+     f"; {_TOKEN_HELP} with a valid token (the demo prints its tokens)"),
+    (re.compile(r": send 'authorization: Bearer <token>'.*$", re.DOTALL), f": {_TOKEN_HELP}"),
+    (re.compile(r"accept it with allow_stale"), "pass `--allow-stale` to accept it"),
+    (re.compile(r"check the column names against the catalog \(GetTables[^)]*\)"),
+     "check the column names with `omnisql describe TABLE`"),
+)
+
+
+def explain_error(exc: RpcError, sql: str, uri: str) -> str:
+    """The message to print (without ``error: ``): the server's own text, with a caret under a syntax error,
+    the CLI's options in its advice, and transport failures said plainly."""
+    message = exc.message.strip()
+    if exc.code is None and exc.status in ("UNAVAILABLE", "DEADLINE_EXCEEDED") and (
+            "connect" in message.lower() or "handshake" in message.lower() or "ssl" in message.lower()):
+        return _connection_error(message, uri)
+    if exc.code == "UNAUTHENTICATED" or exc.status == "UNAUTHENTICATED":
+        for pattern, replacement in _ADVICE[:2]:
+            message = pattern.sub(replacement, message)
+    else:
+        for pattern, replacement in _ADVICE[2:]:
+            message = pattern.sub(replacement, message)
+    # DuckDB quotes the SQL it ran — the planner's rewrite over its scans, not the query the user wrote: drop it.
+    message = re.sub(r"\n+LINE \d+: .*$", "", message, flags=re.DOTALL)
+    if "SQL syntax error at line" in message:
+        message = _syntax_error(message, sql) or message
+    elif _COLUMN.search(message):
+        message = _column_error(message, sql) or message
+    if exc.code and not message.startswith(exc.code):
+        message = f"{exc.code}: {message}"
+    elif not exc.code and exc.status not in ("OK", "UNKNOWN") and not message.startswith(exc.status):
+        message = f"{exc.status}: {message}"
+    return message
+
+
+# -- running a call with progress and Ctrl-C -----------------------------------------------------------------------
+@dataclass
+class Outcome:
+    code: int = 0
+    error: BaseException | None = None
+
+
+def run_cancellable(rpc: FlightRpc, work: Callable[[Progress], int], progress: Progress) -> int:
+    """``work`` in a thread; this (main) thread redraws the progress line and turns Ctrl-C into a gRPC cancel:
+    the server stops the query, and the command ends with 130 and no traceback."""
+    outcome = Outcome()
+
+    def target() -> None:
+        try:
+            outcome.code = work(progress)
+        except BaseException as exc:  # handed to the main thread
+            outcome.error = exc
+
+    thread = threading.Thread(target=target, name="omnisql-call", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.1)
+            progress.tick()
+    except KeyboardInterrupt:
+        rpc.cancel()
+        progress.stop()
+        print("omnisql: cancelled; the server stops the query", file=sys.stderr)
+        thread.join(5)
+        return EXIT_CANCELLED
+    progress.stop()
+    if outcome.error is not None:
+        if isinstance(outcome.error, CallCancelled):
+            return EXIT_CANCELLED
+        raise outcome.error
+    return outcome.code
+
+
+# -- output --------------------------------------------------------------------------------------------------------
+@dataclass
+class Counted:
+    shown: int = 0
+    total: int = 0
+
+
+def _limited(batches: Iterator[pa.RecordBatch], limit: int | None, counted: Counted) -> Iterator[pa.RecordBatch]:
+    """The batches cut to ``limit`` rows; the rest are still read (and counted), so the note can say how many."""
+    for batch in batches:
+        counted.total += batch.num_rows
+        room = batch.num_rows if limit is None else max(0, limit - counted.shown)
+        if room:
+            part = batch if room >= batch.num_rows else batch.slice(0, room)
+            counted.shown += part.num_rows
+            yield part
+
+
+def write_result(fmt: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch], limit: int | None, vertical: bool,
+                 progress: Progress) -> Counted:
+    """Print the result on stdout in ``fmt``; returns how many rows were shown of how many."""
+    counted = Counted()
+    out = sys.stdout
+    if fmt == "arrow":
+        sink = out.buffer
+        with pa.ipc.new_stream(sink, schema) as writer:
+            for part in _limited(batches, limit, counted):
+                progress.stop()
+                writer.write_batch(part)
+        sink.flush()
+        return counted
+    if fmt == "csv":
+        kept = _limited(batches, limit, counted)
+        first = next(kept, None)
+        progress.stop()
+        write_csv_header(out, schema.names)
+        for part in ([first] if first is not None else []):
+            write_csv_rows(out, part)
+        for part in kept:
+            write_csv_rows(out, part)
+        out.flush()
+        return counted
+    table = pa.Table.from_batches(list(_limited(batches, limit, counted)), schema=schema)
+    progress.stop()
+    if fmt == "json":
+        out.write(json.dumps(json_rows(table), indent=2, ensure_ascii=False) + "\n")
+    elif vertical:
+        out.write(render_vertical(table, table.num_rows) + "\n")
+    else:
+        out.write(_table_text(table, counted.total) + "\n")
+    out.flush()
+    return counted
+
+
+def _table_text(shown: pa.Table, total: int) -> str:
+    lines = render_table(shown, shown.num_rows).splitlines()
+    more = total - shown.num_rows
+    lines[-1] = f"({total} row{'s' if total != 1 else ''}" + (f", {more} not shown)" if more > 0 else ")")
+    return "\n".join(lines)
+
+
+def truncation_note(counted: Counted, limit: int | None) -> str | None:
+    if counted.total <= counted.shown:
+        return None
+    return (f"omnisql: showing {counted.shown} of {counted.total} rows (--max-rows {limit}); pass `--max-rows all` "
+            "to see them all")
+
+
+# -- commands ------------------------------------------------------------------------------------------------------
+def _client(args: argparse.Namespace) -> FlightRpc | int:
+    token = args.token or ""
+    if not token:
+        print(f"omnisql {args.command}: no token: {_TOKEN_HELP}", file=sys.stderr)
+        return 2
+    try:
+        roots = Path(args.tls_root_certs).read_bytes() if args.tls_root_certs else None
+    except OSError as exc:
+        print(f"omnisql {args.command}: cannot read --tls-root-certs: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    headers = {}
+    if getattr(args, "max_staleness_ms", None) is not None:
+        headers["x-omnisql-max-staleness-ms"] = str(args.max_staleness_ms)
+    if getattr(args, "allow_stale", False):
+        headers["x-omnisql-allow-stale"] = "true"
+    try:
+        return FlightRpc(args.uri, token, tls_root_certs=roots, headers=headers)
+    except ValueError as exc:
+        print(f"omnisql {args.command}: --uri: {exc}", file=sys.stderr)
+        return 2
+
+
+def _limit(args: argparse.Namespace) -> int | None:
+    if args.max_rows is None:  # not given: the format's default
+        return TABLE_MAX_ROWS if args.format == "table" else None
+    return None if args.max_rows == "all" else int(args.max_rows)
+
+
+def _refuse_binary_tty(args: argparse.Namespace) -> bool:
+    if args.format == "arrow" and sys.stdout.isatty():
+        print(f"omnisql {args.command}: --format arrow writes binary Arrow IPC; redirect it to a file or pipe it "
+              "(e.g. into pyarrow.ipc.open_stream(sys.stdin.buffer) or DuckDB)", file=sys.stderr)
+        return True
+    return False
+
+
+def _run(args: argparse.Namespace, work: Callable[[FlightRpc, Progress], int], sql: str = "") -> int:
+    if _refuse_binary_tty(args):
+        return 2
+    rpc = _client(args)
+    if isinstance(rpc, int):
+        return rpc
+    progress = Progress(sys.stderr, enabled=sys.stderr.isatty())
+    try:
+        return run_cancellable(rpc, lambda p: work(rpc, p), progress)
+    except RpcError as exc:
+        print(f"error: {explain_error(exc, sql, args.uri)}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `| head`: the reader has what it wanted; stop the query too
+        rpc.cancel()
+        _silence_stdout()
+        return 0
+    finally:
+        rpc.close()
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    """``query`` and ``explain``."""
+    sql = ("EXPLAIN " if args.command == "explain" else "") + args.sql
+    vertical = sql.lstrip().upper().startswith("EXPLAIN")
+    limit = _limit(args)
+
+    def work(rpc: FlightRpc, progress: Progress) -> int:
+        plan = rpc.plan(sql)
+        estimate = plan.metadata.get("est_api_calls")
+        progress.set("running", estimate=estimate if isinstance(estimate, int) else None)
+        schema, batches = plan.schema, iter(())
+        streams = [rpc.stream(ticket) for ticket in plan.tickets]
+        if streams:
+            schema = streams[0][0] or schema
+
+        def all_batches() -> Iterator[pa.RecordBatch]:
+            rows = 0
+            for _, part in streams:
+                for batch in part:
+                    rows += batch.num_rows
+                    progress.set("receiving", rows=rows)
+                    yield batch
+
+        batches = all_batches()
+        counted = write_result(args.format, schema or pa.schema([]), batches, limit, vertical, progress)
+        note = truncation_note(counted, limit)
+        if note:
+            print(note, file=sys.stderr)
+        return 0
+
+    return _run(args, work, args.sql)
+
+
+def _tables_table(entries: list[TableEntry]) -> pa.Table:
+    return pa.table({"schema": [e.schema_name for e in entries], "table": [e.name for e in entries],
+                     "type": [e.table_type for e in entries],
+                     "columns": pa.array([len(e.schema) if e.schema is not None else None for e in entries],
+                                         pa.int32())})
+
+
+def _print_table(args: argparse.Namespace, table: pa.Table, progress: Progress) -> int:
+    limit = _limit(args)
+    counted = write_result(args.format, table.schema, iter(table.to_batches()), limit, False, progress)
+    note = truncation_note(counted, limit)
+    if note:
+        print(note, file=sys.stderr)
+    return 0
+
+
+def cmd_tables(args: argparse.Namespace) -> int:
+    """``tables``: every table the token may read (Flight SQL GetTables), optionally of one schema."""
+
+    def work(rpc: FlightRpc, progress: Progress) -> int:
+        entries = rpc.tables(schema_pattern=args.schema)
+        entries = [e for e in entries if args.schema is None or e.schema_name == args.schema]
+        return _print_table(args, _tables_table(sorted(entries, key=lambda e: e.qualified_name)), progress)
+
+    return _run(args, work)
+
+
+_TYPE_NAME = b"ARROW:FLIGHT:SQL:TYPE_NAME"
+_REMARKS = b"ARROW:FLIGHT:SQL:REMARKS"
+
+
+def _columns_table(entry: TableEntry) -> pa.Table:
+    fields = list(entry.schema) if entry.schema is not None else []
+    meta = [f.metadata or {} for f in fields]
+    return pa.table({"column": [f.name for f in fields],
+                     "type": [m.get(_TYPE_NAME, b"").decode() or str(f.type)
+                              for f, m in zip(fields, meta, strict=True)],
+                     "nullable": [f.nullable for f in fields],
+                     "description": [m.get(_REMARKS, b"").decode() or None for m in meta]})
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    """``describe TABLE``: its columns with their SQL types (GetTables with include_schema)."""
+    schema_name, _, name = args.table.rpartition(".")
+
+    def work(rpc: FlightRpc, progress: Progress) -> int:
+        entries = rpc.tables()
+        found = [e for e in entries if e.name == name and (not schema_name or e.schema_name == schema_name)]
+        if len(found) != 1:
+            progress.stop()
+            if found:
+                names = ", ".join(sorted(e.qualified_name for e in found))
+                print(f"omnisql describe: {args.table} is ambiguous ({names}); write it with its schema",
+                      file=sys.stderr)
+            else:
+                print(f"omnisql describe: no table {args.table} that this token may read; `omnisql tables` lists "
+                      "them", file=sys.stderr)
+            return 1
+        return _print_table(args, _columns_table(found[0]), progress)
+
+    return _run(args, work)
