@@ -115,7 +115,10 @@ def read_document(path: str | Path) -> Document:
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        what = " ".join(str(part) for part in (getattr(exc, "context", None), getattr(exc, "problem", None)) if part)
+        raise ConfigError(f"{where}: not valid YAML: {what or exc}") from exc
     if doc.data is None:
         doc.data = {}
     if not isinstance(doc.data, dict):
