@@ -99,20 +99,20 @@ _INTERNAL = re.compile(r"Required keyword: '\w+' missing for <class '[\w.]+'>")
 
 
 def _syntax_error(message: str, sql: str) -> str | None:
-    """``SQL syntax error at line L, column C near 'X': <parser detail>`` → the same without the parser's
-    internals, then the SQL line and a caret under ``X`` (the server's column is where ``X`` ends)."""
+    """``SQL syntax error at line L, column C near 'X': <detail>`` → the same, then the SQL line and a caret
+    under ``X`` (the server's column is where ``X`` starts)."""
     prefix, _, rest = message.partition("SQL syntax error")
     match = _SYNTAX.match("SQL syntax error" + rest)
     if match is None:
         return None
-    line_no, end_col, near, detail = int(match[1]), int(match[2]), match[3] or "", (match[4] or "").strip()
+    line_no, col, near, detail = int(match[1]), int(match[2]), match[3] or "", (match[4] or "").strip()
     if _INTERNAL.search(detail) or "<class" in detail:
         detail = f"something is missing after {near}" if near else "the statement is incomplete"
     elif detail.startswith("Invalid expression / Unexpected token"):
         detail = "unexpected token"
     elif detail:
         detail = detail[0].lower() + detail[1:]
-    head = f"{prefix}SQL syntax error at line {line_no}, column {max(1, end_col - len(near) + 1)}"
+    head = f"{prefix}SQL syntax error at line {line_no}, column {max(1, col)}"
     head += f" near '{near}'" if near else ""
     head += f": {detail}" if detail else ""
     lines = sql.splitlines() or [""]
@@ -120,7 +120,7 @@ def _syntax_error(message: str, sql: str) -> str | None:
         return head
     text = lines[line_no - 1].expandtabs(1)
     width = max(1, len(near)) if near and "\n" not in near else 1
-    start = max(0, min(len(text), end_col - width))
+    start = max(0, min(len(text), col - 1))
     gutter = f"{line_no} | "
     return "\n".join([head, f"  {gutter}{text}", "  " + " " * (len(gutter) - 2) + "| " + " " * start + "^" * width])
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import OptimizeError, ParseError
@@ -31,11 +33,7 @@ def parse_query(sql: str) -> exp.Expr:
     except RecursionError as exc:
         raise InvalidQuery("the query nests too deeply to parse; flatten its expressions or subqueries") from exc
     except ParseError as exc:
-        err = exc.errors[0] if exc.errors else {}
-        where = f" at line {err.get('line')}, column {err.get('col')}" if err.get("line") else ""
-        detail = err.get("description") or str(exc).splitlines()[0]
-        near = f" near '{err.get('highlight')}'" if err.get("highlight") else ""
-        raise InvalidQuery(f"SQL syntax error{where}{near}: {detail}") from exc
+        raise InvalidQuery(_syntax_error(exc)) from exc
     if len(statements) != 1:
         raise InvalidQuery(f"expected exactly one SQL statement, got {len(statements)}; send one query per request")
     statement = statements[0]
@@ -50,6 +48,23 @@ def parse_query(sql: str) -> exp.Expr:
                            "to the source apps")
     _reject_table_functions(statements[0])
     return statements[0]
+
+
+def _syntax_error(exc: ParseError) -> str:
+    """Where the offending token starts (sqlglot reports where it ends) and what is wrong, in words: the
+    parser's internals (class names, terminal colour codes) stay out of the message."""
+    err = exc.errors[0] if exc.errors else {}
+    highlight = str(err.get("highlight") or "")
+    line, col = err.get("line"), err.get("col")
+    where = ""
+    if isinstance(line, int) and isinstance(col, int):
+        where = f" at line {line}, column {max(col - len(highlight) + 1, 1)}"
+    detail = re.sub(r"\x1b\[[0-9;]*m", "", str(err.get("description") or str(exc).splitlines()[0]))
+    detail = re.sub(r"<Token token_type: [^,]*, text: (.*?), line: .*?>", r"'\1'", detail)
+    if "<class" in detail or "Required keyword" in detail:
+        detail = f"something is missing after {highlight}" if highlight else "the statement is incomplete"
+    near = f" near '{highlight}'" if highlight else ""
+    return f"SQL syntax error{where}{near}: {detail}"
 
 
 def _reject_table_functions(tree: exp.Expr) -> None:
