@@ -106,18 +106,9 @@ class Duck:
             cursor.close()
         typed = ", ".join(f"CAST(NULL AS {t}) AS {_quote(n)}" for n, t in zip(names, types, strict=True))
         try:
-            schema = self.run(f"SELECT {typed} WHERE false", {}).schema
+            return self.run(f"SELECT {typed} WHERE false", {}).schema
         except InvalidQuery:  # a type without a SQL spelling (e.g. the NULL type): run it over empty tables
-            schema = self.run(sql, empty, params, control).schema
-        return _utc_named(schema)
-
-
-def _utc_named(schema: pa.Schema) -> pa.Schema:
-    """DuckDB names the session zone ``Etc/UTC``; the catalog (and the README) say ``UTC``. Same instants, one
-    name, so a result's schema equals the table schema GetTables announced (the executor casts, zero-copy)."""
-    fields = [f.with_type(pa.timestamp(f.type.unit, tz="UTC"))
-              if pa.types.is_timestamp(f.type) and f.type.tz == "Etc/UTC" else f for f in schema]
-    return pa.schema(fields, metadata=schema.metadata)
+            return self.run(sql, empty, params, control).schema
 
 
 def _size(n: int) -> str:
