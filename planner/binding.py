@@ -4,8 +4,9 @@ Three ways to use the keys, priced with the same estimator as plain scans:
 - ``bind``: ``y IN (batch)`` goes to B's API in batches of B's ``max_in`` (instead of scanning all of B);
 - ``semi``: B is listed as usual but rows whose ``y`` is not a key are dropped before per-row lookups;
 - ``per_row``: one request per key, the way Steampipe-style engines join; only for comparison.
-The planner picks, per join edge, whichever saves the most API calls; at run time the actual key count is
-re-priced, and a ``bind`` that turns out dearer than listing falls back to ``semi`` (which never costs more).
+The planner picks, per join edge, whichever saves the most API calls, and fixes a ``bind``'s crossover at plan
+time: the largest key count for which it is no dearer than listing. The run compares the actual key count with
+that number (``Binding.runtime_mode``) and takes ``semi`` above it, so EXPLAIN and the run decide alike.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from planner.plan import Binding, JoinMode, ScanStep
 from planner.pushdown import batch_size
 
 __all__ = ["JOIN_STRATEGIES", "JoinEdge", "JoinStrategy", "bind_step", "bound_requests", "choose_bindings",
-           "join_strategy", "runtime_mode"]
+           "join_strategy"]
 
 JoinStrategy = Literal["auto", "scan", "bind", "per_row"]
 JOIN_STRATEGIES: tuple[JoinStrategy, ...] = get_args(JoinStrategy)
@@ -75,17 +76,6 @@ def bound_requests(step: ScanStep, mode: JoinMode, keys: Sequence[Any], placehol
                  for chunk in (values[i:i + size] for i in range(0, len(values), size)))
 
 
-def runtime_mode(step: ScanStep, keys: Sequence[Any], estimator: Estimator) -> JoinMode:
-    """``bind`` unless the actual keys make it dearer than listing with a semi-join filter."""
-    assert step.binding is not None
-    mode = step.binding.mode
-    if mode != "bind" or not keys or step.missing_required:
-        return mode
-    _, bind_calls = estimator.cost(step.spec, bound_requests(step, "bind", keys))
-    _, semi_calls = estimator.cost(step.spec, bound_requests(step, "semi", keys))
-    return "semi" if semi_calls < bind_calls else "bind"
-
-
 def _can_bind(target: ScanStep, column: str) -> bool:
     cap = target.spec.column(column).filter
     return cap is not None and bool({"=", "IN"} & cap.ops) and len(target.requests) == 1
@@ -107,10 +97,33 @@ def batch_for(target: ScanStep, column: str, mode: JoinMode) -> int:
 
 
 def _binding(edge: JoinEdge, steps: Sequence[ScanStep], mode: JoinMode, n_keys: int, key_sql: str = "",
-             key_params: tuple[int, ...] = ()) -> Binding:
+             key_params: tuple[int, ...] = (), max_keys: int | None = None) -> Binding:
     source, target = steps[edge.source], steps[edge.target]
     return Binding(mode, edge.target_column, edge.source, source.alias, edge.source_column, key_sql,
-                   batch_for(target, edge.target_column, mode), n_keys, key_params)
+                   batch_for(target, edge.target_column, mode), n_keys, key_params, max_keys)
+
+
+MAX_CROSSOVER = 1 << 16  # key counts searched for a crossover; beyond it a bind join simply stays one
+
+
+def crossover(edge: JoinEdge, steps: Sequence[ScanStep], estimator: Estimator) -> int:
+    """The largest key count for which binding is no dearer than listing the target (a semi-join). A bind
+    join's calls grow with its keys while a listing's stay put, so: double until binding loses, then bisect."""
+    def bind_wins(n: int) -> bool:
+        return _priced(edge, steps, "bind", n, estimator) <= _priced(edge, steps, "semi", n, estimator)
+
+    if not bind_wins(1):
+        return 0
+    low = 1
+    while low < MAX_CROSSOVER and bind_wins(min(low * 2, MAX_CROSSOVER)):
+        low = min(low * 2, MAX_CROSSOVER)
+    if low >= MAX_CROSSOVER:
+        return MAX_CROSSOVER
+    high = min(low * 2, MAX_CROSSOVER)  # bind_wins(low) and not bind_wins(high)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if bind_wins(middle) else (low, middle)
+    return low
 
 
 def _priced(edge: JoinEdge, steps: Sequence[ScanStep], mode: JoinMode, n_keys: int, estimator: Estimator) -> int:
@@ -175,8 +188,11 @@ def choose_bindings(steps: Sequence[ScanStep], edges: Sequence[JoinEdge], strate
 
 def bind_step(step: ScanStep, edge: JoinEdge, mode: JoinMode, n_keys: int, steps: Sequence[ScanStep],
               key_sql: str, estimator: Estimator, key_params: tuple[int, ...] = ()) -> ScanStep:
-    """``step`` with its binding and the estimate of the bound fetch."""
-    binding = _binding(edge, steps, mode, n_keys, key_sql, key_params)
+    """``step`` with its binding (and, for a bind join, its crossover) and the estimate of the bound fetch."""
+    max_keys = crossover(edge, steps, estimator) if mode == "bind" and not step.missing_required else None
+    binding = _binding(edge, steps, mode, n_keys, key_sql, key_params, max_keys)
     bound = replace(step, binding=binding)
-    pages, calls = estimator.cost(step.spec, bound_requests(bound, mode, range(n_keys), placeholder=True))
-    return replace(bound, est_pages=pages, est_calls=calls)
+    requests = bound_requests(bound, mode, range(n_keys), placeholder=True)
+    pages, calls = estimator.cost(step.spec, requests)
+    rows = round(estimator.rows_returned(step.spec, requests))
+    return replace(bound, est_pages=pages, est_calls=calls, est_rows=rows)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,7 +101,7 @@ class Engine:
         Unbound parameters are typed NULLs for DuckDB and stand-in values for pushdown, so ``login = ?`` still
         counts as the filter a table requires."""
         params = parameter_schema(parse_query(split_explain(sql)[1]), self.catalog)
-        dataset = self.plan(sql, Parameters.placeholders(params), ctx).schema
+        dataset = self.plan(sql, Parameters.placeholders(params), ctx, count_listings=False).schema
         return Prepared(dataset, params)
 
     def schema(self, sql: str, params: pa.Table | None, ctx: QueryContext) -> pa.Schema:
@@ -116,13 +117,18 @@ class Engine:
         return table
 
     # -- in-process use (tests, benchmarks, EXPLAIN) -----------------------------------------------------------
-    def plan(self, sql: str, params: Sequence[Any] | Parameters = (), ctx: QueryContext | None = None
-             ) -> FetchPlan:
+    def plan(self, sql: str, params: Sequence[Any] | Parameters = (), ctx: QueryContext | None = None,
+             count_listings: bool = True) -> FetchPlan:
+        """Plan under ``ctx``. ``count_listings``: before betting on a bind join whose target's size is only a
+        guess, let the API count it (one call) and plan again with the count; EXPLAIN does the same, so it shows
+        what the run will do. Off for prepared statements, whose values are stand-ins."""
         ctx = ctx or self.context()
         started = time.perf_counter()
         try:
             values = params if isinstance(params, Parameters) else to_parameters(params)
             plan = self.planner.plan(sql, values, ctx)
+            if count_listings and self._count_guessed_listings(plan, ctx):
+                plan = self.planner.plan(sql, values, ctx)
         except RecursionError as exc:  # sqlglot walks the tree recursively
             raise InvalidQuery("the query nests too deeply to plan; flatten its expressions or subqueries") from exc
         finally:
@@ -132,6 +138,24 @@ class Engine:
         ctx.tables.extend(t for t in dict.fromkeys(s.spec.qualified_name for s in plan.steps) if t not in ctx.tables)
         ctx.decisions.extend(d for d in plan.decisions if d not in ctx.decisions)
         return plan
+
+    def _count_guessed_listings(self, plan: FetchPlan, ctx: QueryContext) -> bool:
+        """Count (Jira's approximate count) the listings a bind join's crossover was priced on when their size
+        is a guess; a wrong guess costs far more than the call. True when a count changed the statistics."""
+        statistics = self.estimator.scoped(ctx.scope).statistics
+        learned = False
+        for step in plan.steps:
+            binding, pushed = step.binding, tuple(c.predicate for c in step.pushed)
+            if binding is None or binding.max_keys is None or statistics.rows(step.spec, pushed) is not None:
+                continue
+            try:
+                count = self.loop.run(self.executor.count_listing(step, ctx), timeout=ctx.control.remaining())
+            except FutureTimeout:
+                count = None
+            if count is not None:
+                statistics.record(step.spec, pushed, count)
+                learned = True
+        return learned
 
     def query(self, sql: str, params: Sequence[Any] | Parameters = (), ctx: QueryContext | None = None
               ) -> QueryResult:

@@ -17,7 +17,7 @@ from connectors.ratelimit import RateLimiter
 from core.errors import SourceTimeout
 from core.types import Connector, Counting, ScanRequest, ScanStats, TableSpec
 from planner.access import secure_table
-from planner.binding import bound_requests, runtime_mode
+from planner.binding import bound_requests
 from planner.cache import ScanCache
 from planner.context import QueryContext
 from planner.control import QueryControl
@@ -152,7 +152,7 @@ class Executor:
         requests, strategy, keys = step.requests, "scan", None
         estimator = self.estimator.scoped(ctx.scope)
         if step.binding is not None and source_result is not None:
-            requests, strategy, keys = await self._bind(plan, step, source_result, stats, ctx.control, estimator)
+            requests, strategy, keys = await self._bind(plan, step, source_result, ctx.control)
         parts = await asyncio.gather(*(
             self._cached(connector, replace(r, scope=ctx.scope, credential=credential, principal=ctx.principal.user),
                          stats, ctx, step.spec) for r in requests))
@@ -175,31 +175,34 @@ class Executor:
             return await self._scan(connector, request, stats), False
         return await self.cache.scan(ctx.scope, request, ctx.freshness, lambda: self._scan(connector, request, stats))
 
-    async def _bind(self, plan: FetchPlan, step: ScanStep, source: StepResult, stats: ScanStats,
-                    control: QueryControl, estimator: Estimator) -> tuple[tuple[ScanRequest, ...], str, int]:
-        """The bound step's requests from the source's distinct keys, re-priced with the actual key count."""
-        assert step.binding is not None
-        keys = self.duck.run(step.binding.key_sql, {view_name(step.binding.source): source.table},
-                             plan.params.subset(step.binding.key_params), control).column(0).to_pylist()
-        await self._learn_size(step, stats, estimator)
-        mode = runtime_mode(step, keys, estimator)
-        strategy = strategy_label(mode, step.binding.batch)
-        if mode != step.binding.mode:
-            strategy += f" (fallback: {len(keys)} keys cost more than listing)"
+    async def _bind(self, plan: FetchPlan, step: ScanStep, source: StepResult, control: QueryControl
+                    ) -> tuple[tuple[ScanRequest, ...], str, int]:
+        """The bound step's requests from the source's distinct keys; the mode is the plan's own rule applied
+        to the actual key count (``Binding.runtime_mode``), nothing re-estimated."""
+        binding = step.binding
+        assert binding is not None
+        keys = self.duck.run(binding.key_sql, {view_name(binding.source): source.table},
+                             plan.params.subset(binding.key_params), control).column(0).to_pylist()
+        mode = binding.runtime_mode(len(keys))
+        strategy = strategy_label(mode, binding.batch)
+        if mode != binding.mode:
+            strategy += f" ({len(keys)} keys > {binding.max_keys}: listing costs less than a bind join)"
         return bound_requests(step, mode, keys), strategy, len(keys)
 
-    async def _learn_size(self, step: ScanStep, stats: ScanStats, estimator: Estimator) -> None:
-        """Before betting on a bind join, learn the unbound listing's size when it is only a guess and the API
-        can count it in one call (Jira's approximate count): a wrong guess costs far more than that call."""
+    async def count_listing(self, step: ScanStep, ctx: QueryContext) -> int | None:
+        """What the step's unbound request would list, when its API can count that in one call (Jira's
+        approximate count); None when it cannot. The planner asks before betting on a bind join."""
         connector = self.connectors[step.spec.schema_name]
-        pushed = tuple(c.predicate for c in step.pushed)
-        if step.binding is None or step.binding.mode != "bind" or len(step.requests) != 1 \
-                or estimator.statistics.rows(step.spec, pushed) is not None \
-                or not isinstance(connector, Counting):
-            return
-        count = await connector.count(step.requests[0], stats)
-        if count is not None:
-            estimator.statistics.record(step.spec, pushed, count)
+        if not isinstance(connector, Counting) or len(step.requests) != 1:
+            return None
+        credential = f"{ctx.tenant}/{connector.name}"
+        gate = self.throttle.gate(credential, ctx.control.deadline) if self.throttle is not None else None
+        stats = ScanStats(budget=ctx.budget, gate=gate)
+        request = replace(step.requests[0], scope=ctx.scope, credential=credential, principal=ctx.principal.user)
+        try:
+            return await connector.count(request, stats)
+        finally:
+            ctx.counters.api_calls += stats.api_calls
 
     async def _scan(self, connector: Connector, request: ScanRequest, stats: ScanStats) -> list[pa.RecordBatch]:
         """Connectors raise the error vocabulary for what upstream did wrong (bad bodies included); anything
@@ -225,7 +228,8 @@ def explain_table(plan: FetchPlan, actual: list[StepResult] | None) -> pa.Table:
             "lookups": _lookups(step),
             "binding": str(step.binding) if step.binding else None,
             "limit": step.limit, "order_by": step.order_by, "requests": None if step.binding else len(step.requests),
-            "est_api_calls": step.est_calls, "est_pages": step.est_pages,
+            "est_api_calls": step.est_calls, "est_pages": step.est_pages, "est_rows": step.est_rows,
+            "est_keys": step.binding.est_keys if step.binding else None,
             "keys": result.keys if result else None,
             "api_calls": result.stats.api_calls if result else None, "pages": result.stats.pages if result else None,
             "rows": result.table.num_rows if result else None, "cache_hits": result.cache_hits if result else None,

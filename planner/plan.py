@@ -57,10 +57,22 @@ class Binding:
     batch: int
     est_keys: int
     key_params: tuple[int, ...] = ()  # the query parameters key_sql binds, as $1..$k in this order
+    # A bind join's crossover, decided at plan time: with more keys than this, listing the target (a semi-join)
+    # costs fewer calls, and the run takes the semi-join. The run compares the actual key count with this
+    # number and nothing else, so EXPLAIN states the whole decision. None: no alternative (per-row, required).
+    max_keys: int | None = None
+
+    def runtime_mode(self, keys: int) -> JoinMode:
+        """The mode the run takes once it knows how many keys the source produced."""
+        if self.mode == "bind" and self.max_keys is not None and keys > self.max_keys:
+            return "semi"
+        return self.mode
 
     def __str__(self) -> str:
         how = {"bind": f"in batches of {self.batch}", "per_row": "one request per key",
                "semi": "applied to listed rows before lookups"}[self.mode]
+        if self.mode == "bind" and self.max_keys is not None:
+            how += f"; more than {self.max_keys} keys: semi-join instead (listing costs less)"
         return f"{self.column} IN (keys of [{self.source}] {self.source_alias}.{self.source_column}) {how}"
 
 
@@ -78,6 +90,7 @@ class ScanStep:
     limit: int | None = None
     est_pages: int = 1
     est_calls: int = 1
+    est_rows: int = 0  # rows the step is expected to hand to DuckDB (EXPLAIN ANALYZE shows it beside rows)
     binding: Binding | None = None
     missing_required: tuple[str, ...] = ()  # required filters only a binding can supply
     prelookup: tuple[str, ...] = ()  # conditions the connector applies (as Arrow) before per-row lookups

@@ -47,8 +47,9 @@ EXPLAIN_SCHEMA = pa.schema([
     pa.field("local", pa.string()), pa.field("projection", pa.string()), pa.field("lookups", pa.string()),
     pa.field("binding", pa.string()), pa.field("limit", pa.int64()), pa.field("order_by", pa.string()),
     pa.field("requests", pa.int64()),
-    pa.field("est_api_calls", pa.int64()), pa.field("est_pages", pa.int64()),
-    pa.field("keys", pa.int64()), pa.field("api_calls", pa.int64()), pa.field("pages", pa.int64()),
+    pa.field("est_api_calls", pa.int64()), pa.field("est_pages", pa.int64()), pa.field("est_rows", pa.int64()),
+    pa.field("est_keys", pa.int64()), pa.field("keys", pa.int64()), pa.field("api_calls", pa.int64()),
+    pa.field("pages", pa.int64()),
     pa.field("rows", pa.int64()), pa.field("cache_hits", pa.int64()), pa.field("ms", pa.float64()),
 ])
 
@@ -187,6 +188,7 @@ class Planner:
         pages, calls = estimator.cost(spec, requests)
         return ScanStep(index=index, alias=found.alias, spec=spec, columns=columns, pushed=tuple(verdict.pushed),
                         local=tuple(local), requests=requests, limit=scan_limit, est_pages=pages, est_calls=calls,
+                        est_rows=round(estimator.rows_returned(spec, requests)),
                         missing_required=verdict.missing_required, prelookup=prelookup, visible=visible,
                         row_filter=decision.row_filter, masks=dict(decision.masks),
                         hidden=tuple(c for c in columns if c in decision.denied_columns))

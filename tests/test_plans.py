@@ -28,7 +28,8 @@ def shape(p: FetchPlan) -> list[tuple[str, str, str | None]]:
 def test_small_side_binds_the_large_side_in_batches() -> None:
     p = plan(JOIN + " WHERE gh.repo = 'infra-tools' AND gh.status = 'open'")
     assert shape(p) == [("gh", "scan", None),
-                        ("ji", "bind join", "branch_name IN (keys of [0] gh.branch) in batches of 50")]
+                        ("ji", "bind join", "branch_name IN (keys of [0] gh.branch) in batches of 50; more than 300 "
+                                            "keys: semi-join instead (listing costs less)")]
     assert [[s.alias for s in wave] for wave in p.waves()] == [["gh"], ["ji"]]
     assert "gh.repo = 'infra-tools'" in p.steps[1].binding.key_sql  # type: ignore[union-attr]
 
@@ -112,7 +113,8 @@ def test_residual_translation_never_rejects_what_sql_keeps() -> None:
 def test_in_subquery_supplies_keys_like_a_join() -> None:
     p = plan("SELECT issue_key FROM jira.issues WHERE branch_name IN (SELECT branch FROM github.pull_requests "
              "WHERE repo = 'mobile-app' AND status = 'open')")
-    assert shape(p)[0] == ("issues", "bind join", "branch_name IN (keys of [1] pull_requests.branch) in batches of 50")
+    assert shape(p)[0] == ("issues", "bind join", "branch_name IN (keys of [1] pull_requests.branch) in batches "
+                                 "of 50; more than 300 keys: semi-join instead (listing costs less)")
     assert "pull_requests.status = 'open'" in p.steps[0].binding.key_sql  # type: ignore[union-attr]
     for unsafe in ("branch_name NOT IN (SELECT branch FROM github.pull_requests WHERE repo = 'mobile-app')",
                    "branch_name IN (SELECT lower(branch) FROM github.pull_requests WHERE repo = 'mobile-app')",
