@@ -18,7 +18,8 @@ from security.masks import Mask, apply_mask, masked_type
 from security.policy import Policy, TableDecision
 from security.principals import Principal
 
-__all__ = ["SYSTEM_SCHEMA", "check_denied_columns", "decision_for", "secure_table", "visible_catalog", "visible_spec"]
+__all__ = ["INFORMATION_SCHEMA", "SYSTEM_SCHEMA", "SYSTEM_SCHEMAS", "check_denied_columns", "decision_for",
+           "secure_table", "visible_catalog", "visible_spec"]
 
 
 def visible_spec(spec: TableSpec, decision: TableDecision) -> TableSpec:
@@ -37,11 +38,13 @@ def _masked_column(column: ColumnSpec, mask: Mask | None) -> ColumnSpec:
 
 
 SYSTEM_SCHEMA = "omnisql"  # the engine's own tables (planner/system.py): readable by every principal
+INFORMATION_SCHEMA = "information_schema"  # the catalog as SQL (planner/information_schema.py): likewise
+SYSTEM_SCHEMAS = frozenset({SYSTEM_SCHEMA, INFORMATION_SCHEMA})  # queryable by all, not listed as apps' tables
 
 
 def decision_for(policy: Policy, principal: Principal, spec: TableSpec) -> TableDecision:
     """The policy's decision, except for the system tables, which filter themselves by principal."""
-    if spec.schema_name == SYSTEM_SCHEMA:
+    if spec.schema_name in SYSTEM_SCHEMAS:
         return TableDecision(spec.qualified_name, True, "system table")
     return policy.decide(principal, spec)
 

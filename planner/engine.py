@@ -5,7 +5,9 @@ creates one ``QueryContext`` per request and calls ``prepare`` / ``schema`` / ``
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -16,13 +18,14 @@ import pyarrow as pa
 from connectors.ratelimit import RateLimiter
 from core.errors import InvalidQuery, ResourceExhausted
 from core.types import Connector
-from planner.access import SYSTEM_SCHEMA, visible_catalog
+from planner.access import INFORMATION_SCHEMA, SYSTEM_SCHEMA, SYSTEM_SCHEMAS, visible_catalog
 from planner.binding import JOIN_STRATEGIES
 from planner.cache import ScanCache
 from planner.catalog import Catalog
 from planner.context import QueryContext, QueryLimits, QueryOptions
 from planner.duck import DEFAULT_MAX_RESULT_BYTES, Duck
 from planner.estimates import Estimator
+from planner.information_schema import InformationSchemaConnector
 from planner.execute import BackgroundLoop, Executor, OnCancel, QueryResult
 from planner.parameters import Parameters, parameter_rows, parameter_schema, to_parameters
 from planner.parse import parse_query
@@ -35,6 +38,7 @@ from security.principals import Principal
 __all__ = ["JOIN_STRATEGIES", "BackgroundLoop", "Engine", "OnCancel", "Prepared", "QueryContext", "QueryLimits",
            "QueryOptions"]
 
+MAX_SCOPES = 1024  # security scopes whose visible catalog is kept
 IN_PROCESS = Principal(user="in-process", tenant="default")  # tests, benchmarks and the CLI's own checks
 
 
@@ -53,7 +57,10 @@ class Engine:
                  throttle: RateLimiter | None = None) -> None:
         self.cache = cache or ScanCache()
         self.query_log = QueryLog()
-        self.connectors = {**connectors, SYSTEM_SCHEMA: SystemConnector(self.query_log, self.cache)}
+        self._scope_catalogs: OrderedDict[str, Catalog] = OrderedDict()  # security scope → the catalog it sees
+        self._scope_lock = threading.Lock()
+        self.connectors = {**connectors, SYSTEM_SCHEMA: SystemConnector(self.query_log, self.cache),
+                           INFORMATION_SCHEMA: InformationSchemaConnector(self._catalog_of_scope)}
         self.catalog = Catalog(spec for c in self.connectors.values() for spec in c.tables())
         self.limits = limits or QueryLimits(deadline_s=deadline_s)
         self.duck = Duck(memory_limit=self.limits.memory_bytes,
@@ -81,6 +88,7 @@ class Engine:
         ctx = QueryContext(principal or IN_PROCESS, self.limits, options)
         ctx.trusted = principal is None
         ctx.security_scope = "in-process" if ctx.trusted else self.scope_of(ctx.principal)
+        self._remember_scope(ctx.security_scope, None if ctx.trusted else ctx.principal)
         if on_cancel is not None and not on_cancel(ctx.control.cancel):
             ctx.control.cancel()
         return ctx
@@ -90,10 +98,31 @@ class Engine:
         return self.policy.scope(principal, self.catalog.tables.values())
 
     def visible_catalog(self, principal: Principal) -> Catalog:
-        """The catalog as this principal may see it, for metadata RPCs: the system tables (``omnisql.*``) are
-        queryable by everyone but not listed, so catalog browsers show the apps' tables only."""
-        seen = self.catalog if self.policy is ALLOW_ALL else visible_catalog(self.catalog, self.policy, principal)
-        return Catalog(spec for spec in seen.tables.values() if spec.schema_name != SYSTEM_SCHEMA)
+        """The catalog as this principal may see it, for metadata RPCs and ``information_schema``: the system
+        tables (``omnisql.*``, ``information_schema.*``) are queryable by everyone but not listed, so catalog
+        browsers show the apps' tables only. Built once per security scope."""
+        scope = self.scope_of(principal)
+        self._remember_scope(scope, principal)
+        return self._catalog_of_scope(scope)
+
+    def _remember_scope(self, scope: str, principal: Principal | None) -> None:
+        """Keep the catalog ``scope`` sees (bounded LRU; principals of one scope see alike by definition)."""
+        with self._scope_lock:
+            if scope in self._scope_catalogs:
+                self._scope_catalogs.move_to_end(scope)
+                return
+        seen = self.catalog if principal is None or self.policy is ALLOW_ALL \
+            else visible_catalog(self.catalog, self.policy, principal)
+        listed = Catalog(spec for spec in seen.tables.values() if spec.schema_name not in SYSTEM_SCHEMAS)
+        with self._scope_lock:
+            self._scope_catalogs[scope] = listed
+            while len(self._scope_catalogs) > MAX_SCOPES:
+                self._scope_catalogs.popitem(last=False)
+
+    def _catalog_of_scope(self, scope: str) -> Catalog:
+        with self._scope_lock:
+            catalog = self._scope_catalogs.get(scope)
+        return catalog if catalog is not None else Catalog(())  # an unknown scope sees nothing
 
     # -- the Flight SQL verbs ----------------------------------------------------------------------------------
     def prepare(self, sql: str, ctx: QueryContext) -> Prepared:

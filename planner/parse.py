@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 import sqlglot
@@ -11,11 +12,15 @@ from sqlglot.optimizer.qualify import qualify
 
 from core.errors import InvalidQuery
 from planner.catalog import CATALOG_NAME, Catalog
+from planner.information_schema import rewrite_discovery
 from planner.parameters import number_placeholders
 
 __all__ = ["SCAN_TAG", "base_tables", "parse_query", "qualify_query"]
 
 SCAN_TAG = "omnisql_scan"
+# sqlglot warns about statements it parses as a bare Command quoting them: user SQL (and its values) never goes
+# to our logs, and every statement it cannot parse gets an error of ours instead.
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
 _QUERY_TYPES = (exp.Select, exp.SetOperation, exp.Subquery)
 # Statements that parse but are not queries: named in the error. Anything else that is not a query (a bare word,
 # an expression) is not SQL we understand, so it is reported as a syntax error.
@@ -39,6 +44,9 @@ def parse_query(sql: str) -> exp.Expr:
     statement = statements[0]
     if isinstance(statement, exp.With):
         statement = statement.this
+    discovery = rewrite_discovery(statement)
+    if discovery is not None:
+        return discovery
     if not isinstance(statement, _QUERY_TYPES):
         if not isinstance(statement, _STATEMENTS):
             raise InvalidQuery(f"SQL syntax error: {sql.strip()[:60]!r} is not a SQL statement; send a query such "

@@ -19,6 +19,7 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.merge_subqueries import merge_subqueries
 from sqlglot.optimizer.scope import traverse_scope
 
+from core.errors import InvalidQuery
 from core.types import TableSpec
 from planner.access import check_denied_columns, decision_for, visible_catalog, visible_spec
 from planner.binding import JoinEdge, JoinStrategy, bind_step, choose_bindings
@@ -27,6 +28,7 @@ from planner.catalog import Catalog
 from planner.context import QueryContext
 from planner.duck import Duck
 from planner.estimates import Estimator
+from planner.information_schema import DESCRIBE_TARGET, describe_query
 from planner.parameters import Parameters, bind_literals, check_count, renumber
 from planner.parse import SCAN_TAG, base_tables, parse_query, qualify_query
 from planner.passes import rewrite
@@ -130,6 +132,8 @@ class Planner:
         (on the query as written)."""
         tree = parse_query(sql)
         check_count(tree, params)
+        if DESCRIBE_TARGET in tree.meta:
+            tree = self._described(tree.meta[DESCRIBE_TARGET], default_schema, principal)
         tagged = base_tables(tree, self.catalog, default_schema)
         specs = {node.meta[SCAN_TAG]: self.catalog.lookup(node.db, node.name) for node in tagged}
         policy = self.policy if principal is not None else ALLOW_ALL
@@ -148,6 +152,19 @@ class Planner:
             found.alias = found.alias or node.alias_or_name
             tables.append((index, specs[index]))
         return _Analysis(tree, tables, conditions, edges, _columns_by_scan(qualified), decisions)
+
+    def _described(self, target: tuple[str | None, str], default_schema: str | None, principal: Principal | None
+                   ) -> exp.Expr:
+        """``DESCRIBE t``: the table resolved like in a query (unknown: INVALID_QUERY; denied:
+        ENTITLEMENT_DENIED), then its columns from ``information_schema``."""
+        schema, name = target
+        spec = self.catalog.lookup(schema, name) if schema else self.catalog.resolve_unqualified(name, default_schema)
+        if spec is None:
+            raise InvalidQuery(f"unknown table {name}; write it with its schema, e.g. "
+                               f"{', '.join(f'{s}.{t}' for s, t in sorted(self.catalog.tables))}")
+        if principal is not None:
+            decision_for(self.policy, principal, spec).require()
+        return describe_query(spec.schema_name, spec.name)
 
     def _bind_joins(self, steps: list[ScanStep], query: _Analysis, estimator: Estimator) -> list[ScanStep]:
         """Join keys of one scan filter another where that saves API calls (with pushdown off, only where a
