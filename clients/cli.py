@@ -83,19 +83,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
             sandbox.stop()
         return 2
     try:
-        service = start_service(config)
+        service = start_service(config, http_settings(args, launcher if sandbox is not None else None),
+                                args.trace_exporter)
     except (ConfigError, OSError) as exc:
         print(f"omnisql serve: {exc}", file=sys.stderr)
         if sandbox:
             sandbox.stop()
         return 2
     info: dict[str, Any] = {"flight_uri": service.uri, "pid": os.getpid()}
+    if service.http_url:
+        info["http_url"] = service.http_url
     if sandbox is not None and launcher is not None:
         info["tokens"] = launcher.demo_tokens()
         info["sandbox"] = sandbox.info()
         print(launcher.banner(service.uri, sandbox))
     else:
         print(f"OmniSQL is serving Flight SQL at {service.uri}")
+    if service.http_url:
+        print(f"Web console: {service.http_url}/  ·  HTTP API: POST {service.http_url}/v1/query  ·  "
+              f"metrics: {service.http_url}/metrics")
     sys.stdout.flush()
     _write_info(args.info_file, info)
     _wait_forever()
@@ -106,6 +112,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8815
+DEFAULT_HTTP_PORT = 8001
+
+
+def http_settings(args: argparse.Namespace, launcher: Any) -> Any:
+    """The HTTP gateway's settings from ``--http-port``/``--no-http``/``--http-max-rows`` (None: no gateway); the
+    demo's console also gets a token picker and the seed's queries as templates."""
+    from flight_server.gateway.state import HttpSettings
+
+    if args.no_http:
+        return None
+    tokens, templates = {}, {}
+    if launcher is not None:
+        tokens = {key.removeprefix("token_"): token for key, token in launcher.demo_tokens().items()}
+        templates = dict(launcher.SEED_QUERIES)
+    return HttpSettings(port=args.http_port, max_rows=args.http_max_rows, demo_tokens=tokens, templates=templates)
 
 
 def listen_overrides(config: Any, args: argparse.Namespace) -> Any:
@@ -254,6 +275,16 @@ def build_parser() -> argparse.ArgumentParser:
     from flight_server.governance import add_serve_flags
 
     add_serve_flags(serve)
+    serve.add_argument("--http-port", type=int, default=DEFAULT_HTTP_PORT,
+                       help="port of the HTTP API, web console, /metrics and health checks, on the same host; 0 "
+                            "picks a free one (default: %(default)s)")
+    serve.add_argument("--no-http", action="store_true", help="serve Flight SQL only, no HTTP (default: off)")
+    serve.add_argument("--http-max-rows", type=_count, default=10_000, metavar="N",
+                       help="the most rows a JSON answer of POST /v1/query holds; more is refused (Arrow answers "
+                            "and Flight have no such cap) (default: %(default)s)")
+    serve.add_argument("--trace-exporter", choices=("none", "console", "otlp"), default="none",
+                       help="where OpenTelemetry spans go: nowhere, stderr, or OTLP/HTTP to "
+                            "$OTEL_EXPORTER_OTLP_ENDPOINT (default: %(default)s)")
     serve.set_defaults(func=cmd_serve)
     sandbox = command("sandbox", "run only the GitHub/Jira stand-ins (from a source checkout)")
     sandbox.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default: %(default)s)")

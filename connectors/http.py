@@ -26,10 +26,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from opentelemetry.trace import SpanKind
 
 from connectors.requester.errors import ErrorHandler, RetryAfterErrors
 from connectors.requester.reply import Origin, PageRequest, Reply, json_kind
 from connectors.requester.summary import describe_body, summarize
+from core import tracing
 from core.errors import RateLimitExhausted, SourceTimeout, UpstreamError
 from core.types import ScanStats
 
@@ -236,35 +238,43 @@ class ApiClient:
             await stats.gate.acquire()
         started = time.perf_counter()
         encoding = ""
-        async with self.slots:
-            try:
-                async with asyncio.timeout(self.limits.response_timeout_s):
-                    built = self.http.build_request(method, url, params=dict(params) if params else None,
-                                                    json=body, headers=self.headers)
-                    stats.spend()  # counts the call; the query's call budget refuses it when spent
-                    response = await self.http.send(built, auth=self.auth or httpx.USE_CLIENT_DEFAULT, stream=True,
-                                                    follow_redirects=False)
-                    encoding = response.headers.get("content-encoding", "")
-                    try:
-                        content = await self._read(response, route)
-                    finally:
-                        await response.aclose()
-            except (TimeoutError, httpx.TimeoutException) as exc:
-                raise SourceTimeout(f"{self.source} did not answer {method} {route} in time; retry later or "
-                                    "narrow the query") from exc
-            except httpx.DecodingError as exc:
-                raise UpstreamError(f"{self.source} sent a body for {route} that cannot be decoded (content-encoding "
-                                    f"{encoding[:40] or 'none'}); retry later, or report it if it persists") from exc
-            except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-                raise _BrokenConnection(type(exc).__name__) from exc
-            except httpx.RequestError as exc:
-                raise UpstreamError(f"{self.source} is unreachable ({type(exc).__name__}); check the connector's "
-                                    "base_url") from exc
-        reply = Reply(method, response.url, response.status_code, response.headers, content)
-        self._note_budget(reply, stats)
-        log.info("%s %s %s -> HTTP %d, %d bytes in %.0f ms", self.source, method, route, reply.status,
-                 len(content), (time.perf_counter() - started) * 1000)
-        return reply
+        attributes = {"omnisql.connector": self.source.lower(), "http.request.method": method, "url.template": route,
+                      "server.address": self.origin.host}
+        with tracing.span("omnisql.upstream", attributes, kind=SpanKind.CLIENT) as span:  # never the URL: values
+            async with self.slots:
+                try:
+                    async with asyncio.timeout(self.limits.response_timeout_s):
+                        built = self.http.build_request(method, url, params=dict(params) if params else None,
+                                                        json=body, headers=self.headers)
+                        stats.spend()  # counts the call; the query's call budget refuses it when spent
+                        response = await self.http.send(built, auth=self.auth or httpx.USE_CLIENT_DEFAULT,
+                                                        stream=True, follow_redirects=False)
+                        encoding = response.headers.get("content-encoding", "")
+                        try:
+                            content = await self._read(response, route)
+                        finally:
+                            await response.aclose()
+                except (TimeoutError, httpx.TimeoutException) as exc:
+                    raise SourceTimeout(f"{self.source} did not answer {method} {route} in time; retry later or "
+                                        "narrow the query") from exc
+                except httpx.DecodingError as exc:
+                    raise UpstreamError(f"{self.source} sent a body for {route} that cannot be decoded "
+                                        f"(content-encoding {encoding[:40] or 'none'}); retry later, or report it if "
+                                        "it persists") from exc
+                except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                    raise _BrokenConnection(type(exc).__name__) from exc
+                except httpx.RequestError as exc:
+                    raise UpstreamError(f"{self.source} is unreachable ({type(exc).__name__}); check the connector's "
+                                        "base_url") from exc
+            reply = Reply(method, response.url, response.status_code, response.headers, content)
+            self._note_budget(reply, stats)
+            log.info("%s %s %s -> HTTP %d, %d bytes in %.0f ms", self.source, method, route, reply.status,
+                     len(content), (time.perf_counter() - started) * 1000)
+            span.set_attribute("http.response.status_code", reply.status)
+            remaining = reply.headers.get("x-ratelimit-remaining", "")
+            if remaining.isdigit():
+                span.set_attribute("omnisql.rate_limit.remaining", int(remaining))
+            return reply
 
     async def _read(self, response: httpx.Response, route: str) -> bytes:
         """The decoded body, refused as soon as it passes ``max_body_bytes`` (declared or streamed)."""

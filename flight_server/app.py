@@ -18,8 +18,12 @@ from connectors.http import new_http_client
 from connectors.registry import default_registry
 from core.types import Connector
 from flight_server.config import ConfigError, TenantConfig
+from flight_server.gateway import Gateway, start_gateway
+from flight_server.gateway.server import GatewayError
+from flight_server.gateway.state import GatewayState, HttpSettings
 from flight_server.governance import Governance, GovernanceError, start_governance
 from flight_server.server import FlightSqlService
+from flight_server.tracing import TracingError, setup_tracing
 from flight_server.transport import FlightGrpcServer
 from planner.engine import BackgroundLoop, Engine
 from security.jwt_identity import JwtVerifier
@@ -41,8 +45,15 @@ class RunningService:
     http: httpx.AsyncClient | None = None
     connectors: Mapping[str, Connector] = field(default_factory=dict)
     governance: Governance | None = None  # rate limiter and scan cache (and their Redis client, if any)
+    gateway: Gateway | None = None  # the HTTP API, console, health and metrics (flight_server/gateway/)
+
+    @property
+    def http_url(self) -> str | None:
+        return self.gateway.url if self.gateway is not None else None
 
     def stop(self) -> None:
+        if self.gateway is not None:
+            self.gateway.stop()
         self.server.stop()
         try:
             self.loop.run(close_connectors(self.connectors, self.http, self.governance), timeout=CLOSE_TIMEOUT_S)
@@ -70,8 +81,15 @@ async def close_connectors(connectors: Mapping[str, Connector], http: httpx.Asyn
         await http.aclose()
 
 
-def start_service(config: TenantConfig) -> RunningService:
-    """Start serving (non-blocking: gRPC serves from its own thread pool)."""
+def start_service(config: TenantConfig, http_settings: HttpSettings | None = None, trace_exporter: str = "none"
+                  ) -> RunningService:
+    """Start serving (non-blocking: gRPC serves from its own thread pool). With ``http_settings`` the HTTP gateway
+    (flight_server/gateway/) serves beside it on the same host, sharing the engine, the admission caps and the
+    principals."""
+    try:
+        setup_tracing(trace_exporter)
+    except TracingError as exc:
+        raise ConfigError(str(exc)) from exc
     loop = BackgroundLoop()
 
     async def make_client() -> httpx.AsyncClient:
@@ -81,6 +99,7 @@ def start_service(config: TenantConfig) -> RunningService:
     registry = default_registry()
     connectors: dict[str, Connector] = {}
     governance: Governance | None = None
+    grpc_server: FlightGrpcServer | None = None  # stopped again if the HTTP gateway cannot start
     try:
         for entry in config.connector_configs():
             connectors[entry.name] = registry.build(entry, http)
@@ -101,11 +120,25 @@ def start_service(config: TenantConfig) -> RunningService:
                                            jwt=JwtVerifier(config.jwt) if config.jwt else None)
         tls = config.tls()
         service = FlightSqlService(engine, secret=secret, limits=config.limits)
-        server = FlightGrpcServer(service, authenticator, config.host, config.port, tls, config.limits)
+        server = grpc_server = FlightGrpcServer(service, authenticator, config.host, config.port, tls, config.limits)
+        gateway = _start_gateway(http_settings, engine, service, authenticator, config) if http_settings else None
     except BaseException:  # nothing half-started survives a failed start
+        if grpc_server is not None:
+            grpc_server.stop()
         loop.run(close_connectors(connectors, http, governance), timeout=CLOSE_TIMEOUT_S)
         loop.stop()
         raise
     scheme = "grpc+tls" if tls else "grpc"
     return RunningService(server, engine, loop, f"{scheme}://{config.host}:{server.port}", http, connectors,
-                          governance)
+                          governance, gateway)
+
+
+def _start_gateway(settings: HttpSettings, engine: Engine, service: FlightSqlService,
+                   authenticator: TokenAuthenticator, config: TenantConfig) -> Gateway:
+    """The HTTP gateway on the Flight server's host, with its admission caps and principals."""
+    state = GatewayState(engine, service.admission, authenticator, settings.max_rows, settings.demo_tokens,
+                         settings.templates)
+    try:
+        return start_gateway(state, config.host, settings.port, config.tls_cert_file, config.tls_key_file)
+    except GatewayError as exc:
+        raise ConfigError(str(exc)) from exc

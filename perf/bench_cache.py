@@ -35,6 +35,7 @@ HOUR_MS = 3_600_000
 def start_server(directory: Path, redis: str | None) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     info_file = directory / "info.json"
     command = [sys.executable, "-m", "clients.cli", "serve", "--demo", "--port", "0", "--info-file", str(info_file),
+               "--http-port", "0",
                "--github-rate-limit", "1000000", "--max-concurrent-queries-per-principal", "16",
                "--max-concurrent-queries", "32", "--rate-limit-burst", "1000000",
                "--rate-limit-refill-per-s", "1000000", *(["--redis", redis] if redis else [])]

@@ -152,6 +152,7 @@ def proc_status(pid: int) -> dict[str, int]:
 def start_server(directory: Path, args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], dict[str, object]]:
     info_file = directory / "info.json"
     command = [sys.executable, "-m", "clients.cli", "serve", "--demo", "--port", "0", "--info-file", str(info_file),
+               "--http-port", "0",
                "--github-rate-limit", "100000000", "--duckdb-memory-limit", args.duckdb_memory_limit,
                "--max-result-bytes", args.max_result_bytes]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from connectors.ratelimit import RateLimiter
+from core import tracing
 from core.errors import InvalidQuery, ResourceExhausted
 from core.types import Connector
 from planner.access import INFORMATION_SCHEMA, SYSTEM_SCHEMA, SYSTEM_SCHEMAS, visible_catalog
@@ -25,8 +26,8 @@ from planner.catalog import Catalog
 from planner.context import QueryContext, QueryLimits, QueryOptions
 from planner.duck import DEFAULT_MAX_RESULT_BYTES, Duck
 from planner.estimates import Estimator
-from planner.information_schema import InformationSchemaConnector
 from planner.execute import BackgroundLoop, Executor, OnCancel, QueryResult
+from planner.information_schema import InformationSchemaConnector
 from planner.parameters import Parameters, parameter_rows, parameter_schema, to_parameters
 from planner.parse import parse_query
 from planner.plan import FetchPlan
@@ -155,9 +156,10 @@ class Engine:
         started = time.perf_counter()
         try:
             values = params if isinstance(params, Parameters) else to_parameters(params)
-            plan = self.planner.plan(sql, values, ctx)
-            if count_listings and self._count_guessed_listings(plan, ctx):
+            with tracing.span("omnisql.plan"):
                 plan = self.planner.plan(sql, values, ctx)
+                if count_listings and self._count_guessed_listings(plan, ctx):
+                    plan = self.planner.plan(sql, values, ctx)
         except RecursionError as exc:  # sqlglot walks the tree recursively
             raise InvalidQuery("the query nests too deeply to plan; flatten its expressions or subqueries") from exc
         finally:

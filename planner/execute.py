@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import pyarrow as pa
 
 from connectors.ratelimit import RateLimiter
+from core import tracing
 from core.errors import SourceTimeout
 from core.types import Connector, Counting, ScanRequest, ScanStats, TableSpec
 from planner.access import secure_table
@@ -104,7 +105,8 @@ class Executor:
             table = explain_table(plan, steps if plan.explain == "EXPLAIN ANALYZE" else None)
         else:
             views = {s.view_name: r.table for s, r in zip(plan.steps, steps, strict=True)}
-            table = self.duck.run(plan.final_sql, views, plan.params.duckdb_values(), control)
+            with tracing.span("omnisql.duckdb"):
+                table = self.duck.run(plan.final_sql, views, plan.params.duckdb_values(), control)
             if table.schema != plan.schema:
                 table = table.cast(plan.schema)
         result = QueryResult(table, steps, fetch_ms=(fetched - started) * 1000,
@@ -144,6 +146,15 @@ class Executor:
     async def _fetch(self, plan: FetchPlan, step: ScanStep, source: asyncio.Task[StepResult] | None,
                      ctx: QueryContext) -> StepResult:
         source_result = await source if source is not None else None
+        with tracing.span("omnisql.scan", {"omnisql.table": step.spec.qualified_name, "omnisql.alias": step.alias,
+                                           "omnisql.step": step.index}) as span:
+            result = await self._fetch_step(plan, step, source_result, ctx)
+            span.set_attributes({"omnisql.strategy": result.strategy, "omnisql.api_calls": result.stats.api_calls,
+                                 "omnisql.cache_hits": result.cache_hits, "omnisql.rows": result.table.num_rows})
+            return result
+
+    async def _fetch_step(self, plan: FetchPlan, step: ScanStep, source_result: StepResult | None,
+                          ctx: QueryContext) -> StepResult:
         started = time.perf_counter()
         connector = self.connectors[step.spec.schema_name]
         credential = f"{ctx.tenant}/{connector.name}"  # the rate-limit bucket: per (tenant, connector credential)
@@ -161,9 +172,12 @@ class Executor:
         schema = step.fetch_schema
         table = pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table()
         if step.secured:
-            table = secure_table(table, step.spec, step.row_filter, step.masks, step.hidden, self.mask_key,
-                                 lambda rows, condition: self.duck.run(f"SELECT * FROM __rows WHERE {condition}",
-                                                                       {"__rows": rows}, control=ctx.control))
+            secured = time.perf_counter()
+            with tracing.span("omnisql.security"):
+                table = secure_table(table, step.spec, step.row_filter, step.masks, step.hidden, self.mask_key,
+                                     lambda rows, condition: self.duck.run(f"SELECT * FROM __rows WHERE {condition}",
+                                                                           {"__rows": rows}, control=ctx.control))
+            ctx.counters.security_ms += (time.perf_counter() - secured) * 1000
         if step.binding is None and step.limit is None and not hits:  # learn what the API lists, for estimates
             estimator.statistics.record(step.spec, tuple(c.predicate for c in step.pushed), stats.listed)
         return StepResult(table, stats, (time.perf_counter() - started) * 1000, strategy, keys, hits)

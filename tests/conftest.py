@@ -30,7 +30,7 @@ def launch_demo(directory: Path, *extra_args: str, throttled: bool = False, env:
     # default rate-limit buckets (50, then 10/s) admit; ``throttled`` keeps the demo's default buckets.
     buckets = () if throttled else ("--rate-limit-burst", "1000000", "--rate-limit-refill-per-s", "1000000")
     command = [sys.executable, "-m", "clients.cli", "serve", "--demo", "--port", "0", "--info-file", str(info_file),
-               "--github-rate-limit", "1000000", *buckets, *extra_args]
+               "--github-rate-limit", "1000000", "--http-port", "0", *buckets, *extra_args]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                env={**os.environ, "OMNISQL_LOG_LEVEL": "WARNING", **(env or {})})
     try:

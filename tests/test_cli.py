@@ -309,8 +309,8 @@ def test_serve_listens_where_the_file_says(demo: dict[str, Any], tmp_path: Path)
     config = sandbox_tenant(demo, tmp_path / "tenant.yaml", f"{{host: 127.0.0.1, port: {port}}}")
     info_file = tmp_path / "info.json"
     process = subprocess.Popen([sys.executable, "-m", "clients.cli", "serve", "--config", str(config), "--info-file",
-                                str(info_file)], cwd=ROOT, env=sandbox_env(demo), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT)
+                                str(info_file), "--http-port", "0"], cwd=ROOT, env=sandbox_env(demo),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + 60
         while not info_file.exists():
