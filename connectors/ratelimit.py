@@ -27,7 +27,8 @@ from typing import Any, Protocol
 
 from core.errors import RateLimitExhausted
 
-__all__ = ["BucketStore", "Gate", "MemoryBuckets", "RateLimit", "RateLimiter", "RateLimits", "RedisBuckets"]
+__all__ = ["BucketStore", "BudgetStatus", "Gate", "MemoryBuckets", "RateLimit", "RateLimiter", "RateLimits",
+           "RedisBuckets"]
 
 log = logging.getLogger("omnisql.connectors")
 
@@ -66,6 +67,25 @@ class BucketStore(Protocol):
 
     async def observe(self, key: str, limit: RateLimit, remaining: int | None, blocked_for_s: float | None
                       ) -> None: ...
+
+    async def peek(self, key: str, limit: RateLimit) -> tuple[float, float]:
+        """(tokens now, seconds the bucket stays blocked), changing nothing."""
+        ...
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    """A credential's budget as answers and ``omnisql.sources`` report it."""
+
+    remaining: int  # requests that may go out at once now
+    capacity: int  # the bucket's burst
+    refill_per_s: float
+    reset_s: float  # seconds until the bucket is full again (blocked time included)
+    blocked_for_s: float  # seconds the API told us to stay away (Retry-After, remaining 0 until reset)
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {"remaining": self.remaining, "capacity": self.capacity, "refill_per_s": self.refill_per_s,
+                "reset_s": round(self.reset_s, 3), "blocked_for_s": round(self.blocked_for_s, 3)}
 
 
 @dataclass
@@ -115,10 +135,19 @@ class MemoryBuckets:
             bucket.blocked_until = max(bucket.blocked_until, now + blocked_for_s)
             bucket.tokens = min(bucket.tokens, 0.0)
 
+    async def peek(self, key: str, limit: RateLimit) -> tuple[float, float]:
+        bucket = self.buckets.get(key)
+        if bucket is None:
+            return float(limit.burst), 0.0
+        now = self.clock()
+        tokens = min(limit.burst, bucket.tokens + max(now - bucket.stamp, 0.0) * limit.refill_per_s)
+        return tokens, max(bucket.blocked_until - now, 0.0)
 
-# KEYS[1]: the bucket. ARGV: op (take | give | observe), burst, refill_per_s, then max_wait_s (take) or remaining
+
+# KEYS[1]: the bucket. ARGV: op (take | give | observe | peek), burst, refill_per_s, then max_wait_s (take) or remaining
 # and blocked_for_s ('' when unknown; observe). Returns {granted 0/1, wait_s as text} (Lua numbers would be cut to
-# integers on the way back). A refused take writes nothing.
+# integers on the way back). A refused take writes nothing; peek returns {tokens, blocked_for_s} as text and writes
+# nothing.
 _SCRIPT = """
 local burst = tonumber(ARGV[2])
 local rate = tonumber(ARGV[3])
@@ -130,6 +159,9 @@ local stamp = tonumber(s[2]) or now
 local blocked = tonumber(s[3]) or 0
 tokens = math.min(burst, tokens + math.max(now - stamp, 0) * rate)
 local result = {1, '0'}
+if ARGV[1] == 'peek' then
+  return {tostring(tokens), tostring(math.max(blocked - now, 0))}
+end
 if ARGV[1] == 'take' then
   local wait = math.max((1 - tokens) / rate, blocked - now, 0)
   if wait > tonumber(ARGV[4]) then
@@ -195,6 +227,16 @@ class RedisBuckets:
         if answer is None:
             await self.fallback.observe(key, limit, remaining, blocked_for_s)
 
+    async def peek(self, key: str, limit: RateLimit) -> tuple[float, float]:
+        from redis.exceptions import RedisError
+
+        try:
+            tokens, blocked = await self.script(keys=[self.prefix + key],
+                                                args=["peek", str(limit.burst), str(limit.refill_per_s)])
+        except (RedisError, OSError, TimeoutError):
+            return await self.fallback.peek(key, limit)
+        return float(tokens), float(blocked)
+
 
 class RateLimiter:
     """The tenant's rate limits over one bucket store; ``gate`` binds a credential and a query's deadline."""
@@ -208,6 +250,14 @@ class RateLimiter:
         """The gate for one scan: ``credential`` is ``<tenant>/<connector name>`` (the connector picks the
         bucket's settings); ``deadline`` is the query's, on ``time.monotonic()``."""
         return Gate(self, credential, self.limits.for_connector(credential.rpartition("/")[2]), deadline)
+
+    async def status(self, credential: str) -> BudgetStatus:
+        """The credential's budget now (``<tenant>/<connector name>``), without spending from it."""
+        limit = self.limits.for_connector(credential.rpartition("/")[2])
+        tokens, blocked = await self.store.peek(credential, limit)
+        reset = max(limit.burst - tokens, 0.0) / limit.refill_per_s + blocked
+        return BudgetStatus(max(int(tokens), 0) if blocked <= 0 else 0, limit.burst, limit.refill_per_s, reset,
+                            blocked)
 
     def later(self, coro: Any) -> None:
         """Run ``coro`` without waiting for it (a token given back while the query is being cancelled)."""

@@ -253,7 +253,8 @@ def _plan_info(ctx: QueryContext) -> bytes:
     """What is known once the query is planned (it has not run yet; ``omnisql.query_log`` has the rest)."""
     return json.dumps({"trace_id": ctx.trace_id, "planning_ms": round(ctx.counters.planning_ms, 3),
                        "est_api_calls": ctx.counters.est_api_calls, "max_staleness_ms": ctx.freshness.max_staleness_ms,
-                       "tables": ctx.tables, "policy": ctx.decisions}, separators=(",", ":")).encode()
+                       "tables": ctx.tables, "policy": ctx.decisions, "rate_limit_status": ctx.rate_limits},
+                      separators=(",", ":")).encode()
 
 
 def _opt(message: Message, name: str) -> Any:

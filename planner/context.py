@@ -65,6 +65,9 @@ class QueryContext:
     trusted: bool = False  # the operator's own in-process use (tests, benchmarks): the policy does not apply
     tables: list[str] = field(default_factory=list)  # read by the query (audit log)
     decisions: list[str] = field(default_factory=list)  # policy decisions applied (audit log)
+    # Per connector the query reads: its API budget (``BudgetStatus.as_dict``), after planning and again after
+    # the run; answers, the query log and the HTTP API report it.
+    rate_limits: dict[str, dict[str, float | int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.control = QueryControl(self.limits.deadline_s)

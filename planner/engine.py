@@ -32,7 +32,7 @@ from planner.parameters import Parameters, parameter_rows, parameter_schema, to_
 from planner.parse import parse_query
 from planner.plan import FetchPlan
 from planner.planner import Planner, split_explain
-from planner.system import QueryLog, SystemConnector
+from planner.system import QueryLog, SourceMonitor, SystemConnector
 from security.policy import ALLOW_ALL, Policy
 from security.principals import Principal
 
@@ -60,7 +60,11 @@ class Engine:
         self.query_log = QueryLog()
         self._scope_catalogs: OrderedDict[str, Catalog] = OrderedDict()  # security scope → the catalog it sees
         self._scope_lock = threading.Lock()
-        self.connectors = {**connectors, SYSTEM_SCHEMA: SystemConnector(self.query_log, self.cache),
+        self.monitor = SourceMonitor()
+        self.throttle = throttle
+        self.connectors = {**connectors,
+                           SYSTEM_SCHEMA: SystemConnector(self.query_log, self.cache, self.monitor, throttle,
+                                                          self._catalog_of_scope),
                            INFORMATION_SCHEMA: InformationSchemaConnector(self._catalog_of_scope)}
         self.catalog = Catalog(spec for c in self.connectors.values() for spec in c.tables())
         self.limits = limits or QueryLimits(deadline_s=deadline_s)
@@ -74,7 +78,8 @@ class Engine:
         self.planner = Planner(self.catalog, self.duck, pushdown=pushdown, join_strategy=join_strategy,
                                estimator=self.estimator, policy=policy)
         self.executor = Executor(self.connectors, self.duck, loop, estimator=self.estimator,
-                                 mask_key=policy.mask_key, cache=self.cache, throttle=throttle)
+                                 mask_key=policy.mask_key, cache=self.cache, throttle=throttle,
+                                 monitor=self.monitor)
 
     # -- contexts ----------------------------------------------------------------------------------------------
     def context(self, principal: Principal | None = None, options: QueryOptions | None = None,
@@ -137,7 +142,9 @@ class Engine:
     def schema(self, sql: str, params: pa.Table | None, ctx: QueryContext) -> pa.Schema:
         """GetFlightInfo / GetSchema: the result schema for these bound rows (the first row types them)."""
         rows = parameter_rows(params)
-        return self.plan(sql, rows[0] if rows else Parameters(), ctx).schema
+        schema = self.plan(sql, rows[0] if rows else Parameters(), ctx).schema
+        self.note_budgets(ctx)
+        return schema
 
     def execute(self, sql: str, params: pa.Table | None, ctx: QueryContext) -> pa.Table:
         """DoGet: one execution per bound row (Flight SQL treats the rows as one execution), concatenated."""
@@ -192,7 +199,20 @@ class Engine:
               ) -> QueryResult:
         """Plan and run once under one context: its deadline covers planning, fetching and DuckDB."""
         ctx = ctx or self.context()
-        return self.executor.execute(self.plan(sql, params, ctx), ctx)
+        result = self.executor.execute(self.plan(sql, params, ctx), ctx)
+        self.note_budgets(ctx)
+        return result
+
+    def note_budgets(self, ctx: QueryContext) -> None:
+        """Fill ``ctx.rate_limits``: the API budget now of each connector the query reads (no API call)."""
+        if self.throttle is None:
+            return
+        connectors = dict.fromkeys(t.partition(".")[0] for t in ctx.tables)
+        for name in connectors:
+            if name in SYSTEM_SCHEMAS:
+                continue
+            status = self.loop.run(self.throttle.status(f"{ctx.tenant}/{name}"), timeout=5)
+            ctx.rate_limits[name] = status.as_dict()
 
 
 def _within_budget(plan: FetchPlan, limit: int | None) -> None:

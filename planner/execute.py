@@ -26,6 +26,7 @@ from planner.duck import Duck
 from planner.estimates import Estimator
 from planner.plan import FetchPlan, ScanStep, strategy_label, view_name
 from planner.planner import EXPLAIN_SCHEMA
+from planner.system import SourceMonitor
 
 __all__ = ["BackgroundLoop", "Executor", "OnCancel", "QueryResult", "StepResult"]
 
@@ -78,8 +79,9 @@ class QueryResult:
 class Executor:
     def __init__(self, connectors: Mapping[str, Connector], duck: Duck, loop: BackgroundLoop,
                  estimator: Estimator | None = None, mask_key: bytes = b"", cache: ScanCache | None = None,
-                 throttle: RateLimiter | None = None) -> None:
+                 throttle: RateLimiter | None = None, monitor: SourceMonitor | None = None) -> None:
         self.connectors = connectors
+        self.monitor = monitor or SourceMonitor()  # requests and last outcome per connector (omnisql.sources)
         self.throttle = throttle  # per-credential token buckets (None: not governed, e.g. unit tests)
         self.duck = duck
         self.loop = loop
@@ -155,11 +157,21 @@ class Executor:
 
     async def _fetch_step(self, plan: FetchPlan, step: ScanStep, source_result: StepResult | None,
                           ctx: QueryContext) -> StepResult:
-        started = time.perf_counter()
         connector = self.connectors[step.spec.schema_name]
         credential = f"{ctx.tenant}/{connector.name}"  # the rate-limit bucket: per (tenant, connector credential)
         gate = self.throttle.gate(credential, ctx.control.deadline) if self.throttle is not None else None
         stats = ScanStats(budget=ctx.budget, gate=gate)
+        try:
+            result = await self._fetch_rows(plan, step, source_result, ctx, stats, connector, credential)
+        except BaseException as exc:
+            self.monitor.record(connector.name, stats.api_calls, exc)
+            raise
+        self.monitor.record(connector.name, stats.api_calls, None)
+        return result
+
+    async def _fetch_rows(self, plan: FetchPlan, step: ScanStep, source_result: StepResult | None,
+                          ctx: QueryContext, stats: ScanStats, connector: Connector, credential: str) -> StepResult:
+        started = time.perf_counter()
         requests, strategy, keys = step.requests, "scan", None
         estimator = self.estimator.scoped(ctx.scope)
         if step.binding is not None and source_result is not None:

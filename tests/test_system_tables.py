@@ -57,3 +57,54 @@ def test_flight_info_carries_the_plan_as_app_metadata(demo: dict[str, Any]) -> N
     meta = json.loads(info.app_metadata)
     assert len(meta["trace_id"]) == 16 and meta["est_api_calls"] >= 1 and meta["max_staleness_ms"] == 5000
     assert meta["tables"] == ["jira.issues"] and "jira.issues: row filter" in meta["policy"]
+    budget = meta["rate_limit_status"]["jira"]
+    assert budget["capacity"] >= 1 and 0 <= budget["remaining"] <= budget["capacity"] and budget["reset_s"] >= 0
+
+
+def test_the_sources_table_shows_budgets_requests_and_errors(demo: dict[str, Any]) -> None:
+    """Per connector the principal may read: the bucket's state, requests made so far and the last error (its
+    code only). A query's API calls show up in ``requests``; the query log has the budget after each query."""
+    with connect(demo, "token_admin") as admin:
+        before = {r["connector"]: r for r in run(admin, "SELECT * FROM omnisql.sources").to_pylist()}
+        calls = run(admin, "SELECT count(*) FROM jira.issues WHERE status = 'Done'")
+        after = {r["connector"]: r for r in run(admin, "SELECT * FROM omnisql.sources").to_pylist()}
+        logged = run(admin, "SELECT api_calls, rate_limit_status FROM omnisql.query_log "
+                            "WHERE sql_fingerprint IS NOT NULL ORDER BY started_at").to_pylist()
+    assert calls.num_rows == 1
+    assert {"github", "jira"} <= set(after) and "omnisql" not in after and "information_schema" not in after
+    jira = after["jira"]
+    assert jira["requests"] - before["jira"]["requests"] >= 1, "the count's API calls are counted"
+    assert jira["last_success_at"] is not None
+    assert jira["budget_capacity"] >= 1 and 0 <= jira["budget_remaining"] <= jira["budget_capacity"]
+    assert jira["budget_reset_s"] >= 0 and jira["blocked_for_s"] >= 0
+    import json
+
+    counted = [r for r in logged if r["api_calls"] and "jira" in json.loads(r["rate_limit_status"])]
+    assert counted, "the query log reports the budget of the connectors a query read"
+
+
+def test_sources_lists_only_connectors_the_principal_may_read(reference_engine: Any) -> None:
+    from security.principals import Principal
+
+    stranger = Principal(user="stranger", roles=("visitor",))
+    rows = reference_engine.query("SELECT connector FROM omnisql.sources",
+                                  ctx=reference_engine.context(stranger)).table
+    assert rows.num_rows == 0
+
+
+def test_a_failing_source_shows_its_error_code_not_its_message(demo: dict[str, Any]) -> None:
+    from tests.conftest import SandboxLog
+
+    log = SandboxLog(demo)
+    log.faults("jira", fail_next=20, fail_status=503)
+    try:
+        with connect(demo, "token_admin") as admin:
+            try:
+                run(admin, "SELECT issue_key FROM jira.issues WHERE status = 'Secret value'")
+            except flightsql.Error:
+                pass
+            jira = run(admin, "SELECT last_error, last_error_at, errors FROM omnisql.sources "
+                              "WHERE connector = 'jira'").to_pylist()
+    finally:
+        log.faults("jira", fail_next=0)
+    assert jira and jira[0]["last_error"] == "UPSTREAM_ERROR" and jira[0]["errors"] >= 1
