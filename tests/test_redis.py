@@ -153,6 +153,11 @@ def test_the_redis_bucket_reserves_adapts_and_gives_back(redis_url: str) -> None
             assert blocked[0] is False and 29 < blocked[1] <= 30
             ttl = await redis.pttl("omnisql:ratelimit:t/b")
             assert 30_000 < ttl <= 32_000  # gone once it would be full again
+            tokens, blocked_for = await store.peek("t/b", limit)  # what omnisql.sources shows; it takes nothing
+            assert tokens < 1 and 29 < blocked_for <= 30
+            assert await store.peek("t/never-used", limit) == (2.0, 0.0)
+            status = await RateLimiter(RateLimits(limit), store).status("t/b")
+            assert status.remaining == 0 and status.capacity == 2 and 29 < status.reset_s <= 31
         finally:
             await redis.aclose()
 
