@@ -32,7 +32,8 @@ def metadata(ctx: QueryContext, spans: Sequence[ReadableSpan]) -> dict[str, Any]
     return {
         "trace_id": ctx.trace_id,
         "freshness_ms": round(ctx.freshness.freshness_ms, 3),
-        "from_cache": c.cache_hits > 0,
+        "from_cache": c.cache_hits > 0 or ctx.freshness.stale,
+        "stale": ctx.freshness.stale,  # an older copy answered because a refresh failed (allow_stale)
         "api_calls": c.api_calls,
         "rate_limit_status": _rate_limits(spans),
         "timing": {"total_ms": round(ctx.total_ms, 3), "planning_ms": round(c.planning_ms, 3),

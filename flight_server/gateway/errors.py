@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 import logging
 import math
+import secrets
 import uuid
 
 from starlette.responses import Response
 
+from core import tracing
 from core.errors import (
     EntitlementDenied,
     InvalidQuery,
@@ -60,7 +62,8 @@ def _message(exc: OmniSQLError) -> str:
 
 
 def error_response(exc: BaseException, trace_id: str | None = None) -> Response:
-    trace_id = trace_id or getattr(exc, "trace_id", None)
+    # Every error names a trace id, even one no query was started for (a bad path): support asks for it.
+    trace_id = trace_id or getattr(exc, "trace_id", None) or tracing.current_trace_id() or secrets.token_hex(16)
     body: dict[str, object]
     if isinstance(exc, OmniSQLError):
         status, body = status_of(exc), {"code": exc.code, "message": _message(exc)}
@@ -76,8 +79,7 @@ def error_response(exc: BaseException, trace_id: str | None = None) -> Response:
         headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="omnisql"'
-    if trace_id:
-        body["trace_id"] = trace_id
-        headers["X-OmniSQL-Trace-Id"] = trace_id
+    body["trace_id"] = trace_id
+    headers["X-OmniSQL-Trace-Id"] = trace_id
     return Response(json.dumps({"error": body}), status_code=status, headers=headers,
                     media_type="application/json")
