@@ -20,12 +20,12 @@ from flight_server.column_metadata import annotate_result_schema
 from flight_server.commands import pack, unpack
 from flight_server.limits import ServerLimits
 from flight_server.proto import flight_sql_pb2 as pb
+from flight_server.query_scope import query_scope, record_query
 from flight_server.sql_info import SQL_INFO_SCHEMA, sql_info_table
 from flight_server.statements import PreparedStatement, StatementStore
 from flight_server.tickets import TicketSigner
 from planner.catalog import CATALOG_NAME
 from planner.engine import Engine, QueryContext, QueryOptions
-from security.audit import audit_query, outcome_of
 from security.principals import Principal
 
 __all__ = ["FlightSqlService"]
@@ -122,8 +122,7 @@ class FlightSqlService:
         if isinstance(command, _METADATA_COMMANDS):
             return self._metadata_schema(command, principal), command_bytes, b""
         sql, params = self._query_of(command, principal.user)
-        with self.admission.slot(principal):
-            ctx = self._context(call)
+        with self._query(call, "plan") as ctx:
             try:
                 schema = self.engine.schema(sql, params, ctx)
             except BaseException as exc:  # a refused query is audited too (denials above all)
@@ -146,8 +145,7 @@ class FlightSqlService:
         if not isinstance(command, pb.TicketStatementQuery):
             raise InvalidQuery("the ticket is not a statement ticket; call GetFlightInfo first")
         sql, params = self.tickets.verify(command.statement_handle, principal.user)
-        with self.admission.slot(principal):
-            ctx = self._context(call)
+        with self._query(call, "execute") as ctx:
             table: pa.Table | None = None
             try:
                 table = self.engine.execute(sql, params, ctx)
@@ -159,17 +157,23 @@ class FlightSqlService:
             yield pa.Table.from_arrays(table.columns, schema=annotate_result_schema(table.schema))  # zero-copy
 
     def _audit(self, ctx: QueryContext, sql: str, rows: int | None, error: BaseException | None) -> None:
-        """One audit line per executed or refused query (security/audit.py: names, counts and decisions, never
-        values), and the same query in the principal's ``omnisql.query_log``."""
-        outcome = outcome_of(error)
-        record = audit_query(trace_id=ctx.trace_id, principal=ctx.principal, sql=sql, tables=ctx.tables, rows=rows,
-                             decisions=ctx.decisions, outcome=outcome, duration_ms=ctx.total_ms)
-        self.engine.query_log.record(ctx, str(record["statement"]), outcome, rows)
+        """One audit line and one ``omnisql.query_log`` row (flight_server/query_scope.py, shared with HTTP)."""
+        record_query(self.engine, ctx, sql, rows, error)
 
-    def _context(self, call: Call) -> QueryContext:
-        """The query's context: options from the call's headers, else its Flight SQL session (``schema`` resolves
+    @contextmanager
+    def _query(self, call: Call, stage: str) -> Iterator[QueryContext]:
+        """A slot, the root span (a caller's ``traceparent`` header continues its trace) and the context, as for
+        an HTTP query (flight_server/query_scope.py). The trace id goes back as ``x-omnisql-trace-id``."""
+        with query_scope(self.engine, self.admission, call.principal, self._options(call), transport="flight",
+                         stage=stage, traceparent=call.headers.get("traceparent"),
+                         tracestate=call.headers.get("tracestate"), on_cancel=call.on_cancel) as ctx:
+            call.reply(TRACE_HEADER, ctx.trace_id)
+            yield ctx
+
+    def _options(self, call: Call) -> QueryOptions:
+        """The query's options: from the call's headers, else its Flight SQL session (``schema`` resolves
         unqualified table names; ``max_staleness_ms``), else the tenant's defaults. A session that expired or
-        was closed only loses its options. The trace id goes back as the ``x-omnisql-trace-id`` header."""
+        was closed only loses its options."""
         principal = call.principal
         try:
             values = self.session_store.get(call.session_id, principal.user)
@@ -179,12 +183,9 @@ class FlightSqlService:
         header_staleness, allow_stale = call.max_staleness_ms(), call.allow_stale()
         if header_staleness is not None:
             staleness = header_staleness
-        options = QueryOptions(default_schema=schema if isinstance(schema, str) else None,
-                               max_staleness_ms=int(staleness) if isinstance(staleness, int | float) else None,
-                               allow_stale=bool(allow_stale))
-        ctx = self.engine.context(principal, options, call.on_cancel)
-        call.reply(TRACE_HEADER, ctx.trace_id)
-        return ctx
+        return QueryOptions(default_schema=schema if isinstance(schema, str) else None,
+                            max_staleness_ms=int(staleness) if isinstance(staleness, int | float) else None,
+                            allow_stale=bool(allow_stale))
 
     def put(self, principal: Principal, command_bytes: bytes, params: pa.Table | None) -> bytes:
         """DoPut: bind parameter rows to a prepared statement (each row is one execution); returns the
@@ -234,8 +235,7 @@ class FlightSqlService:
 
     def _prepare(self, sql: str, call: Call) -> pb.ActionCreatePreparedStatementResult:
         principal = call.principal
-        with self.admission.slot(principal):
-            ctx = self._context(call)
+        with self._query(call, "plan") as ctx:
             try:
                 prepared = self.engine.prepare(sql, ctx)
             except BaseException as exc:

@@ -251,9 +251,11 @@ class FlightGrpcServer:
 
 
 def _headers(context: grpc.ServicerContext) -> dict[str, str]:
-    """The call's ``x-omnisql-*`` request headers (text only; binary ``-bin`` headers are not ours)."""
+    """The call's ``x-omnisql-*`` request headers and W3C trace context (text only; binary ``-bin`` headers are
+    not ours)."""
     return {key.lower(): value for key, value in context.invocation_metadata()
-            if key.lower().startswith("x-omnisql-") and isinstance(value, str)}
+            if (key.lower().startswith("x-omnisql-") or key.lower() in ("traceparent", "tracestate"))
+            and isinstance(value, str)}
 
 
 def _session(context: grpc.ServicerContext) -> str | None:

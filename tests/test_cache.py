@@ -156,4 +156,4 @@ def test_every_answer_names_its_trace_id(demo: dict[str, Any], admin_token: str)
                                           cmd=statement_descriptor("SELECT 1 AS x").command)
         _, call = get_info.with_call(descriptor, metadata=(("authorization", f"Bearer {admin_token}"),))
         headers = dict(call.initial_metadata())
-    assert len(headers["x-omnisql-trace-id"]) == 16
+    assert len(headers["x-omnisql-trace-id"]) == 32  # the OpenTelemetry trace id

@@ -123,7 +123,7 @@ def test_the_same_principals_and_policy_as_flight(demo: dict[str, Any]) -> None:
 @pytest.mark.parametrize("headers", [{}, {"X-User-Token": "wrong"}, {"Authorization": "Bearer wrong"},
                                      {"Authorization": "Basic YWRtaW46eA=="}, {"X-User-Token": "caf\u00e9"}])
 def test_missing_or_wrong_credentials_are_401(demo: dict[str, Any], headers: dict[str, str]) -> None:
-    raw = {k: v.encode() for k, v in headers.items()}
+    raw = [(k.encode(), v.encode()) for k, v in headers.items()]
     response = httpx.post(f"{demo['http_url']}/v1/query", json={"sql": "SELECT 1"}, headers=raw, timeout=30)
     assert_error(response, 401, "UNAUTHENTICATED")
     assert response.headers["www-authenticate"].startswith("Bearer")

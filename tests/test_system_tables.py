@@ -55,7 +55,7 @@ def test_flight_info_carries_the_plan_as_app_metadata(demo: dict[str, Any]) -> N
                                                 (b"x-omnisql-max-staleness-ms", b"5000")])
     info = client.get_flight_info(statement_descriptor("SELECT issue_key FROM jira.issues"), options)
     meta = json.loads(info.app_metadata)
-    assert len(meta["trace_id"]) == 16 and meta["est_api_calls"] >= 1 and meta["max_staleness_ms"] == 5000
+    assert len(meta["trace_id"]) == 32 and meta["est_api_calls"] >= 1 and meta["max_staleness_ms"] == 5000
     assert meta["tables"] == ["jira.issues"] and "jira.issues: row filter" in meta["policy"]
     budget = meta["rate_limit_status"]["jira"]
     assert budget["capacity"] >= 1 and 0 <= budget["remaining"] <= budget["capacity"] and budget["reset_s"] >= 0
