@@ -86,10 +86,11 @@ class Registry:
 
 def default_registry() -> Registry:
     """The built-in connector types."""
+    from connectors.declarative.factory import MANIFEST
     from connectors.github.factory import GITHUB
     from connectors.jira.factory import JIRA
 
     registry = Registry()
-    for factory in (GITHUB, JIRA):
+    for factory in (GITHUB, JIRA, MANIFEST):
         registry.register(factory)
     return registry

@@ -6,6 +6,7 @@ import dataclasses
 import os
 import shlex
 
+from demo.linear import with_linear
 from demo.tenant import DEMO_TOKENS, SEED_QUERIES, demo_config, demo_tokens
 from flight_server.config import TenantConfig
 from sandbox.server import Sandbox, start_sandbox
@@ -17,7 +18,7 @@ def start_demo(host: str, port: int, github_rate_limit: int) -> tuple[Sandbox, T
     """The sandbox and the demo tenant. Tickets and session tokens are signed with ``$OMNISQL_SECRET`` when it is
     set (demo replicas that share it redeem each other's tickets), else with a random key per start."""
     sandbox = start_sandbox(host=host, github_rate_limit=github_rate_limit)
-    config = demo_config(sandbox.info(), host, port)
+    config = with_linear(demo_config(sandbox.info(), host, port), sandbox.info())
     secret = os.environ.get("OMNISQL_SECRET", "")
     return sandbox, dataclasses.replace(config, secret=secret.encode()) if secret else config
 

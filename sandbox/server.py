@@ -12,11 +12,17 @@ import uvicorn
 
 from sandbox.github_api import GitHubStandIn
 from sandbox.jira_api import JiraStandIn
+from sandbox.linear_api import LinearStandIn
+from sandbox.linear_seed import build_linear_seed
 from sandbox.seed import DEFAULT_ISSUES, DEFAULT_PULLS, ORG, build_seed
 
 GITHUB_TOKEN = "ghp_sandboxTokenForOmniSQLDemo000000000000"
 JIRA_EMAIL = "omnisql-bot@acme.example"
 JIRA_API_TOKEN = "ATATT3xSandboxJiraToken0000"
+LINEAR_API_KEY = "lin_api_sandboxOmniSQLKey000000000000"
+LINEAR_CLIENT_ID = "lin-sandbox-oauth-client"
+LINEAR_CLIENT_SECRET = "lin-sandbox-oauth-secret-0000"
+LINEAR_REFRESH_TOKEN = "lin_refresh_sandbox0000"
 
 
 @dataclass
@@ -27,12 +33,19 @@ class Sandbox:
     jira: JiraStandIn
     github_url: str = ""
     jira_url: str = ""
+    linear: LinearStandIn | None = None
+    linear_url: str = ""
     _thread: threading.Thread | None = None
     _servers: tuple[uvicorn.Server, ...] = ()
 
     def info(self) -> dict[str, Any]:
-        return {"github": {"base_url": self.github_url, "token": GITHUB_TOKEN, "org": ORG},
+        return self._linear_info() | {"github": {"base_url": self.github_url, "token": GITHUB_TOKEN, "org": ORG},
                 "jira": {"base_url": self.jira_url, "email": JIRA_EMAIL, "api_token": JIRA_API_TOKEN}}
+
+    def _linear_info(self) -> dict[str, Any]:
+        return {"linear": {"base_url": self.linear_url, "api_key": LINEAR_API_KEY,
+                           "client_id": LINEAR_CLIENT_ID, "client_secret": LINEAR_CLIENT_SECRET,
+                           "refresh_token": LINEAR_REFRESH_TOKEN}} if self.linear else {}
 
     def stop(self) -> None:
         for server in self._servers:
@@ -64,6 +77,13 @@ def start_sandbox(host: str = "127.0.0.1", github_port: int = 0, jira_port: int 
     sandbox.jira_url = f"http://{host}:{sockets[1].getsockname()[1]}"
     servers = tuple(uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
                     for app in (sandbox.github.app, sandbox.jira.app))
+    linear_socket = _bind(host, 0)  # Linear's GraphQL stand-in (sandbox/linear_api.py)
+    sandbox.linear = LinearStandIn(build_linear_seed(), LINEAR_API_KEY, LINEAR_CLIENT_ID, LINEAR_CLIENT_SECRET,
+                                   LINEAR_REFRESH_TOKEN)
+    sandbox.linear_url = f"http://{host}:{linear_socket.getsockname()[1]}"
+    sockets.append(linear_socket)
+    servers += (uvicorn.Server(uvicorn.Config(sandbox.linear.app, log_level="warning", access_log=False,
+                                              lifespan="off")),)
     for server in servers:
         server.install_signal_handlers = lambda: None  # type: ignore[attr-defined,method-assign]
     started = threading.Event()

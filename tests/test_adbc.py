@@ -52,7 +52,7 @@ def test_get_objects_lists_catalog_schemas_tables_columns(adbc_conn: Any) -> Non
     objects = adbc_conn.adbc_get_objects(depth="all").read_all().to_pylist()
     assert [c["catalog_name"] for c in objects] == ["omnisql"]
     schemas = {s["db_schema_name"]: s for s in objects[0]["catalog_db_schemas"]}
-    assert set(schemas) == {"github", "jira"}
+    assert {"github", "jira"} <= set(schemas)  # and the other demo apps
     tables = {t["table_name"]: t for t in schemas["jira"]["db_schema_tables"]}
     columns = [c["column_name"] for c in tables["issues"]["table_columns"]]
     assert columns[:3] == ["issue_key", "summary", "status"]
