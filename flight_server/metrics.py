@@ -72,8 +72,11 @@ class MetricsFromSpans(SpanProcessor):
         attrs = span.attributes or {}
         seconds = ((span.end_time or 0) - (span.start_time or 0)) / 1e9
         if span.name == "omnisql.query":
+            outcome = _label(attrs.get("omnisql.outcome", "ok"), _KNOWN_OUTCOMES)
+            if attrs.get("omnisql.stage") == "plan" and outcome == "ok":
+                return  # planned (GetFlightInfo, prepare): counted once it runs, in its DoGet
             transport = _label(attrs.get("omnisql.transport", "other"), {"flight", "http"})
-            QUERIES.labels(_label(attrs.get("omnisql.outcome", "ok"), _KNOWN_OUTCOMES), transport).inc()
+            QUERIES.labels(outcome, transport).inc()
             QUERY_LATENCY.labels(transport).observe(seconds)
         elif span.name == "omnisql.upstream":
             connector = _label(attrs.get("omnisql.connector", "other"))
