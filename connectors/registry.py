@@ -89,8 +89,9 @@ def default_registry() -> Registry:
     from connectors.declarative.factory import MANIFEST
     from connectors.github.factory import GITHUB
     from connectors.jira.factory import JIRA
+    from connectors.salesforce.factory import SALESFORCE
 
     registry = Registry()
-    for factory in (GITHUB, JIRA, MANIFEST):
+    for factory in (GITHUB, JIRA, SALESFORCE, MANIFEST):
         registry.register(factory)
     return registry

@@ -7,6 +7,8 @@ from typing import Any
 from connectors.github.connector import GitHubConfig
 from connectors.jira.connector import JiraConfig
 from connectors.ratelimit import RateLimit, RateLimits
+from connectors.registry import ConnectorConfig
+from connectors.salesforce.connector import SalesforceConfig
 from flight_server.config import TenantConfig
 from security.policy import parse_policy
 from security.principals import Principal
@@ -71,7 +73,16 @@ def demo_config(sandbox_info: dict[str, Any], host: str, port: int, rate_limits:
         jira=JiraConfig(base_url=jira["base_url"], email=jira["email"], api_token=jira["api_token"],
                         project_teams=PROJECT_TEAMS),
         principals=principals, host=host, port=port, policy=POLICY,
-        rate_limits=rate_limits or RateLimits())
+        rate_limits=rate_limits or RateLimits(), connectors=_salesforce(sandbox_info))
+
+
+def _salesforce(sandbox_info: dict[str, Any]) -> tuple[ConnectorConfig, ...]:
+    """The sandbox's Salesforce org (client-credentials flow; batches of 200 so listings page), when it runs."""
+    sf = sandbox_info.get("salesforce")
+    if not sf:
+        return ()
+    return (ConnectorConfig("salesforce", "salesforce", SalesforceConfig(
+        base_url=sf["base_url"], client_id=sf["client_id"], client_secret=sf["client_secret"], batch_size=200)),)
 
 
 def demo_tokens() -> dict[str, str]:

@@ -20,6 +20,8 @@ _NO = object()  # "cannot coerce": the condition is not pushed
 
 def _coerce(node: exp.Expr, typ: pa.DataType) -> Any:
     """A literal's value in the column's type, only when SQL would compare them the same way."""
+    if pa.types.is_date32(typ) or pa.types.is_boolean(typ):  # Salesforce's date and boolean fields
+        return _date_or_bool(node, typ)
     if isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal) and node.this.is_string:
         target = node.to.this
         if pa.types.is_timestamp(typ) and target in (exp.DataType.Type.TIMESTAMP, exp.DataType.Type.DATE,
@@ -38,6 +40,20 @@ def _coerce(node: exp.Expr, typ: pa.DataType) -> Any:
     if pa.types.is_timestamp(typ) and node.is_string:
         return _parse_ts(node.this)
     return _NO
+
+
+def _date_or_bool(node: exp.Expr, typ: pa.DataType) -> Any:
+    """``DATE '2026-10-01'`` or ``'2026-10-01'`` on a date column; ``true``/``false`` on a boolean one."""
+    if pa.types.is_boolean(typ):
+        return node.this if isinstance(node, exp.Boolean) else _NO
+    if isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.DATE:
+        node = node.this
+    if not (isinstance(node, exp.Literal) and node.is_string):
+        return _NO
+    try:
+        return date.fromisoformat(node.this.strip())
+    except ValueError:
+        return _NO
 
 
 def _parse_ts(text: str) -> Any:

@@ -29,6 +29,12 @@ _WORDS = ("login", "cache", "payments", "search", "onboarding", "checkout", "pro
           "export", "alerts", "dashboard", "oauth", "upload", "metrics", "retry", "webhooks", "settings")
 _VERBS = ("Fix", "Add", "Refactor", "Speed up", "Remove", "Harden", "Document", "Migrate")
 _LABELS = ("bug", "feature", "tech-debt", "security", "perf", "ux")
+CUSTOMER_FIELD = "customfield_10200"  # Jira's "Customer" field: the Salesforce account name an issue is for
+# Salesforce accounts (sandbox/salesforce_seed.py) start with these names; quotes, % and _ keep escaping honest.
+CUSTOMERS = ("Acme Corp", "Globex", "Initech", "Umbrella Health", "Stark Industries", "Wayne Enterprises",
+             "O'Reilly Media", "Hooli", "Soylent Foods", "Tyrell Robotics", "Cyberdyne Systems", "Wonka Retail",
+             "50% Discount Stores", "Under_Score Labs", "Massive Dynamic", "Vandelay Imports", "Pied Piper",
+             "Dunder Mifflin", "Oscorp", "Gringotts Capital")
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,7 @@ class JiraIssue:
     branch: str | None
     created: datetime
     updated: datetime
+    customer: str | None = None  # the Customer custom field (a Salesforce account name)
 
 
 @dataclass(frozen=True)
@@ -122,8 +129,14 @@ def _issues(rng: random.Random, users: tuple[User, ...], count: int) -> tuple[Ji
             story_points=rng.choice([1.0, 2.0, 3.0, 5.0, 8.0, 13.0]) if rng.random() < 0.85 else None,
             assignee=assignee, labels=tuple(sorted(rng.sample(_LABELS, rng.randint(0, 2)))),
             branch=f"feature/{key.lower()}-{word}" if has_branch else None,
-            created=created, updated=updated))
+            created=created, updated=updated, customer=_customer(n)))
     return tuple(issues)
+
+
+def _customer(n: int) -> str | None:
+    """Six issues in ten name a customer; derived from the position alone, so the seed's random stream (and
+    every other value) is unchanged."""
+    return CUSTOMERS[(n * 7919) % len(CUSTOMERS)] if (n * 31) % 10 < 6 else None
 
 
 def _pulls(rng: random.Random, users: tuple[User, ...], issues: tuple[JiraIssue, ...], count: int

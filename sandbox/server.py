@@ -14,6 +14,8 @@ from sandbox.github_api import GitHubStandIn
 from sandbox.jira_api import JiraStandIn
 from sandbox.linear_api import LinearStandIn
 from sandbox.linear_seed import build_linear_seed
+from sandbox.salesforce_api import SalesforceStandIn
+from sandbox.salesforce_seed import build_salesforce_seed
 from sandbox.seed import DEFAULT_ISSUES, DEFAULT_PULLS, ORG, build_seed
 
 GITHUB_TOKEN = "ghp_sandboxTokenForOmniSQLDemo000000000000"
@@ -23,6 +25,9 @@ LINEAR_API_KEY = "lin_api_sandboxOmniSQLKey000000000000"
 LINEAR_CLIENT_ID = "lin-sandbox-oauth-client"
 LINEAR_CLIENT_SECRET = "lin-sandbox-oauth-secret-0000"
 LINEAR_REFRESH_TOKEN = "lin_refresh_sandbox0000"
+SALESFORCE_CLIENT_ID = "3MVG9sandboxOmniSQLConnectedApp"
+SALESFORCE_CLIENT_SECRET = "sandbox-salesforce-client-secret-0000"
+SALESFORCE_REFRESH_TOKEN = "5Aep861sandboxRefreshToken0000"
 
 
 @dataclass
@@ -35,12 +40,16 @@ class Sandbox:
     jira_url: str = ""
     linear: LinearStandIn | None = None
     linear_url: str = ""
+    salesforce: SalesforceStandIn | None = None
+    salesforce_url: str = ""
     _thread: threading.Thread | None = None
     _servers: tuple[uvicorn.Server, ...] = ()
 
     def info(self) -> dict[str, Any]:
         return self._linear_info() | {"github": {"base_url": self.github_url, "token": GITHUB_TOKEN, "org": ORG},
-                "jira": {"base_url": self.jira_url, "email": JIRA_EMAIL, "api_token": JIRA_API_TOKEN}}
+                "jira": {"base_url": self.jira_url, "email": JIRA_EMAIL, "api_token": JIRA_API_TOKEN},
+                "salesforce": {"base_url": self.salesforce_url, "client_id": SALESFORCE_CLIENT_ID,
+                               "client_secret": SALESFORCE_CLIENT_SECRET, "refresh_token": SALESFORCE_REFRESH_TOKEN}}
 
     def _linear_info(self) -> dict[str, Any]:
         return {"linear": {"base_url": self.linear_url, "api_key": LINEAR_API_KEY,
@@ -68,15 +77,19 @@ def _bind(host: str, port: int) -> socket.socket:
 def start_sandbox(host: str = "127.0.0.1", github_port: int = 0, jira_port: int = 0,
                   github_rate_limit: int = 5000, jira_rate_limit: int = 100_000, pulls: int = DEFAULT_PULLS,
                   issues: int = DEFAULT_ISSUES) -> Sandbox:
-    """Start both stand-ins in a daemon thread; returns once they accept connections."""
+    """Start the stand-ins (GitHub, Jira, Salesforce) in a daemon thread; returns once they accept connections."""
     seed = build_seed(pulls=pulls, issues=issues)
     sandbox = Sandbox(github=GitHubStandIn(seed, GITHUB_TOKEN, github_rate_limit),
-                      jira=JiraStandIn(seed, JIRA_EMAIL, JIRA_API_TOKEN, jira_rate_limit))
-    sockets = [_bind(host, github_port), _bind(host, jira_port)]
+                      jira=JiraStandIn(seed, JIRA_EMAIL, JIRA_API_TOKEN, jira_rate_limit),
+                      salesforce=SalesforceStandIn(build_salesforce_seed(), SALESFORCE_CLIENT_ID,
+                                                   SALESFORCE_CLIENT_SECRET, SALESFORCE_REFRESH_TOKEN))
+    sockets = [_bind(host, github_port), _bind(host, jira_port), _bind(host, 0)]
     sandbox.github_url = f"http://{host}:{sockets[0].getsockname()[1]}"
     sandbox.jira_url = f"http://{host}:{sockets[1].getsockname()[1]}"
+    sandbox.salesforce_url = f"http://{host}:{sockets[2].getsockname()[1]}"
+    assert sandbox.salesforce is not None
     servers = tuple(uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
-                    for app in (sandbox.github.app, sandbox.jira.app))
+                    for app in (sandbox.github.app, sandbox.jira.app, sandbox.salesforce.app))
     linear_socket = _bind(host, 0)  # Linear's GraphQL stand-in (sandbox/linear_api.py)
     sandbox.linear = LinearStandIn(build_linear_seed(), LINEAR_API_KEY, LINEAR_CLIENT_ID, LINEAR_CLIENT_SECRET,
                                    LINEAR_REFRESH_TOKEN)

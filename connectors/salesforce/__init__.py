@@ -1,0 +1,1 @@
+"""Salesforce (REST + SOQL) connector: ``accounts``, ``opportunities``, ``contacts`` from ``describe``."""
