@@ -17,6 +17,8 @@ import pyarrow.compute as pc
 from core.errors import ResourceExhausted
 
 __all__ = [
+    "Changes",
+    "ChangeListing",
     "ColumnSpec",
     "Connector",
     "CallBudget",
@@ -103,6 +105,9 @@ class TableSpec:
     partition_column: str | None = None  # an =/IN filter on it lists only those partitions (GitHub: repo)
     fetch_costs: dict[FetchGroup, str] = field(default_factory=dict)
     cacheable: bool = True  # False: never answered from the scan cache (system tables)
+    # The connector can list what changed since a time (``ChangeListing``): a cached scan is then refreshed by
+    # fetching only the changes and merging them by the (single-column) primary key.
+    delta_refresh: bool = False
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
@@ -240,6 +245,24 @@ class Connector(Protocol):
     def scan(self, request: ScanRequest, stats: ScanStats) -> AsyncIterator[pa.RecordBatch]: ...
 
     async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What changed upstream since a time, for one request: the primary keys of every changed record (whether it
+    still matches the request or not: a record that stopped matching must leave the cached copy) and, in the
+    request's columns, the changed records that match it."""
+
+    keys: pa.Array
+    batches: tuple[pa.RecordBatch, ...]
+
+
+@runtime_checkable
+class ChangeListing(Protocol):
+    """Optional: a connector whose API lists records changed since a time (GitHub ``sort=updated``, JQL
+    ``updated >=``). ``since`` is ``time.time()``; None when this request cannot be answered that way."""
+
+    async def scan_changes(self, request: ScanRequest, since: float, stats: ScanStats) -> Changes | None: ...
 
 
 @runtime_checkable

@@ -12,6 +12,8 @@ cache:
   max_bytes: 256MiB           # this process's cache (least recently used go first)
   max_age_s: 3600             # no entry is served, or kept in Redis, longer than this
   default_max_staleness_ms: 0 # the tenant's default when a query says nothing (0: live)
+  full_refresh_s: 300         # delta refresh: merge only the changes into a cached scan, in full again after
+                              # this (deletions); 0 turns delta refresh off
   redis_url: redis://redis:6379/0   # or redis_url_env: REDIS_URL (a URL with a password)
 ```"""
 
@@ -39,7 +41,7 @@ __all__ = ["CacheSettings", "Governance", "GovernanceError", "add_serve_flags", 
 log = logging.getLogger("omnisql.flight")
 
 _RATE_KEYS = ("burst", "refill_per_s", "max_wait_ms")
-_CACHE_KEYS = ("max_bytes", "max_age_s", "default_max_staleness_ms", "redis_url", "redis_url_env")
+_CACHE_KEYS = ("max_bytes", "max_age_s", "default_max_staleness_ms", "full_refresh_s", "redis_url", "redis_url_env")
 _SCHEMES = ("redis://", "rediss://", "unix://")
 
 
@@ -52,6 +54,7 @@ class CacheSettings:
     max_bytes: int = 256 * 1024 * 1024
     max_age_s: float = 3600.0
     default_max_staleness_ms: int = 0
+    full_refresh_s: float = 300.0  # 0: no delta refresh (every fresh fetch is a full one)
     redis_url: str | None = field(default=None, repr=False)  # may hold a password
 
 
@@ -112,6 +115,7 @@ def parse_cache(value: Any, environ: Mapping[str, str] | None = None) -> CacheSe
         raise GovernanceError(str(exc)) from exc
     max_age = _number("cache.max_age_s", section.get("max_age_s", default.max_age_s), 0, False, above=True)
     staleness = _number("cache.default_max_staleness_ms", section.get("default_max_staleness_ms", 0), 0, True)
+    full_refresh = _number("cache.full_refresh_s", section.get("full_refresh_s", default.full_refresh_s), 0, False)
     if "redis_url" in section and "redis_url_env" in section:
         raise GovernanceError("cache: give redis_url or redis_url_env, not both")
     url = section.get("redis_url")
@@ -123,7 +127,7 @@ def parse_cache(value: Any, environ: Mapping[str, str] | None = None) -> CacheSe
     if url is not None:
         check_redis_url("cache.redis_url", url)
     return CacheSettings(max_bytes=max_bytes, max_age_s=float(max_age), default_max_staleness_ms=staleness,
-                         redis_url=url)
+                         full_refresh_s=float(full_refresh), redis_url=url)
 
 
 def check_redis_url(where: str, url: Any) -> str:
@@ -198,7 +202,7 @@ class Governance:
 async def start_governance(rate_limits: RateLimits, cache: CacheSettings) -> Governance:
     """Run on the engine's event loop (the Redis client belongs to it). With a Redis URL, Redis must answer now:
     a replica that cannot reach it refuses to start rather than silently keeping a budget of its own."""
-    scan_cache = ScanCache(max_bytes=cache.max_bytes, max_age_s=cache.max_age_s)
+    scan_cache = ScanCache(max_bytes=cache.max_bytes, max_age_s=cache.max_age_s, full_refresh_s=cache.full_refresh_s)
     if cache.redis_url is None:
         return Governance(RateLimiter(rate_limits, MemoryBuckets()), scan_cache)
     from redis.asyncio import Redis

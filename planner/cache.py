@@ -10,6 +10,12 @@ recently used go first) and in age. When a fresh fetch fails and only an older c
 ``STALE_DATA`` (``RATE_LIMIT_EXHAUSTED`` with its retry-after when a rate limit refused the fetch) — or, with
 ``allow_stale``, the old copy, marked as such.
 
+**Delta refresh.** When a query needs fresher rows than a cached scan holds and the table's connector can list
+what changed since a time (``ChangeListing``), the scan is refreshed by fetching only the records changed since
+the copy was fetched (less ``delta_overlap_s`` for clock skew) and merging them by primary key: a changed record
+replaces its old version, or leaves the copy when it no longer matches the request. Deletions are not changes an
+API lists, so a full fetch replaces the copy once its last full fetch is ``full_refresh_s`` old.
+
 Entries live in an ``EntryStore``. The in-process LRU (``MemoryStore``) always holds this replica's entries; with a
 shared store (``planner/cache_redis.py``: Arrow IPC bytes in Redis under a TTL) every fill is written there too and
 a local miss is looked up there before the API is called, so one replica's fetch is another's hit. The local LRU
@@ -24,15 +30,19 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from connectors.filtering import filter_batch
 from core.errors import RateLimitExhausted, SourceTimeout, StaleData, UpstreamError
-from core.types import ScanRequest
+from core.types import Changes, ScanRequest
 
-__all__ = ["CacheKey", "CachedScan", "EntryStore", "Freshness", "MemoryStore", "ScanCache", "cache_key"]
+__all__ = ["CacheKey", "CachedScan", "ChangesLoader", "EntryStore", "FetchKind", "Freshness", "MemoryStore",
+           "ScanCache", "cache_key"]
+
+FetchKind = Literal["hit", "delta", "full"]  # how a request's rows were had: cached, changes merged, fetched
 
 CacheKey = tuple[str, str, str, tuple[str, ...], tuple[str, ...], tuple[str, ...], str, int | None, str]
 _FETCH_FAILURES = (UpstreamError, SourceTimeout, RateLimitExhausted)
@@ -52,6 +62,11 @@ class CachedScan:
     fetched_at: float  # time.time() when the upstream fetch started (the data is at least this old)
     request: ScanRequest
     nbytes: int
+    full_at: float | None = None  # when the last full fetch started (None: this fetch was full)
+
+    @property
+    def last_full(self) -> float:
+        return self.fetched_at if self.full_at is None else self.full_at
 
     def age_ms(self, now: float | None = None) -> float:
         return max(((now or time.time()) - self.fetched_at) * 1000, 0.0)
@@ -64,6 +79,7 @@ class Freshness:
     max_staleness_ms: int = 0
     allow_stale: bool = False
     hits: int = 0
+    deltas: int = 0  # scans refreshed by merging changes
     stale: bool = False
     oldest_fetch: float | None = None  # time.time() of the oldest data used
 
@@ -81,6 +97,7 @@ class _Stats:
     misses: int = 0
     coalesced: int = 0
     evictions: int = 0
+    deltas: int = 0  # refreshes that fetched only the changes
     shared_hits: int = 0  # hits found in the shared store (another replica's fetch, or ours before a restart)
 
 
@@ -142,6 +159,7 @@ class MemoryStore:
 
 
 Loader = Callable[[], Awaitable[list[pa.RecordBatch]]]
+ChangesLoader = Callable[[float], Awaitable[Changes | None]]  # since (time.time()) → the changes, or None
 
 
 @dataclass
@@ -149,6 +167,8 @@ class ScanCache:
     max_bytes: int = 256 * 1024 * 1024
     max_age_s: float = 3600.0
     shared: EntryStore | None = None  # e.g. Redis: filled by every replica, read on a local miss
+    full_refresh_s: float = 300.0  # a copy refreshed by deltas is fetched in full again after this (deletions)
+    delta_overlap_s: float = 60.0  # changes are asked for since the copy's fetch less this (clock skew)
     stats: _Stats = field(default_factory=_Stats)
     local: MemoryStore = field(init=False)
     _inflight: dict[CacheKey, tuple[float, asyncio.Future[CachedScan]]] = field(default_factory=dict)
@@ -165,24 +185,29 @@ class ScanCache:
     def nbytes(self) -> int:
         return self.local.nbytes
 
-    async def scan(self, scope: str, request: ScanRequest, freshness: Freshness, load: Loader
-                   ) -> tuple[list[pa.RecordBatch], bool]:
-        """(the request's batches, whether they came from the cache): cached if young enough (here, by
-        subsumption, or in the shared store), else fetched (coalesced with an identical fetch that started within
-        the staleness bound), else — when the fetch fails — the stale copy or ``STALE_DATA``."""
+    async def scan(self, scope: str, request: ScanRequest, freshness: Freshness, load: Loader,
+                   changes: ChangesLoader | None = None, key_column: str | None = None, page_rows: int = 0
+                   ) -> tuple[list[pa.RecordBatch], FetchKind]:
+        """(the request's batches, how they were had): cached if young enough (here, by subsumption, or in the
+        shared store), else refreshed by ``changes`` merged on ``key_column`` when a recent enough copy of more
+        than one page (``page_rows``) exists — a copy of one page costs no more to fetch again than its changes —,
+        else fetched (coalesced with an identical fetch that started within the staleness bound), else — when the
+        fetch fails — the stale copy or ``STALE_DATA``."""
         key = cache_key(scope, request)
         live = freshness.max_staleness_ms <= 0
         not_before = max(time.time() - freshness.max_staleness_ms / 1000, time.time() - self.max_age_s)
         hit = None if live else self._local_hit(key, request, scope, not_before)
         if hit is not None:
-            return self._used(hit, freshness), True
+            return self._used(hit, freshness), "hit"
         running = self._inflight.get(key)
         if running is not None and not live and running[0] >= not_before:
             self.stats.coalesced += 1
             entry = await asyncio.shield(running[1])
             if entry.fetched_at >= not_before:  # a fill answered from the shared store may be older than we accept
-                return self._used(entry, freshness), True
-        return await self._fill(key, request, freshness, load, None if live else not_before)
+                return self._used(entry, freshness), "hit"
+        delta = _Delta(changes, key_column, page_rows) \
+            if changes is not None and key_column is not None and key_column in request.columns else None
+        return await self._fill(key, request, freshness, load, None if live else not_before, delta)
 
     def _used(self, entry: CachedScan, freshness: Freshness) -> list[pa.RecordBatch]:
         freshness.hits += 1
@@ -201,23 +226,29 @@ class ScanCache:
         return entry
 
     async def _fill(self, key: CacheKey, request: ScanRequest, freshness: Freshness, load: Loader,
-                    not_before: float | None) -> tuple[list[pa.RecordBatch], bool]:
+                    not_before: float | None, delta: _Delta | None = None) -> tuple[list[pa.RecordBatch], FetchKind]:
         """One fill, registered for single-flight before anything is awaited: the shared store when the caller
-        accepts cached data (``not_before``), else the upstream fetch, written back to both stores."""
+        accepts cached data (``not_before``), else the changes merged into a recent copy (``delta``), else the
+        upstream fetch; written back to both stores."""
         started = time.time()
         future: asyncio.Future[CachedScan] = asyncio.get_running_loop().create_future()
         self._inflight[key] = (started, future)
+        full_at: float | None = None
         try:
             shared = await self._shared_hit(key, request, not_before)
             if shared is not None:
                 future.set_result(shared)
-                return self._used(shared, freshness), True
+                return self._used(shared, freshness), "hit"
             self.stats.misses += 1
-            batches = await load()
+            merged = await self._refreshed(key, delta, started) if delta is not None else None
+            if merged is not None:
+                batches, full_at = merged
+            else:
+                batches = await load()
         except _FETCH_FAILURES as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: waiting callers get it, nobody logs "never retrieved"
-            return await self._stale(key, request, freshness, exc), False
+            return await self._stale(key, request, freshness, exc), "full"
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()
@@ -225,11 +256,28 @@ class ScanCache:
         finally:
             if self._inflight.get(key, (0.0, None))[1] is future:
                 del self._inflight[key]
-        entry = CachedScan(tuple(batches), started, request, sum(b.nbytes for b in batches))
+        entry = CachedScan(tuple(batches), started, request, sum(b.nbytes for b in batches), full_at)
         future.set_result(entry)
         await self._put(key, entry)
         freshness.used(started)
-        return batches, False
+        if full_at is not None:
+            self.stats.deltas += 1
+            freshness.deltas += 1
+            return batches, "delta"
+        return batches, "full"
+
+    async def _refreshed(self, key: CacheKey, delta: _Delta, started: float
+                         ) -> tuple[list[pa.RecordBatch], float] | None:
+        """A recent copy with the changes since its fetch merged in, and when its last full fetch was; None when
+        there is no such copy (or it is due for a full fetch) or the connector cannot list the changes."""
+        old = self.local.peek(key)
+        if old is None or started - old.last_full > self.full_refresh_s \
+                or sum(b.num_rows for b in old.batches) <= delta.page_rows:
+            return None
+        changes = await delta.changes(old.fetched_at - self.delta_overlap_s)
+        if changes is None:
+            return None
+        return _merged(old.batches, changes, delta.key_column), old.last_full
 
     async def _shared_hit(self, key: CacheKey, request: ScanRequest, not_before: float | None) -> CachedScan | None:
         if self.shared is None or not_before is None:
@@ -269,6 +317,24 @@ class ScanCache:
         freshness.stale = True
         freshness.used(old.fetched_at)
         return list(old.batches)
+
+
+@dataclass(frozen=True)
+class _Delta:
+    changes: ChangesLoader
+    key_column: str
+    page_rows: int  # a copy with no more rows than one API page is fetched again in full (as cheap, and exact)
+
+
+def _merged(old: tuple[pa.RecordBatch, ...], changes: Changes, key_column: str) -> list[pa.RecordBatch]:
+    """The old rows whose key did not change, then the changed rows that match: Arrow kernels, no row loop."""
+    if not old:
+        return list(changes.batches)
+    table = pa.Table.from_batches(old)
+    kept = table.filter(pc.invert(pc.is_in(table.column(key_column), value_set=changes.keys)))
+    fresh = pa.Table.from_batches(changes.batches, schema=table.schema) if changes.batches else None
+    merged = pa.concat_tables([kept, fresh]) if fresh is not None else kept
+    return merged.combine_chunks().to_batches() or [pa.RecordBatch.from_pylist([], schema=table.schema)]
 
 
 def _subsumes(cached: ScanRequest, wanted: ScanRequest) -> bool:

@@ -26,7 +26,7 @@ __all__ = ["RedisStore", "decode_entry", "encode_entry"]
 
 log = logging.getLogger("omnisql.cache")
 
-_HEADER = struct.Struct("<d")  # fetched_at (time.time())
+_HEADER = struct.Struct("<dd")  # fetched_at, then when the last full fetch started (time.time())
 _LOG_EVERY_S = 60.0
 
 
@@ -37,14 +37,15 @@ def encode_entry(entry: CachedScan) -> bytes:
     with pa.ipc.new_stream(sink, schema) as writer:
         for batch in entry.batches:
             writer.write_batch(batch)
-    return _HEADER.pack(entry.fetched_at) + sink.getvalue().to_pybytes()
+    return _HEADER.pack(entry.fetched_at, entry.last_full) + sink.getvalue().to_pybytes()
 
 
 def decode_entry(raw: bytes, request: ScanRequest) -> CachedScan:
-    (fetched_at,) = _HEADER.unpack_from(raw)
+    fetched_at, full_at = _HEADER.unpack_from(raw)
     reader = pa.ipc.open_stream(pa.py_buffer(raw)[_HEADER.size:])
     batches = tuple(reader)
-    return CachedScan(batches, fetched_at, request, sum(b.nbytes for b in batches))
+    return CachedScan(batches, fetched_at, request, sum(b.nbytes for b in batches),
+                      None if full_at == fetched_at else full_at)
 
 
 class RedisStore:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass, field, replace
@@ -16,10 +17,10 @@ import pyarrow as pa
 from connectors.ratelimit import RateLimiter
 from core import tracing
 from core.errors import SourceTimeout
-from core.types import Connector, Counting, ScanRequest, ScanStats, TableSpec
+from core.types import ChangeListing, Changes, Connector, Counting, ScanRequest, ScanStats, TableSpec
 from planner.access import secure_table
 from planner.binding import bound_requests
-from planner.cache import ScanCache
+from planner.cache import ChangesLoader, FetchKind, ScanCache
 from planner.context import QueryContext
 from planner.control import QueryControl
 from planner.duck import Duck
@@ -62,6 +63,7 @@ class StepResult:
     strategy: str = "scan"  # what actually ran (a bind join may fall back to a semi-join at run time)
     keys: int | None = None  # join keys received from the step this one binds from
     cache_hits: int = 0  # requests answered from the scan cache
+    fetch: str = ""  # how its requests were had: hit, delta (changes merged into a cached copy) or full, counted
 
 
 @dataclass
@@ -180,7 +182,8 @@ class Executor:
             self._cached(connector, replace(r, scope=ctx.scope, credential=credential, principal=ctx.principal.user),
                          stats, ctx, step.spec) for r in requests))
         batches = [b for part, _ in parts for b in part]
-        hits = sum(1 for _, hit in parts if hit)
+        kinds = Counter(kind for _, kind in parts)
+        hits = kinds["hit"]
         schema = step.fetch_schema
         table = pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table()
         if step.secured:
@@ -190,16 +193,26 @@ class Executor:
                                      lambda rows, condition: self.duck.run(f"SELECT * FROM __rows WHERE {condition}",
                                                                            {"__rows": rows}, control=ctx.control))
             ctx.counters.security_ms += (time.perf_counter() - secured) * 1000
-        if step.binding is None and step.limit is None and not hits:  # learn what the API lists, for estimates
+        if step.binding is None and step.limit is None and set(kinds) == {"full"}:  # what the API lists, for estimates
             estimator.statistics.record(step.spec, tuple(c.predicate for c in step.pushed), stats.listed)
-        return StepResult(table, stats, (time.perf_counter() - started) * 1000, strategy, keys, hits)
+        fetch = next(iter(kinds)) if len(kinds) == 1 else ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+        return StepResult(table, stats, (time.perf_counter() - started) * 1000, strategy, keys, hits, fetch)
 
     async def _cached(self, connector: Connector, request: ScanRequest, stats: ScanStats, ctx: QueryContext,
-                      spec: TableSpec) -> tuple[list[pa.RecordBatch], bool]:
-        """One request through the scan cache under the query's freshness (``max_staleness_ms``)."""
+                      spec: TableSpec) -> tuple[list[pa.RecordBatch], FetchKind]:
+        """One request through the scan cache under the query's freshness (``max_staleness_ms``); a table whose
+        connector lists changes is refreshed by merging them into a recent copy (delta refresh)."""
         if not spec.cacheable:
-            return await self._scan(connector, request, stats), False
-        return await self.cache.scan(ctx.scope, request, ctx.freshness, lambda: self._scan(connector, request, stats))
+            return await self._scan(connector, request, stats), "full"
+        changes: ChangesLoader | None = None
+        key = spec.primary_key[0] if spec.delta_refresh and len(spec.primary_key) == 1 else None
+        if key is not None and request.limit is None and isinstance(connector, ChangeListing):
+            lister = connector
+
+            async def changes(since: float) -> Changes | None:
+                return await lister.scan_changes(request, since, stats)
+        return await self.cache.scan(ctx.scope, request, ctx.freshness, lambda: self._scan(connector, request, stats),
+                                     changes, key, spec.page_size)
 
     async def _bind(self, plan: FetchPlan, step: ScanStep, source: StepResult, control: QueryControl
                     ) -> tuple[tuple[ScanRequest, ...], str, int]:
@@ -259,6 +272,7 @@ def explain_table(plan: FetchPlan, actual: list[StepResult] | None) -> pa.Table:
             "keys": result.keys if result else None,
             "api_calls": result.stats.api_calls if result else None, "pages": result.stats.pages if result else None,
             "rows": result.table.num_rows if result else None, "cache_hits": result.cache_hits if result else None,
+            "fetch": result.fetch or None if result else None,
             "ms": round(result.ms, 2) if result else None,
         })
     rows.append({"step": len(plan.steps), "wave": len(plan.waves()), "source_table": None, "alias": None,

@@ -52,7 +52,8 @@ EXPLAIN_SCHEMA = pa.schema([
     pa.field("est_api_calls", pa.int64()), pa.field("est_pages", pa.int64()), pa.field("est_rows", pa.int64()),
     pa.field("est_keys", pa.int64()), pa.field("keys", pa.int64()), pa.field("api_calls", pa.int64()),
     pa.field("pages", pa.int64()),
-    pa.field("rows", pa.int64()), pa.field("cache_hits", pa.int64()), pa.field("ms", pa.float64()),
+    pa.field("rows", pa.int64()), pa.field("cache_hits", pa.int64()), pa.field("fetch", pa.string()),
+    pa.field("ms", pa.float64()),
 ])
 
 
@@ -196,6 +197,8 @@ class Planner:
         rewritten = [(rewrite(bind_literals(c, params)), c) for c in conditions]
         verdict, local = self._verdict(seen, found, rewritten)
         scan_limit, order = self._scan_limit(seen, found, params, verdict, local, decision)
+        keyed = _delta_key(spec, columns, scan_limit)
+        columns += keyed
         requests = split_requests(spec, columns, verdict, scan_limit, order=order)
         unmasked = [(n, c) for n, c in rewritten if not _names(n) & set(decision.masks)]
         residual, prelookup = self._residual(spec, columns, found.nullable_side, unmasked) if self.pushdown \
@@ -208,7 +211,7 @@ class Planner:
                         est_rows=round(estimator.rows_returned(spec, requests)),
                         missing_required=verdict.missing_required, prelookup=prelookup, visible=visible,
                         row_filter=decision.row_filter, masks=dict(decision.masks),
-                        hidden=tuple(c for c in columns if c in decision.denied_columns))
+                        hidden=tuple(c for c in columns if c in decision.denied_columns or c in keyed))
 
     def _verdict(self, spec: TableSpec, found: _Conditions, rewritten: Sequence[tuple[exp.Expr, exp.Expr]]
                  ) -> tuple[Pushdown, list[str]]:
@@ -515,3 +518,12 @@ def _final_sql(tree: exp.Expr, steps: Sequence[ScanStep]) -> str:
         alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(node.name))
         node.replace(exp.Table(this=exp.to_identifier(step.view_name), alias=alias.copy()))
     return tree.sql(dialect="duckdb")
+
+
+def _delta_key(spec: TableSpec, columns: tuple[str, ...], limit: int | None) -> tuple[str, ...]:
+    """The primary key, when a table refreshed by deltas would not otherwise fetch it: the cache merges changes
+    by it. Fetched, then dropped before DuckDB like any hidden column (it costs no API call: a listed field)."""
+    if not spec.delta_refresh or len(spec.primary_key) != 1 or limit is not None:
+        return ()
+    key = spec.primary_key[0]
+    return () if key in columns or spec.column(key).fetch != "list" else (key,)

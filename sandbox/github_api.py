@@ -8,9 +8,10 @@ Auth (``Bearer``/``token``), ``User-Agent`` required, ``X-GitHub-Api-Version`` c
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -55,6 +56,7 @@ class GitHubStandIn:
             Route("/users/{login}", self._guard(self.get_user)),
             Route("/rate_limit", self._guard(self.rate_limit, counts=False)),
             *control_routes(self.log, self.faults),
+            Route("/_sandbox/mutate", self.mutate, methods=["POST"]),
         ]
         self.app = Starlette(routes=routes)
 
@@ -147,6 +149,30 @@ class GitHubStandIn:
         return repo if repo in self.repo_ids else None
 
     # -- endpoints ---------------------------------------------------------------------------------------------
+    async def mutate(self, request: Request) -> Response:
+        """Tests change the data as users would: ``{"update": [{"id": pr_id, "title": ..., "state": "closed",
+        "merged": true}], "delete": [pr_id]}``; an update stamps ``updated_at`` now (what sort=updated sees)."""
+        body = await request.json()
+        now = datetime.now(UTC)
+        changes = {int(u["id"]): u for u in body.get("update", [])}
+        gone = {int(i) for i in body.get("delete", [])}
+        for repo, pulls in self.pulls_by_repo.items():
+            kept = []
+            for pr in pulls:
+                if pr.id in gone:
+                    continue
+                if pr.id in changes:
+                    wanted = changes[pr.id]
+                    merged = now if wanted.get("merged") else pr.merged_at
+                    state = "closed" if wanted.get("merged") else wanted.get("state", pr.state)
+                    pr = dataclasses.replace(pr, title=wanted.get("title", pr.title), state=state, merged_at=merged,
+                                             closed_at=now if state == "closed" and pr.closed_at is None
+                                             else pr.closed_at, updated=now)
+                kept.append(pr)
+            self.pulls_by_repo[repo] = kept
+        self._listed = {k: v for k, v in self._listed.items() if k[1] not in changes and k[1] not in gone}
+        return json_response({"updated": len(changes), "deleted": len(gone)})
+
     async def org_repos(self, request: Request) -> Response:
         org = request.path_params.get("org")
         if org is not None and org != ORG:

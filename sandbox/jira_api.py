@@ -12,7 +12,7 @@ import base64
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.applications import Starlette
@@ -59,7 +59,23 @@ class JiraStandIn:
             Route("/rest/api/3/myself", self._guard(self.myself)),
         ]
         self.app = Starlette(routes=[*api, Mount(f"/ex/jira/{CLOUD_ID}", routes=api),
-                                     *control_routes(self.log, self.faults)])
+                                     *control_routes(self.log, self.faults),
+                                     Route("/_sandbox/mutate", self.mutate, methods=["POST"])])
+
+    async def mutate(self, request: Request) -> Response:
+        """Tests change the data as users would: ``{"update": [{"key": "WEB-1", "status": "Done", "summary":
+        ...}], "delete": ["WEB-2"]}``; an update stamps ``updated`` now (what ``updated >= -5m`` sees)."""
+        body = await request.json()
+        now = datetime.now(UTC)
+        changes = {str(u["key"]): u for u in body.get("update", [])}
+        gone = {str(k) for k in body.get("delete", [])}
+        self.rows = [row for row in self.rows if row["key"] not in gone]
+        for row in self.rows:
+            wanted = changes.get(row["key"])
+            if wanted is not None:
+                row.update({k: wanted[k] for k in ("status", "summary") if k in wanted})
+                row.update(updated=now, updated_text=_ts(now))
+        return json_response({"updated": len(changes), "deleted": len(gone)})
 
     # -- plumbing ----------------------------------------------------------------------------------------------
     def _guard(self, handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:

@@ -217,7 +217,7 @@ def test_a_fill_in_one_cache_is_a_hit_in_another(redis_url: str) -> None:
         loads.append(1)
         return [batch]
 
-    async def go() -> tuple[bool, bool, int]:
+    async def go() -> tuple[str, str, int]:
         from planner.cache import Freshness
 
         first, second = client(redis_url), client(redis_url)
@@ -232,7 +232,7 @@ def test_a_fill_in_one_cache_is_a_hit_in_another(redis_url: str) -> None:
             await first.aclose()
             await second.aclose()
 
-    assert asyncio.run(go()) == (False, True, 1) and len(loads) == 1
+    assert asyncio.run(go()) == ("full", "hit", 1) and len(loads) == 1
 
 
 # -- two demo replicas -----------------------------------------------------------------------------------------------

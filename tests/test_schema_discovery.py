@@ -54,7 +54,7 @@ def test_show_tables_from_one_schema_and_show_schemas(adbc_conn: Any) -> None:
     assert {r["schema"] for r in _rows(adbc_conn, "SHOW SCHEMAS")} == {s for s, _ in _rpc_tables(adbc_conn)}
 
 
-@pytest.mark.parametrize("sql", ["DESCRIBE jira.issues", "DESC issues", "DESCRIBE TABLE omnisql.jira.issues",
+@pytest.mark.parametrize("sql", ["DESCRIBE jira.issues", "desc Jira.Issues", "DESCRIBE TABLE omnisql.jira.issues",
                                  "SHOW jira.issues", "SHOW COLUMNS FROM jira.issues"])
 def test_describe_matches_the_table_schema_rpc(adbc_conn: Any, sql: str) -> None:
     declared: pa.Schema = adbc_conn.adbc_get_table_schema("issues", db_schema_filter="jira")

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import itertools
 import math
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
@@ -27,7 +28,7 @@ from connectors.http import ApiClient, HttpLimits
 from connectors.memo import Memo
 from connectors.requester import BearerAuth, GitHubErrors, LinkHeader, PageRequest, RecordSelector, paginate
 from connectors.topn import TopN
-from core.types import Predicate, ScanRequest, ScanStats, TableSpec
+from core.types import Changes, Predicate, ScanRequest, ScanStats, TableSpec
 
 API_VERSION = "2022-11-28"
 _SORTS = {"created_at": "created", "updated_at": "updated"}  # TableSpec.order_pushdown → the API's sort
@@ -80,6 +81,46 @@ class GitHubConnector:
 
     def scan(self, request: ScanRequest, stats: ScanStats) -> AsyncIterator[pa.RecordBatch]:
         return self._users(request, stats) if request.table == USERS.name else self._pulls(request, stats)
+
+    async def scan_changes(self, request: ScanRequest, since: float, stats: ScanStats) -> Changes | None:
+        """Pull requests updated at or after ``since`` (``core.types.ChangeListing``): per repository the listing
+        sorted by ``updated`` descending, every state (a PR that was merged must leave an ``open`` copy), read
+        until the first older one — usually one page. Only the repository filters narrow it: they never change."""
+        if request.table != PULL_REQUESTS.name or request.limit is not None:
+            return None
+        repos = await self._repos([p for p in request.predicates if p.column in ("repo", "team_id")], stats)
+        params = {"state": "all", "sort": "updated", "direction": "desc", "per_page": 100}
+        scan = _Scan(request, stats, Memo())
+        since_us = pa.scalar(int(since * 1_000_000), type=pa.timestamp("us", tz="UTC"))
+        found = await asyncio.gather(*(self._changed(repo, params, since_us, scan) for repo in repos))
+        keys = [k for ks, _ in found for k in ks]
+        return Changes(pa.concat_arrays(keys) if keys else pa.array([], pa.int64()),
+                       tuple(b for _, bs in found for b in bs))
+
+    async def _changed(self, repo: str, params: dict[str, Any], since: pa.Scalar, scan: _Scan
+                       ) -> tuple[list[pa.Array], list[pa.RecordBatch]]:
+        """One repository's changed pull requests: their ids, and those that match the request."""
+        keys: list[pa.Array] = []
+        batches: list[pa.RecordBatch] = []
+        first = PageRequest("GET", f"{self.base}/repos/{self._repo_path(repo)}/pulls", params)
+        async with contextlib.aclosing(paginate(self.api, first, _PAGES, _ARRAY, scan.stats, PULLS,
+                                                self.config.max_pages)) as pages:
+            async for page in pages:
+                scan.stats.listed += len(page.records)
+                if not page.records:
+                    continue
+                cols = decode_page(page.records, PULL_REQUESTS.schema_for(("pr_id", "updated_at")), PULL_WIRE,
+                                   "GitHub")
+                recent = pc.fill_null(pc.greater_equal(cols["updated_at"], since), True)
+                keys.append(pc.filter(cols["pr_id"], recent))
+                changed = list(itertools.compress(page.records, recent.to_pylist()))
+                if changed:
+                    batch = await self._to_batch(changed, scan)
+                    scan.stats.rows += batch.num_rows
+                    batches.append(batch)
+                if len(changed) < len(page.records):  # sorted newest first: the rest is older
+                    break
+        return keys, batches
 
     async def _users(self, request: ScanRequest, stats: ScanStats) -> AsyncIterator[pa.RecordBatch]:
         """One ``GET /users/{login}`` per wanted login (the planner guarantees a login filter); 404 = no row."""

@@ -21,6 +21,7 @@ PULL_REQUESTS = TableSpec(
     request_overhead=1,  # GET /orgs/{org}/repos, then one listing per repository
     partitions=4,
     partition_column="repo",  # repositories; the connector replaces this with the configured count
+    delta_refresh=True,  # sort=updated&direction=desc lists what changed since a time (scan_changes)
     columns=(
         ColumnSpec("pr_id", pa.int64(), "GitHub's pull request id", nullable=False, distinct_estimate=400),
         ColumnSpec("number", pa.int64(), "Pull request number within its repository", nullable=False),

@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +25,7 @@ from connectors.jira.tables import ISSUES, api_fields, issue_wire
 from connectors.requester import BasicAuth, NextPageToken, PageRequest, RecordSelector, RetryAfterErrors, paginate
 from connectors.topn import TopN
 from core.errors import RateLimitExhausted, SourceTimeout, UpstreamError
-from core.types import ScanRequest, ScanStats, TableSpec
+from core.types import Changes, ScanRequest, ScanStats, TableSpec
 
 log = logging.getLogger("omnisql.connectors")
 
@@ -107,6 +109,37 @@ class JiraConnector:
             log.warning("%s approximate count answered without a count; planning without it", self.name)
             return None
         return count
+
+    async def scan_changes(self, request: ScanRequest, since: float, stats: ScanStats) -> Changes | None:
+        """Issues updated at or after ``since`` (``core.types.ChangeListing``): JQL ``updated >= "-Nm"`` (relative,
+        so the Jira user's time zone does not matter; minutes, rounded up, plus one), narrowed only by the project
+        filters, which never change: an issue whose status changed must leave a copy filtered by status."""
+        if request.table != ISSUES.name or request.limit is not None:
+            return None
+        stable = [p for p in request.predicates
+                  if p.column in ("team", "project") or (p.column == "issue_key" and p.op == "LIKE_PREFIX")]
+        minutes = max(math.ceil((time.time() - since) / 60), 1) + 1
+        base = build_jql(stable, self.jql_fields, self.team_projects, self.default_restriction)
+        recent = f'updated >= "-{minutes}m"'
+        body: dict[str, Any] = {
+            "jql": f"{base} AND {recent}" if base else recent,
+            "fields": api_fields(set(request.columns) | {"issue_key"} | {p.column for p in request.row_filters},
+                                 self.config.story_points_field, self.config.branch_field),
+            "maxResults": PAGE_SIZE}
+        keys: list[pa.Array] = []
+        batches: list[pa.RecordBatch] = []
+        first = PageRequest("POST", self.url, body=body)
+        async with contextlib.aclosing(paginate(self.api, first, _PAGES, _ISSUES, stats, SEARCH,
+                                                self.config.max_pages)) as pages:
+            async for page in pages:
+                stats.listed += len(page.records)
+                if page.records:
+                    keys.append(decode_page(page.records, ISSUES.schema_for(("issue_key",)), self.wire,
+                                            "Jira")["issue_key"])
+                    batch = self._to_batch(page.records, request)
+                    stats.rows += batch.num_rows
+                    batches.append(batch)
+        return Changes(pa.concat_arrays(keys) if keys else pa.array([], pa.string()), tuple(batches))
 
     async def scan(self, request: ScanRequest, stats: ScanStats) -> AsyncIterator[pa.RecordBatch]:
         body: dict[str, Any] = {

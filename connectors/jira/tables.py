@@ -17,6 +17,7 @@ ISSUES = TableSpec(
     name="issues",
     description="Issues of the configured Jira projects (POST /rest/api/3/search/jql).",
     primary_key=("issue_key",),
+    delta_refresh=True,  # JQL updated >= "-Nm" lists what changed since a time (scan_changes)
     row_estimate=600,
     page_size=100,
     order_pushdown=("created_at", "updated_at"),  # JQL ORDER BY created|updated ASC|DESC
