@@ -22,7 +22,16 @@ from starlette.routing import Mount, Route
 
 from sandbox.common import Faults, RateBudget, RequestLog, control_routes
 from sandbox.jql import JqlError, compile_jql, default_fields
-from sandbox.seed import BRANCH_FIELD, JIRA_STATUSES, PROJECTS, STORY_POINTS_FIELD, JiraIssue, Seed
+from sandbox.seed import (
+    BRANCH_FIELD,
+    CUSTOMER_FIELD,
+    CUSTOMERS,
+    JIRA_STATUSES,
+    PROJECTS,
+    STORY_POINTS_FIELD,
+    JiraIssue,
+    Seed,
+)
 
 CLOUD_ID = "1324a887-45db-1bf4-1e99-ef0ff456d421"
 REMOVED_BODY = {"errorMessages": ["The requested API has been removed. Please migrate to the /rest/api/3/search/jql "
@@ -31,7 +40,7 @@ REMOVED_BODY = {"errorMessages": ["The requested API has been removed. Please mi
 SEARCH_BODY_KEYS = {"jql", "nextPageToken", "maxResults", "fields", "expand", "properties", "fieldsByKeys",
                     "reconcileIssues"}
 _NAVIGABLE = ("summary", "status", "assignee", "project", "labels", "created", "updated", STORY_POINTS_FIELD,
-              BRANCH_FIELD)
+              BRANCH_FIELD, CUSTOMER_FIELD)
 
 
 def _ts(value: datetime) -> str:
@@ -48,7 +57,7 @@ class JiraStandIn:
         self.budget = RateBudget(limit=rate_limit, window_s=60)
         self.log = RequestLog()
         self.faults = Faults()
-        self.fields = default_fields(STORY_POINTS_FIELD, BRANCH_FIELD)
+        self.fields = default_fields(STORY_POINTS_FIELD, BRANCH_FIELD, CUSTOMER_FIELD)
         users = {u.login: u for u in seed.users}
         self.rows = [self._row(i, users) for i in seed.issues]
         api = [
@@ -138,6 +147,10 @@ class JiraStandIn:
              "navigable": True, "searchable": True, "clauseNames": [f"cf[{BRANCH_FIELD[12:]}]", "Branch"],
              "schema": {"type": "string", "custom": "com.atlassian.jira.plugin.system.customfieldtypes:textfield",
                         "customId": int(BRANCH_FIELD[12:])}},
+            {"id": CUSTOMER_FIELD, "key": CUSTOMER_FIELD, "name": "Customer", "custom": True, "orderable": True,
+             "navigable": True, "searchable": True, "clauseNames": [f"cf[{CUSTOMER_FIELD[12:]}]", "Customer"],
+             "schema": {"type": "option", "custom": "com.atlassian.jira.plugin.system.customfieldtypes:select",
+                        "customId": int(CUSTOMER_FIELD[12:])}},
         ]
         return json_response(fields)
 
@@ -228,7 +241,8 @@ class JiraStandIn:
                 "status": issue.status, "story_points": issue.story_points, "labels": list(issue.labels),
                 "branch": issue.branch, "created": issue.created, "updated": issue.updated,
                 "assignee_account": user.account_id if user else None, "user": user,
-                "created_text": _ts(issue.created), "updated_text": _ts(issue.updated)}  # formatted once
+                "created_text": _ts(issue.created), "updated_text": _ts(issue.updated),  # formatted once
+                "customer": issue.customer}
 
     def _issue_json(self, base: str, row: dict[str, Any], fields: list[str]) -> dict[str, Any]:
         wanted = set(_NAVIGABLE) if {"*all", "*navigable"} & set(fields) else set(fields)
@@ -251,6 +265,9 @@ class JiraStandIn:
                         "key": project[0], "name": project[1], "avatarUrls": {}, "simplified": False},
             "labels": row["labels"], "created": row["created_text"], "updated": row["updated_text"],
             STORY_POINTS_FIELD: row["story_points"], BRANCH_FIELD: row["branch"],
+            CUSTOMER_FIELD: None if row["customer"] is None else {  # a select field's option
+                "self": f"{base}/rest/api/3/customFieldOption/{20000 + CUSTOMERS.index(row['customer'])}",
+                "value": row["customer"], "id": str(20000 + CUSTOMERS.index(row["customer"]))},
         }
         return {"expand": "", "id": str(row["id"]), "self": f"{base}/rest/api/3/issue/{row['id']}",
                 "key": row["key"], "fields": {k: v for k, v in values.items() if k in wanted}}

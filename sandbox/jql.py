@@ -84,7 +84,8 @@ _ORD_OPS = _EQ_OPS | {"<", ">", "<=", ">="}
 _TEXT_OPS = frozenset({"~", "!~", "IS", "IS NOT"})
 
 
-def default_fields(story_points_id: str, branch_id: str) -> dict[str, Field]:
+def default_fields(story_points_id: str, branch_id: str, customer_id: str = "customfield_10200"
+                   ) -> dict[str, Field]:
     """JQL names (lower-case) → fields, including custom fields by name and as ``cf[NNNNN]``."""
     sp = Field("story_points", "number", _ORD_OPS)
     branch = Field("branch", "text", _TEXT_OPS)
@@ -103,6 +104,8 @@ def default_fields(story_points_id: str, branch_id: str) -> dict[str, Field]:
         f"cf[{story_points_id.removeprefix('customfield_')}]": sp,
         "branch": branch,
         f"cf[{branch_id.removeprefix('customfield_')}]": branch,
+        "customer": Field("customer", "exact_ci", _EQ_OPS),  # a single-select option
+        f"cf[{customer_id.removeprefix('customfield_')}]": Field("customer", "exact_ci", _EQ_OPS),
     }
     return fields
 

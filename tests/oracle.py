@@ -81,6 +81,7 @@ def issue_row(issue: JiraIssue, users: Mapping[str, User]) -> dict[str, Any]:
         "labels": list(issue.labels),
         "created_at": issue.created,
         "updated_at": issue.updated,
+        "customer": issue.customer,
     }
 
 

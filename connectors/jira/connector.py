@@ -46,6 +46,7 @@ class JiraConfig:
     project_teams: dict[str, str] = field(default_factory=dict)
     story_points_field: str = "customfield_10016"
     branch_field: str = "customfield_10100"
+    customer_field: str = "customfield_10200"
     concurrency: int = 8
     max_pages: int = MAX_PAGES
     limits: HttpLimits = field(default_factory=HttpLimits)
@@ -62,13 +63,14 @@ class JiraConnector:
         self.api = ApiClient("Jira", http, config.base_url, auth=BasicAuth(config.email, config.api_token),
                              errors=RetryAfterErrors(), concurrency=config.concurrency, limits=config.limits,
                              headers={"Accept": "application/json", "User-Agent": "omnisql/0.1"})
-        self.wire = issue_wire(config.story_points_field, config.branch_field)
+        self.wire = issue_wire(config.story_points_field, config.branch_field, config.customer_field)
         self.jql_fields = {"issue_key": ("key", "exact"), "status": ("status", "exact"),
                            "project": ("project", "exact"),
                            "story_points": (f"cf[{config.story_points_field.removeprefix('customfield_')}]",
                                             "number"),
                            "branch_name": (f"cf[{config.branch_field.removeprefix('customfield_')}]", "text"),
-                           "created_at": ("created", "date"), "updated_at": ("updated", "date")}
+                           "created_at": ("created", "date"), "updated_at": ("updated", "date"),
+                           "customer": (f"cf[{config.customer_field.removeprefix('customfield_')}]", "exact")}
         self.team_projects: dict[str, list[str]] = {}
         for project, team in config.project_teams.items():
             self.team_projects.setdefault(team, []).append(project)
@@ -145,7 +147,7 @@ class JiraConnector:
         body: dict[str, Any] = {
             "jql": self.jql_for(request),
             "fields": api_fields(set(request.columns) | {p.column for p in request.row_filters},
-                                 self.config.story_points_field, self.config.branch_field),
+                                 self.config.story_points_field, self.config.branch_field, self.config.customer_field),
             "maxResults": min(PAGE_SIZE, request.limit + 1) if request.limit else PAGE_SIZE,
         }
         top = TopN(request.limit, request.order_by[0][0]) if request.limit is not None and request.order_by \

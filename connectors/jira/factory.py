@@ -15,7 +15,7 @@ __all__ = ["JIRA", "parse"]
 
 def parse(settings: Settings) -> JiraConfig:
     """``base_url``, ``email_env``, ``api_token_env``, ``project_teams``, ``story_points_field``,
-    ``branch_field``, and the optional bounds ``concurrency``, ``max_pages``, ``max_body_bytes``,
+    ``branch_field``, ``customer_field``, and the optional bounds ``concurrency``, ``max_pages``, ``max_body_bytes``,
     ``response_timeout_s``, ``max_redirects``."""
     return JiraConfig(base_url=settings.text("base_url", None),
                       email=settings.secret("email"),
@@ -23,6 +23,7 @@ def parse(settings: Settings) -> JiraConfig:
                       project_teams=settings.mapping("project_teams"),
                       story_points_field=settings.text("story_points_field", "customfield_10016"),
                       branch_field=settings.text("branch_field", "customfield_10100"),
+                      customer_field=settings.text("customer_field", "customfield_10200"),
                       concurrency=settings.number("concurrency", 8, 1, integer=True),
                       max_pages=settings.number("max_pages", MAX_PAGES, 1, integer=True),
                       limits=settings.limits())

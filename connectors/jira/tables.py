@@ -11,6 +11,7 @@ TS = pa.timestamp("us", tz="UTC")
 EQ_IN = ops("=", "IN")
 ORDERED = ops("=", "<>", "IN", "<", "<=", ">", ">=", "BETWEEN", "IS_NULL")
 RANGE = ops("<", "<=", ">", ">=", "BETWEEN")
+CUSTOMER_FIELD = "customfield_10200"
 
 ISSUES = TableSpec(
     schema_name="jira",
@@ -48,11 +49,16 @@ ISSUES = TableSpec(
                    filter=FilterCap(RANGE, exact=False, example="created_at >= TIMESTAMP '2026-01-01'")),
         ColumnSpec("updated_at", TS, "Last update (UTC)",
                    filter=FilterCap(RANGE, exact=False, example="updated_at >= TIMESTAMP '2026-01-01'")),
+        # A single-select custom field; Jira matches option values case-insensitively, so the API only narrows.
+        ColumnSpec("customer", pa.string(), "Customer custom field (tenant-configured), e.g. a Salesforce account "
+                   "name", distinct_estimate=100,
+                   filter=FilterCap(EQ_IN, exact=False, max_in=50, example="customer = 'Acme Corp'")),
     ),
 )
 
 
-def issue_wire(story_points_field: str, branch_field: str) -> dict[str, WireField]:
+def issue_wire(story_points_field: str, branch_field: str, customer_field: str = CUSTOMER_FIELD
+               ) -> dict[str, WireField]:
     return {
         "issue_key": WireField(("key",)),
         "summary": WireField(("fields", "summary")),
@@ -65,13 +71,15 @@ def issue_wire(story_points_field: str, branch_field: str) -> dict[str, WireFiel
         "labels": WireField(("fields", "labels")),
         "created_at": WireField(("fields", "created"), "timestamp"),
         "updated_at": WireField(("fields", "updated"), "timestamp"),
+        "customer": WireField(("fields", customer_field, "value")),  # an option: {"id", "value"}
     }
 
 
-def api_fields(columns: set[str], story_points_field: str, branch_field: str) -> list[str]:
+def api_fields(columns: set[str], story_points_field: str, branch_field: str,
+               customer_field: str = CUSTOMER_FIELD) -> list[str]:
     """The ``fields`` to request from search: only what the projection needs (projection pushdown)."""
     by_column = {"summary": "summary", "status": "status", "branch_name": branch_field,
                  "story_points": story_points_field, "assignee": "assignee", "assignee_email": "assignee",
                  "team": "project", "project": "project", "labels": "labels", "created_at": "created",
-                 "updated_at": "updated"}
+                 "updated_at": "updated", "customer": customer_field}
     return sorted({by_column[c] for c in columns if c in by_column}) or ["id"]
