@@ -220,6 +220,32 @@ def _lazy_config(name: str) -> Any:
     return run
 
 
+def _connector_command(connector: argparse.ArgumentParser) -> None:
+    actions = connector.add_subparsers(dest="connector_command", required=True, metavar="ACTION")
+    check = actions.add_parser("check", formatter_class=HelpFormatter,
+                               help="validate a manifest, show each table's pushdown, dry-run one page",
+                               description="validate a connector manifest (every problem, with its line), print its "
+                                           "tables and the pushdown each column supports, and fetch one page of rows "
+                                           "from the configured endpoint")
+    check.add_argument("file", help="the manifest YAML (e.g. connectors/manifests/linear.yaml)")
+    check.add_argument("--table", help="the table to dry-run (default: the first)")
+    check.add_argument("--base-url", help="the API to call (default: the manifest's base_url)")
+    check.add_argument("--secret-env", action="append", metavar="NAME=VAR",
+                       help="read the manifest's secret NAME from environment variable VAR (default: "
+                            "<MANIFEST>_<NAME>, e.g. LINEAR_API_KEY); repeatable")
+    check.add_argument("--var", action="append", metavar="NAME=VALUE", help="a manifest variable; repeatable")
+    check.add_argument("--auth", help="which of the manifest's auth types to use (default: the first with secrets)")
+    check.add_argument("--rows", type=int, default=5, help="rows to fetch (default: %(default)s)")
+    check.add_argument("--no-probe", action="store_true", help="only validate; send nothing (default: off)")
+
+    def run(args: argparse.Namespace) -> int:
+        import clients.connector_cmd
+
+        return int(clients.connector_cmd.cmd_connector_check(args))
+
+    check.set_defaults(func=run)
+
+
 def _client_options(parser: argparse.ArgumentParser) -> None:
     """What every client command takes: where the server is, who is asking, how to print."""
     from clients.query import FORMATS, TABLE_MAX_ROWS, max_rows
@@ -325,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema = config_sub.add_parser("schema", formatter_class=HelpFormatter,
                                    help="print the tenant config's JSON Schema (for editors)")
     schema.set_defaults(func=_lazy_config("cmd_config_schema"))
+    _connector_command(command("connector", "work with a connector manifest (a YAML-declared app)"))
     return parser
 
 

@@ -18,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 from graphql import (
     FieldNode,
@@ -158,7 +159,7 @@ class LinearStandIn:
         return None
 
     async def token(self, request: Request) -> Response:
-        form = await request.form()
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode(errors="replace")).items()}
         ok = (form.get("grant_type") == "refresh_token" and form.get("client_id") == self.client_id
               and form.get("client_secret") == self.client_secret and form.get("refresh_token") in self.refresh_tokens)
         self.log.record(request, 200 if ok else 400, {"grant_type": str(form.get("grant_type"))})

@@ -284,7 +284,7 @@ def _check_document(doc: Located, where: tuple[str | int, ...], document: str, f
     try:
         parsed = parse(document)
     except GraphQLSyntaxError as exc:
-        found.append(doc.problem(where, f": not valid GraphQL: {exc.message}"))
+        found.append(doc.problem(where, f": not valid GraphQL: {exc.message.removeprefix('Syntax Error: ')}"))
         return frozenset()
     operations = [d for d in parsed.definitions if isinstance(d, OperationDefinitionNode)]
     if len(operations) != 1:
