@@ -226,3 +226,15 @@ def test_connector_check(stand_in: tuple[LinearStandIn, str], tmp_path: Path, ca
     bad.write_text(HEAD + "    reqest: {path: /t}\n    columns: [{name: id, type: string}]\n")
     assert main(["connector", "check", str(bad), "--no-probe"]) == 2
     assert f"{bad}:6:5: tables[0].reqest: unknown key; did you mean 'request'?" in capsys.readouterr().err
+
+
+def test_the_readmes_manifest_is_the_one_the_tests_run() -> None:
+    import re
+
+    from tests.conftest import ROOT
+
+    section = (ROOT / "README.md").read_text().split("\n### Writing a manifest\n", 1)[1].split("\n### ", 1)[0]
+    (example,) = [code for code in re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)
+                  if code.startswith("version: 1")]
+    shipped = (ROOT / "tests" / "manifests" / "statuspage.yaml").read_text()
+    assert shipped.endswith(example)  # the file adds only its leading comments
