@@ -9,6 +9,7 @@ processors can be added and removed at run time (an in-memory exporter in a test
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
@@ -118,7 +119,7 @@ def setup_tracing(exporter: str = "none") -> None:
 
 def _exporter_processor(kind: str) -> SpanProcessor:
     if kind == "console":
-        return SimpleSpanProcessor(ConsoleSpanExporter())
+        return SimpleSpanProcessor(ConsoleSpanExporter(out=sys.stderr))
     try:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     except ImportError as exc:
