@@ -148,6 +148,21 @@ def test_a_bad_request_is_400_saying_what_is_wrong(demo: dict[str, Any], body: b
     assert fragment in assert_error(response, 400, "INVALID_QUERY")["message"]
 
 
+def test_a_huge_body_is_refused_before_it_is_read(demo: dict[str, Any]) -> None:
+    body = b'{"sql": "SELECT 1", "params": ["' + b"x" * (2 << 20) + b'"]}'
+    response = httpx.post(f"{demo['http_url']}/v1/query", content=body, headers=ADMIN, timeout=30)
+    assert "larger than 1048576 bytes" in assert_error(response, 413, "RESOURCE_EXHAUSTED")["message"]
+
+    def chunks() -> Any:  # no content-length: counted while it streams
+        yield b'{"sql": "SELECT 1", "params": ["'
+        for _ in range(40):
+            yield b"x" * 65536
+        yield b'"]}'
+
+    streamed = httpx.post(f"{demo['http_url']}/v1/query", content=chunks(), headers=ADMIN, timeout=30)
+    assert_error(streamed, 413, "RESOURCE_EXHAUSTED")
+
+
 def test_parameters_bind_like_flight(demo: dict[str, Any]) -> None:
     sql = "SELECT count(*) AS n FROM jira.issues WHERE project = $1 AND story_points >= $2 LIMIT $3"
     answer = post(demo, {"sql": sql, "params": ["MOB", 3, 1]}).json()

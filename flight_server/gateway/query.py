@@ -23,8 +23,8 @@ from core import tracing
 from core.errors import ResourceExhausted, Unauthenticated
 from flight_server.auth import authenticate
 from flight_server.gateway.answer import arrow_stream, columns, header_json, json_rows, metadata
-from flight_server.gateway.errors import error_response
-from flight_server.gateway.request import ARROW_STREAM, QueryRequest, parse_body, wants_arrow
+from flight_server.gateway.errors import HttpProblem, error_response
+from flight_server.gateway.request import ARROW_STREAM, MAX_BODY_BYTES, QueryRequest, parse_body, wants_arrow
 from flight_server.gateway.state import GatewayState
 from flight_server.query_scope import query_scope, record_query
 from flight_server.tracing import collected
@@ -80,7 +80,10 @@ async def query_endpoint(request: Request) -> Response:
     state: GatewayState = request.app.state.omnisql
     arrow = wants_arrow(request.headers.get("accept", ""))
     traceparent, tracestate = request.headers.get("traceparent"), request.headers.get("tracestate")
-    raw = await request.body()
+    try:
+        raw = await read_body(request)
+    except HttpProblem as exc:
+        return error_response(exc)
     disconnect = _Disconnect()
     work = asyncio.ensure_future(run_in_threadpool(_serve, state, request, raw, arrow, traceparent, tracestate,
                                                    disconnect))
@@ -91,6 +94,26 @@ async def query_endpoint(request: Request) -> Response:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
+
+
+async def read_body(request: Request) -> bytes:
+    """The body, refused as soon as it passes ``MAX_BODY_BYTES`` (declared or streamed): a query is text, and a
+    client must not make the server buffer gigabytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _too_large()
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large() -> HttpProblem:
+    return HttpProblem(413, "RESOURCE_EXHAUSTED", f"the request body is larger than {MAX_BODY_BYTES} bytes; send "
+                                                  "the SQL and its parameters only")
 
 
 async def _watch(request: Request, disconnect: _Disconnect) -> None:

@@ -29,8 +29,6 @@ class QueryRequest:
 
 
 def parse_body(raw: bytes) -> QueryRequest:
-    if len(raw) > MAX_BODY_BYTES:
-        raise InvalidQuery(f"the request body is larger than {MAX_BODY_BYTES} bytes; send SQL and parameters only")
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
