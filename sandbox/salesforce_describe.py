@@ -59,6 +59,7 @@ OBJECTS: dict[str, tuple[_F, ...]] = {
     ),
 }
 KEY_PREFIX = {"Account": "001", "Opportunity": "006", "Contact": "003"}
+_TEXT = ("string", "picklist", "url", "email", "phone")
 _SOAP = {"id": "tns:ID", "reference": "tns:ID", "boolean": "xsd:boolean", "int": "xsd:int", "currency": "xsd:double",
          "percent": "xsd:double", "date": "xsd:date", "datetime": "xsd:dateTime", "address": "urn:address"}
 
@@ -82,6 +83,13 @@ def _field(name: str, kind: str, nillable: bool, label: str, extra: dict[str, An
                            for v in values],
         "precision": 18 if kind == "currency" else 3 if kind == "percent" else 0,
         "scale": 2 if kind == "currency" else 0, "defaultValue": None,
+        "aggregatable": kind not in ("address", "textarea"), "aiPredictionField": False, "autoNumber": False,
+        "byteLength": 54 if kind in ("id", "reference") else 765 if kind in _TEXT else 0, "calculated": False,
+        "caseSensitive": False, "defaultedOnCreate": kind in ("id", "datetime", "boolean"),
+        "deprecatedAndHidden": False, "digits": 9 if kind == "int" else 0, "idLookup": kind == "id",
+        "nameField": name == "Name", "permissionable": nillable,
+        "polymorphicForeignKey": False, "queryByDistance": False, "restrictedPicklist": kind == "picklist",
+        "searchPrefilterable": kind == "reference", "unique": False,
     }
 
 
@@ -94,4 +102,9 @@ def describe(sobject: str, version: str) -> dict[str, Any]:
         "keyPrefix": KEY_PREFIX[sobject], "custom": False, "queryable": True, "createable": True, "updateable": True,
         "deletable": True, "urls": {"sobject": base, "describe": f"{base}/describe", "rowTemplate": f"{base}/{{ID}}"},
         "fields": [_field(*f) for f in OBJECTS[sobject]],
+        "activateable": False, "childRelationships": [], "compactLayoutable": True, "customSetting": False,
+        "deepCloneable": False, "deprecatedAndHidden": False, "feedEnabled": True, "hasSubtypes": False,
+        "idEnabled": True, "isInterface": False, "isSubtype": False, "layoutable": True,
+        "mergeable": sobject != "Opportunity", "mruEnabled": True, "namedLayoutInfos": [], "recordTypeInfos": [],
+        "replicateable": True, "retrieveable": True, "searchable": True, "undeletable": True,
     }

@@ -50,30 +50,30 @@ _TOKEN = re.compile(r"""
 _ESCAPES = {"'": "'", '"': '"', "\\": "\\", "n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f"}
 
 
-def _unescape(body: str) -> tuple[str, bool]:
-    """The string's value and whether it used ``\\%``/``\\_`` (kept as escapes for LIKE; an error elsewhere)."""
-    out, i, like_escape = [], 0, False
+def _unescape(body: str) -> tuple[str, str, bool]:
+    """The literal's text, its meaning as a LIKE pattern (a regex), and whether it used ``\\%``/``\\_`` (allowed
+    only in LIKE)."""
+    plain, regex, like_escape, i = [], [], False, 0
     while i < len(body):
         ch = body[i]
         if ch != "\\":
-            out.append(ch)
+            plain.append(ch)
+            regex.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
             i += 1
             continue
         nxt = body[i + 1] if i + 1 < len(body) else ""
-        if nxt in _ESCAPES:
-            out.append(_ESCAPES[nxt] if nxt not in "\\" else "\\\\")  # a literal backslash stays escaped for LIKE
-            i += 2
-        elif nxt in "%_":
-            out.append("\\" + nxt)
-            like_escape = True
-            i += 2
+        if nxt in _ESCAPES and nxt:
+            value, i = _ESCAPES[nxt], i + 2
+        elif nxt in ("%", "_"):
+            value, i, like_escape = nxt, i + 2, True
         elif nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", body[i + 2:i + 6]):
-            out.append(chr(int(body[i + 2:i + 6], 16)))
-            i += 6
+            value, i = chr(int(body[i + 2:i + 6], 16)), i + 6
         else:
             raise SoqlError("MALFORMED_QUERY", f"Invalid string literal '{body}'. Illegal character sequence "
                                                f"'\\{nxt}' in string literal.")
-    return "".join(out), like_escape
+        plain.append(value)
+        regex.append(re.escape(value))
+    return "".join(plain), "".join(regex), like_escape
 
 
 def tokenize(soql: str) -> list[Tok]:
@@ -110,24 +110,6 @@ class Query:
     order: tuple[tuple[str, bool, bool], ...]  # (field, descending, nulls_last)
     limit: int | None
     offset: int
-
-
-def _plain(value: str) -> str:
-    """A LIKE-escaped or backslash-doubled value as plain text (for = and IN)."""
-    return value.replace("\\\\", "\x00").replace("\\%", "%").replace("\\_", "_").replace("\x00", "\\")
-
-
-def _like(pattern: str) -> re.Pattern[str]:
-    out, i = [], 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\" and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        out.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
-        i += 1
-    return re.compile("".join(out), re.IGNORECASE | re.DOTALL)
 
 
 def _date_literal(word: str, kind: str, now: datetime) -> tuple[Any, Any] | None:
@@ -315,7 +297,7 @@ class _Parser:
             pat = self.next()
             if pat.kind != "string":
                 raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{pat.text}'")
-            regex = _like(pat.value[0])
+            regex = re.compile(pat.value[1], re.IGNORECASE | re.DOTALL)
             return lambda row: row.get(name) is not None and regex.fullmatch(str(row[name])) is not None
         if op_tok.kind != "op":
             raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{op_tok.text}'")
@@ -330,11 +312,11 @@ class _Parser:
             if tok.kind != "string":
                 raise SoqlError("INVALID_FIELD", f"value of filter criterion for field '{name}' must be of type "
                                                  "string and should be enclosed in quotes")
-            text, like_escape = tok.value
+            text, _, like_escape = tok.value
             if like_escape:
                 raise SoqlError("MALFORMED_QUERY", "Invalid string literal: '\\%' and '\\_' are only allowed "
                                                    "in LIKE")
-            return _plain(text)
+            return text
         if kind == "boolean":
             if tok.kind != "word" or tok.text.lower() not in ("true", "false"):
                 raise SoqlError("INVALID_FIELD", f"value of filter criterion for field '{name}' must be of type "
