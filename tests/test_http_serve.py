@@ -1,0 +1,69 @@
+"""``omnisql serve``'s HTTP options as a user runs them: the demo prints the console's address and writes
+``http_url``; ``--trace-exporter console`` prints the spans; ``--no-http`` serves Flight only; a taken HTTP port
+stops the start with a clear message (exit 2), never a traceback."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import ROOT
+
+BASE = [sys.executable, "-m", "clients.cli", "serve", "--demo", "--port", "0"]
+
+
+def start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[bytes], dict[str, object]]:
+    info_file = tmp_path / "info.json"
+    process = subprocess.Popen([*BASE, "--info-file", str(info_file), *args], cwd=ROOT,
+                               stdout=(tmp_path / "out.txt").open("wb"), stderr=(tmp_path / "err.txt").open("wb"))
+    deadline = time.time() + 60
+    while not info_file.exists():
+        assert process.poll() is None and time.time() < deadline, (tmp_path / "err.txt").read_text()
+        time.sleep(0.1)
+    return process, json.loads(info_file.read_text())
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    process.wait(timeout=15)
+
+
+def test_the_demo_prints_the_console_and_exports_spans_to_the_console(tmp_path: Path) -> None:
+    process, info = start(tmp_path, "--http-port", "0", "--trace-exporter", "console")
+    try:
+        url = str(info["http_url"])
+        assert url.startswith("http://127.0.0.1:")
+        assert f"Web console: {url}/" in (tmp_path / "out.txt").read_text()
+        assert "OmniSQL console" in httpx.get(f"{url}/").text
+        trace_id = httpx.post(f"{url}/v1/query", json={"sql": "SELECT 42 AS answer"}, timeout=30,
+                              headers={"X-User-Token": "omni-demo-admin-token"}).json()["trace_id"]
+        time.sleep(0.5)
+    finally:
+        stop(process)
+    err = (tmp_path / "err.txt").read_text()
+    assert '"name": "omnisql.query"' in err and trace_id in err and "omni-demo-admin-token" not in err
+
+
+def test_no_http_serves_flight_only(tmp_path: Path) -> None:
+    process, info = start(tmp_path, "--no-http")
+    try:
+        assert "http_url" not in info and "Web console" not in (tmp_path / "out.txt").read_text()
+    finally:
+        stop(process)
+
+
+def test_a_taken_http_port_is_a_clear_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([*BASE, "--http-port", str(port)], cwd=ROOT, capture_output=True, text=True,
+                              timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"omnisql serve: cannot serve HTTP on 127.0.0.1:{port}" in done.stderr and "--http-port" in done.stderr
