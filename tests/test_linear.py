@@ -86,6 +86,10 @@ def linear_log(demo: dict[str, Any]) -> Iterator[LinearLog]:
     log.faults()
 
 
+BIND_BRANCH = ("SELECT gh.number, li.identifier, li.state FROM github.pull_requests gh JOIN linear.issues li "
+               "ON gh.branch = li.branch_name WHERE gh.repo = 'infra-tools' AND gh.status = 'open'")
+BIND_KEY = ("SELECT ji.issue_key, li.state FROM jira.issues ji JOIN linear.issues li ON li.identifier = ji.issue_key "
+            "WHERE ji.issue_key IN ('MOB-1', 'MOB-3', 'WEB-2', 'PLAT-7')")
 QUERIES = [
     "SELECT * FROM linear.issues",
     "SELECT identifier, title FROM linear.issues WHERE state = 'In Progress' AND team_key = 'MOB'",
@@ -107,6 +111,8 @@ QUERIES = [
     "SELECT name, email, active FROM linear.users WHERE active = true ORDER BY name",
     "SELECT li.identifier, u.display_name FROM linear.issues li JOIN linear.users u ON li.assignee_email = u.email "
     "WHERE li.state = 'In Review'",
+    BIND_BRANCH,
+    BIND_KEY,
     "SELECT gh.repo, gh.number, ji.issue_key, li.identifier, li.state FROM github.pull_requests gh "
     "JOIN jira.issues ji ON gh.branch = ji.branch_name JOIN linear.issues li ON li.branch_name = gh.branch "
     "WHERE ji.status = 'In Progress'",
@@ -187,3 +193,15 @@ def test_a_long_retry_after_is_rate_limit_exhausted(adbc_session: Any, linear_lo
     with pytest.raises(adbc_driver_manager.Error) as raised:
         adbc_answer(adbc_session, "SELECT key FROM linear.teams WHERE name = 'Mobile'")
     assert "RATE_LIMIT_EXHAUSTED" in str(raised.value) and "linear" in str(raised.value)
+
+
+@pytest.mark.parametrize("sql", [BIND_BRANCH, BIND_KEY], ids=["branch", "identifier"])
+def test_bind_joins_send_the_keys_as_one_or_filter(sql: str, adbc_session: Any, linear_log: LinearLog) -> None:
+    plan = {r["alias"]: r for r in adbc_answer(adbc_session, "EXPLAIN " + sql).to_pylist()}
+    assert plan["li"]["strategy"] == "bind join" and plan["li"]["est_api_calls"] == 1
+    got = adbc_answer(adbc_session, sql)
+    sent = linear_log.graphql()
+    assert 1 <= len(sent) <= 2 and all("after" not in e["body"]["variables"] for e in sent)  # no full listing
+    candidates = [c for e in sent for c in e["body"]["variables"]["filter"]["or"]]
+    assert all(set(c) == {"team", "number"} for c in candidates)
+    assert got.num_rows <= len(candidates)
