@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping
+
+from sqlglot.schema import MappingSchema
 
 from core.errors import InvalidQuery
 from core.sqltypes import sql_type_name
@@ -38,6 +41,12 @@ class Catalog:
             return self.tables[(default_schema.lower(), table.lower())]
         matches = [spec for (_, t), spec in self.tables.items() if t == table.lower()]
         return matches[0] if len(matches) == 1 else None
+
+    @functools.cached_property
+    def qualifier_schema(self) -> MappingSchema:
+        """``sqlglot_schema`` as sqlglot's own schema object, built once per catalog (building it normalizes
+        every name: a tenth of a trivial query's planning when done per query)."""
+        return MappingSchema(dict(self.sqlglot_schema()), dialect="duckdb")
 
     def sqlglot_schema(self) -> Mapping[str, Mapping[str, Mapping[str, str]]]:
         """``{schema: {table: {column: type}}}`` for sqlglot's qualifier (types only need to be plausible)."""

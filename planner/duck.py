@@ -47,6 +47,7 @@ class Duck:
         self.db.execute("SET enable_external_access = false")
         self.db.execute("SET lock_configuration = true")
         self._lock = threading.Lock()
+        self._arrow_types: dict[str, pa.DataType] = {}  # DuckDB type (as SQL) → its Arrow form in results
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         with self._lock:  # cursor creation is not thread-safe on a shared connection
@@ -104,11 +105,20 @@ class Duck:
             raise InvalidQuery(_clean(str(exc))) from exc
         finally:
             cursor.close()
-        typed = ", ".join(f"CAST(NULL AS {t}) AS {_quote(n)}" for n, t in zip(names, types, strict=True))
         try:
-            return self.run(f"SELECT {typed} WHERE false", {}).schema
+            return pa.schema([pa.field(n, self._arrow_type(str(t))) for n, t in zip(names, types, strict=True)])
         except InvalidQuery:  # a type without a SQL spelling (e.g. the NULL type): run it over empty tables
             return self.run(sql, empty, params, control).schema
+
+    def _arrow_type(self, duck_type: str) -> pa.DataType:
+        """The Arrow type DuckDB gives a result column of this type, learned once per type by running
+        ``SELECT CAST(NULL AS type)`` (a dict lookup after that: schema inference costs one bind)."""
+        known = self._arrow_types.get(duck_type)
+        if known is None:
+            known = self.run(f"SELECT CAST(NULL AS {duck_type}) AS t WHERE false", {}).schema.field(0).type
+            if len(self._arrow_types) < 4096:
+                self._arrow_types[duck_type] = known
+        return known
 
 
 def _size(n: int) -> str:

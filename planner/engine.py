@@ -8,7 +8,7 @@ import dataclasses
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +31,8 @@ from planner.information_schema import InformationSchemaConnector
 from planner.parameters import Parameters, parameter_rows, parameter_schema, to_parameters
 from planner.parse import parse_query
 from planner.plan import FetchPlan
-from planner.planner import Planner, split_explain
+from planner.plan_cache import PlanCache, plan_key
+from planner.planner import EXPLAIN_SCHEMA, Planner, split_explain
 from planner.system import QueryLog, SourceMonitor, SystemConnector
 from security.policy import ALLOW_ALL, Policy
 from security.principals import Principal
@@ -75,6 +76,7 @@ class Engine:
         self.policy = policy
         self.default_max_staleness_ms = default_max_staleness_ms
         policy.validate(list(self.catalog.tables.values()))
+        self.plans = PlanCache()
         self.planner = Planner(self.catalog, self.duck, pushdown=pushdown, join_strategy=join_strategy,
                                estimator=self.estimator, policy=policy)
         self.executor = Executor(self.connectors, self.duck, loop, estimator=self.estimator,
@@ -136,6 +138,8 @@ class Engine:
         Unbound parameters are typed NULLs for DuckDB and stand-in values for pushdown, so ``login = ?`` still
         counts as the filter a table requires."""
         params = parameter_schema(parse_query(split_explain(sql)[1]), self.catalog)
+        if not len(params):  # nothing to stand in for: the very plan GetFlightInfo and DoGet will use
+            return Prepared(self.plan(sql, Parameters(), ctx).schema, params)
         dataset = self.plan(sql, Parameters.placeholders(params), ctx, count_listings=False).schema
         return Prepared(dataset, params)
 
@@ -161,21 +165,31 @@ class Engine:
         what the run will do. Off for prepared statements, whose values are stand-ins."""
         ctx = ctx or self.context()
         started = time.perf_counter()
+        explain, body = split_explain(sql)
         try:
             values = params if isinstance(params, Parameters) else to_parameters(params)
             with tracing.span("omnisql.plan"):
-                plan = self.planner.plan(sql, values, ctx)
-                if count_listings and self._count_guessed_listings(plan, ctx):
-                    plan = self.planner.plan(sql, values, ctx)
+                plan = self.plans.get(self._plan_key(body, values, ctx, count_listings))
+                if plan is None:
+                    plan = self.planner.plan(body, values, ctx)
+                    if count_listings and self._count_guessed_listings(plan, ctx):
+                        plan = self.planner.plan(body, values, ctx)
+                    self.plans.put(self._plan_key(body, values, ctx, count_listings), plan)
         except RecursionError as exc:  # sqlglot walks the tree recursively
             raise InvalidQuery("the query nests too deeply to plan; flatten its expressions or subqueries") from exc
         finally:
             ctx.counters.planning_ms += (time.perf_counter() - started) * 1000
+        if explain:
+            plan = dataclasses.replace(plan, explain=explain, schema=EXPLAIN_SCHEMA)
         _within_budget(plan, ctx.limits.api_calls)
         ctx.counters.est_api_calls = sum(step.est_calls for step in plan.steps)
         ctx.tables.extend(t for t in dict.fromkeys(s.spec.qualified_name for s in plan.steps) if t not in ctx.tables)
         ctx.decisions.extend(d for d in plan.decisions if d not in ctx.decisions)
         return plan
+
+    def _plan_key(self, sql: str, values: Parameters, ctx: QueryContext, count_listings: bool) -> Hashable:
+        return plan_key(sql, values, ctx.scope, ctx.options.default_schema, self.catalog.version,
+                        self.estimator.statistics.version, count_listings)
 
     def _count_guessed_listings(self, plan: FetchPlan, ctx: QueryContext) -> bool:
         """Count (Jira's approximate count) the listings a bind join's crossover was priced on when their size

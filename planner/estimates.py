@@ -24,32 +24,48 @@ def _signature(scope: str, spec: TableSpec, predicates: Iterable[Predicate]) -> 
     return scope, spec.qualified_name, frozenset(str(p) for p in predicates)
 
 
+class _Store:
+    """The statistics all scoped views share; ``version`` moves when a recorded size is new or changed by more
+    than a tenth (cached plans priced on the old sizes are then planned again)."""
+
+    def __init__(self) -> None:
+        self.rows: OrderedDict[tuple[str, str, frozenset[str]], int] = OrderedDict()
+        self.lock = threading.Lock()
+        self.version = 0
+
+
 class Statistics:
     """Rows listed by recent fetches, keyed by security scope, table and pushed conditions (bounded LRU,
     thread-safe). The scope keeps what one team's queries teach the planner (table sizes are data too) from
     shaping another team's estimates; ``scoped`` gives the view one query uses."""
 
-    def __init__(self, max_entries: int = 4096, scope: str = "",
-                 shared: tuple[OrderedDict[tuple[str, str, frozenset[str]], int], threading.Lock] | None = None
-                 ) -> None:
-        self._rows, self._lock = shared or (OrderedDict(), threading.Lock())
+    def __init__(self, max_entries: int = 4096, scope: str = "", shared: _Store | None = None) -> None:
+        self._store = shared or _Store()
         self.max_entries = max_entries
         self.scope = scope
 
+    @property
+    def version(self) -> int:
+        return self._store.version
+
     def scoped(self, scope: str) -> Statistics:
-        return Statistics(self.max_entries, scope, (self._rows, self._lock))
+        return Statistics(self.max_entries, scope, self._store)
 
     def record(self, spec: TableSpec, predicates: Sequence[Predicate], rows: int) -> None:
         key = _signature(self.scope, spec, predicates)
-        with self._lock:
-            self._rows[key] = rows
-            self._rows.move_to_end(key)
-            while len(self._rows) > self.max_entries:
-                self._rows.popitem(last=False)
+        store = self._store
+        with store.lock:
+            old = store.rows.get(key)
+            if old is None or abs(rows - old) > max(old / 10, 1):
+                store.version += 1
+            store.rows[key] = rows
+            store.rows.move_to_end(key)
+            while len(store.rows) > self.max_entries:
+                store.rows.popitem(last=False)
 
     def rows(self, spec: TableSpec, predicates: Sequence[Predicate]) -> int | None:
-        with self._lock:
-            return self._rows.get(_signature(self.scope, spec, predicates))
+        with self._store.lock:
+            return self._store.rows.get(_signature(self.scope, spec, predicates))
 
 
 class Estimator:

@@ -134,7 +134,7 @@ def _strip_schema_from_columns(tree: exp.Expr, catalog: Catalog) -> None:
 def qualify_query(tree: exp.Expr, catalog: Catalog) -> exp.Expr:
     """A qualified copy: every column carries its table alias; unknown columns raise ``InvalidQuery``."""
     try:
-        return qualify(tree.copy(), schema=dict(catalog.sqlglot_schema()), dialect="duckdb",
+        return qualify(tree.copy(), schema=catalog.qualifier_schema, dialect="duckdb",
                        validate_qualify_columns=True, quote_identifiers=False, identify=False)
     except OptimizeError as exc:
         raise InvalidQuery(f"{exc}; check the column names against the catalog (GetTables / "

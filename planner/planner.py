@@ -103,6 +103,7 @@ class Planner:
         self.join_strategy = join_strategy_of(join_strategy)
         self.estimator = estimator or Estimator()
         self.policy = policy
+        self._visible: dict[str, Catalog] = {}  # security scope → the catalog its principals qualify against
 
     def plan(self, sql: str, params: Parameters | None = None, ctx: QueryContext | None = None) -> FetchPlan:
         """SQL → FetchPlan in named steps: analyse the query, decide each scan's pushdown, bind joins, check
@@ -111,7 +112,8 @@ class Planner:
         explain, sql = split_explain(sql)
         principal = ctx.principal if ctx is not None and not ctx.trusted else None
         estimator = self.estimator.scoped(ctx.scope) if ctx else self.estimator
-        query = self._analyse(sql, params, ctx.options.default_schema if ctx else None, principal)
+        query = self._analyse(sql, params, ctx.options.default_schema if ctx else None, principal,
+                              ctx.scope if ctx else "")
         steps = [self._step(index, spec, query.conditions[index], query.columns.get(index, set()), params,
                             query.decisions[index], estimator) for index, spec in query.tables]
         steps = self._bind_joins(steps, query, estimator)
@@ -125,8 +127,18 @@ class Planner:
         decisions = tuple(dict.fromkeys(line for d in query.decisions.values() for line in d.describe()))
         return FetchPlan(tuple(steps), final_sql, schema, explain, params=params, decisions=decisions)
 
-    def _analyse(self, sql: str, params: Parameters, default_schema: str | None, principal: Principal | None
-                 ) -> _Analysis:
+    def _visible_catalog(self, principal: Principal | None, scope: str) -> Catalog:
+        """The catalog as this principal sees it, built once per security scope (principals of one scope see
+        alike; bounded: a scope beyond the first 1024 is rebuilt per query)."""
+        visible = self._visible.get(scope)
+        if visible is None:
+            visible = visible_catalog(self.catalog, self.policy, principal or _NOBODY)
+            if len(self._visible) < 1024:
+                self._visible[scope] = visible
+        return visible
+
+    def _analyse(self, sql: str, params: Parameters, default_schema: str | None, principal: Principal | None,
+                 scope: str = "") -> _Analysis:
         """Parse, tag the catalog's tables, apply the principal's table and column decisions, qualify (against
         the tables as this principal sees them, so ``*`` leaves denied columns out); collect each table's
         conditions (on the query with its derived tables merged), its join edges, and the columns it must fetch
@@ -142,8 +154,7 @@ class Planner:
         for decision in decisions.values():
             decision.require()
         check_denied_columns(tree, tagged, decisions, specs)
-        visible = visible_catalog(self.catalog, policy, principal or _NOBODY) if policy is not ALLOW_ALL \
-            else self.catalog
+        visible = self._visible_catalog(principal, scope) if policy is not ALLOW_ALL else self.catalog
         qualified = qualify_query(tree, visible)
         conditions, edges = _collect_conditions(_merged(qualified))
         tables = []
