@@ -186,22 +186,23 @@ def test_a_429_with_retry_after_is_waited_out(adbc_session: Any, linear_log: Lin
     assert [e["status"] for e in linear_log.graphql()] == [429, 200]
 
 
-def test_a_long_retry_after_is_rate_limit_exhausted(adbc_session: Any, linear_log: LinearLog) -> None:
-    import adbc_driver_manager
-
-    linear_log.faults(fail_next=1, fail_status=429, retry_after="3600")
-    with pytest.raises(adbc_driver_manager.Error) as raised:
-        adbc_answer(adbc_session, "SELECT key FROM linear.teams WHERE name = 'Mobile'")
-    assert "RATE_LIMIT_EXHAUSTED" in str(raised.value) and "linear" in str(raised.value)
-
-
 @pytest.mark.parametrize("sql", [BIND_BRANCH, BIND_KEY], ids=["branch", "identifier"])
 def test_bind_joins_send_the_keys_as_one_or_filter(sql: str, adbc_session: Any, linear_log: LinearLog) -> None:
     plan = {r["alias"]: r for r in adbc_answer(adbc_session, "EXPLAIN " + sql).to_pylist()}
-    assert plan["li"]["strategy"] == "bind join" and plan["li"]["est_api_calls"] == 1
+    assert plan["li"]["strategy"] == "bind join" and plan["li"]["est_api_calls"] <= 2
     got = adbc_answer(adbc_session, sql)
     sent = linear_log.graphql()
     assert 1 <= len(sent) <= 2 and all("after" not in e["body"]["variables"] for e in sent)  # no full listing
     candidates = [c for e in sent for c in e["body"]["variables"]["filter"]["or"]]
     assert all(set(c) == {"team", "number"} for c in candidates)
     assert got.num_rows <= len(candidates)
+
+
+def test_a_long_retry_after_is_rate_limit_exhausted(adbc_session: Any, linear_log: LinearLog) -> None:
+    """Last in this file: the refusal blocks the demo's Linear bucket for those 11 s (what it is for)."""
+    import adbc_driver_manager
+
+    linear_log.faults(fail_next=1, fail_status=429, retry_after="11")
+    with pytest.raises(adbc_driver_manager.Error) as raised:
+        adbc_answer(adbc_session, "SELECT key FROM linear.teams WHERE name = 'Mobile'")
+    assert "RATE_LIMIT_EXHAUSTED" in str(raised.value) and "linear" in str(raised.value)
