@@ -19,6 +19,7 @@ from connectors.github.connector import API_VERSION, GitHubConfig
 from connectors.jira.connector import JiraConfig
 from connectors.registry import ConnectorConfig, default_registry
 from flight_server.config import ConfigError, TenantConfig, load_config, read_document
+from flight_server.connector_check import ManifestConfig, probe_manifest
 from security.policy import PolicyError
 
 __all__ = ["CheckReport", "Probe", "check_file", "probe"]
@@ -78,6 +79,8 @@ def _env_names(raw: Mapping[str, Any], name: str) -> dict[str, str]:
 def probe(entry: ConnectorConfig, env: Mapping[str, str], timeout_s: float = TIMEOUT_S) -> Probe:
     """One request to the connector's API with its credentials."""
     config = entry.config
+    if isinstance(config, ManifestConfig):  # one row of its first table, through the connector itself
+        return Probe(entry.name, *probe_manifest(config, entry.name))
     try:
         with httpx.Client(timeout=timeout_s, follow_redirects=False) as http:
             if isinstance(config, GitHubConfig):

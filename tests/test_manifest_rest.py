@@ -125,3 +125,22 @@ def test_the_filters_block_maps_predicates_to_query_parameters() -> None:
                                     Predicate("started_at", ">=", (since,)), Predicate("impact", "=", ("x",))], {})
     assert options.params == {"status": "resolved,a&b=c", "since": int(since.replace(tzinfo=UTC).timestamp())}
     assert options.sent == ["status IN ('resolved', 'a&b=c')", f"started_at >= {since!r}"]
+
+
+def test_config_check_probes_a_manifest_connector(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flight_server.config_check import check_file
+
+    _, url, server = start_statuspage()
+    tenant = tmp_path / "tenant.yaml"
+    tenant.write_text(f"connectors:\n  status: {{type: manifest, manifest: {ROOT / 'tests/manifests/statuspage.yaml'}"
+                      f", base_url: {url}, api_token_env: SP_TOKEN}}\nprincipals:\n  - {{user: a, token_env: U}}\n")
+    monkeypatch.setenv("U", "u")
+    try:
+        monkeypatch.setenv("SP_TOKEN", TOKEN)
+        (ok,) = check_file(tenant).probes
+        assert ok.ok and ok.message == f"status.incidents: 1 row from {url} (bearer)"
+        monkeypatch.setenv("SP_TOKEN", "wrong")
+        (bad,) = check_file(tenant).probes
+        assert not bad.ok and "HTTP 401 to GET /api/v1/incidents: invalid token" in bad.message
+    finally:
+        server.should_exit = True

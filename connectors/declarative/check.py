@@ -12,14 +12,15 @@ from pathlib import Path
 import httpx
 import pyarrow as pa
 
-from connectors.declarative.connector import ManifestConnector
+from connectors.declarative.connector import ManifestConfig, ManifestConnector
 from connectors.declarative.factory import parse
 from connectors.declarative.manifest import Manifest, load_manifest
 from connectors.declarative.tables import table_spec
 from connectors.settings import Settings
+from core.errors import OmniSQLError
 from core.types import ColumnSpec, ScanRequest, ScanStats
 
-__all__ = ["DryRun", "describe_tables", "dry_run", "load_for_check", "pushdown_text"]
+__all__ = ["DryRun", "describe_tables", "dry_run", "load_for_check", "probe", "pushdown_text"]
 
 _PAGING = {"none": "one request", "link_header": "Link-header paging", "cursor": "cursor paging",
            "next_token": "next-token paging", "offset": "offset paging", "page_number": "page-number paging"}
@@ -113,3 +114,15 @@ def dry_run(connector: ManifestConnector, table: str, rows: int = 5, timeout_s: 
 
     return asyncio.run(run())
 
+
+
+def probe(config: ManifestConfig, name: str) -> tuple[bool, str]:
+    """``omnisql config check``'s probe of a manifest connector: one row of its first table."""
+    connector = ManifestConnector(config, httpx.AsyncClient(), name)
+    table = config.manifest.tables[0].name
+    try:
+        result = dry_run(connector, table, rows=1, timeout_s=10.0)
+    except (OmniSQLError, TimeoutError) as exc:
+        return False, f"{name}.{table} from {config.base_url}: {exc}"
+    auth = config.auth.type if config.auth else "no auth"
+    return True, f"{name}.{table}: {result.rows.num_rows} row from {config.base_url} ({auth})"
