@@ -1,19 +1,22 @@
 """``omnisql serve``'s HTTP options as a user runs them: the demo prints the console's address and writes
 ``http_url``; ``--trace-exporter console`` prints the spans; ``--no-http`` serves Flight only; a taken HTTP port
-stops the start with a clear message (exit 2), never a traceback."""
+stops the start with a clear message (exit 2), never a traceback; with ``--tls-cert/--tls-key`` it is HTTPS."""
 
 from __future__ import annotations
 
 import json
 import socket
+import ssl
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+import pytest
+import trustme
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, launch_demo
 
 BASE = [sys.executable, "-m", "clients.cli", "serve", "--demo", "--port", "0"]
 
@@ -67,3 +70,21 @@ def test_a_taken_http_port_is_a_clear_error() -> None:
                               timeout=60)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert f"omnisql serve: cannot serve HTTP on 127.0.0.1:{port}" in done.stderr and "--http-port" in done.stderr
+
+
+def test_with_tls_the_gateway_speaks_https(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    issued = ca.issue_cert("127.0.0.1", "localhost")
+    cert, key = tmp_path / "server.pem", tmp_path / "server.key"
+    issued.private_key_pem.write_to_path(str(key))
+    issued.cert_chain_pems[0].write_to_path(str(cert))
+    trusted = ssl.create_default_context()
+    ca.configure_trust(trusted)
+    with launch_demo(tmp_path, "--tls-cert", str(cert), "--tls-key", str(key)) as info:
+        url = str(info["http_url"])
+        assert url.startswith("https://127.0.0.1:")
+        answer = httpx.post(f"{url}/v1/query", json={"sql": "SELECT 1 AS one"}, verify=trusted, timeout=30,
+                            headers={"X-User-Token": "omni-demo-admin-token"}).json()
+        assert answer["rows"] == [{"one": 1}]
+        with pytest.raises(httpx.ConnectError):  # a client that does not trust the CA
+            httpx.get(f"{url}/healthz", timeout=10)
