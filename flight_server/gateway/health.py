@@ -8,6 +8,7 @@ from starlette.responses import JSONResponse, Response
 
 from flight_server.gateway.state import GatewayState
 from flight_server.metrics import CONTENT_TYPE, UPSTREAM_STATUS, exposition
+from planner.access import INFORMATION_SCHEMA, SYSTEM_SCHEMA
 
 __all__ = ["healthz", "metrics", "readyz"]
 
@@ -24,7 +25,7 @@ async def readyz(request: Request) -> Response:
         last = dict(UPSTREAM_STATUS.last)
     connectors = {}
     for name, connector in sorted(state.engine.connectors.items()):
-        if name == "omnisql":
+        if name in (SYSTEM_SCHEMA, INFORMATION_SCHEMA):  # answered in-process: no upstream to report
             continue
         connectors[name] = last.get(_kind(name, connector), {"status": "unknown", "ok": None, "at": None})
     body = {"status": "ready" if state.ready else "starting", "connectors": connectors}
