@@ -93,6 +93,14 @@ def test_patterns_narrow_only_what_they_can() -> None:
     assert unmatched.graphql_filter() is None and unmatched.sent == []  # "main" could be any issue's: send nothing
 
 
+def test_a_scan_describes_what_it_sends() -> None:
+    config = parse(Settings("connectors.linear", {"manifest": "linear", "api_key_env": "K"}, {"K": "k"}))
+    connector = ManifestConnector(config, httpx.AsyncClient(), "linear")
+    request = ScanRequest("issues", ("id",), (Predicate("state", "=", ("Done",)),
+                                              Predicate("description", "=", ("x",))))  # not filterable: not sent
+    assert connector.describe_request(request) == 'POST /graphql filter={"state": {"name": {"eq": "Done"}}}'
+
+
 def test_query_language_fragments_quote_values() -> None:
     from connectors.declarative.manifest import FilterDef, RequestDef, TableDef
 

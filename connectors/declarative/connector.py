@@ -8,6 +8,7 @@ manifest that over-promises costs speed, never correct answers (the planner re-c
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -136,6 +137,22 @@ class ManifestConnector:
         url = self.config.base_url + self._fill(template.path, url=True)
         route = template.path
         return Prepared(PageRequest(template.method, url, params or None, body), options, page_size, route)
+
+    def describe_request(self, request: ScanRequest) -> str:
+        """What the first request of ``request`` sends upstream (filter object, parameters), for plans and logs:
+        ``POST /graphql filter={"state": {"name": {"eq": "Done"}}}``."""
+        prepared = self.prepare(request)
+        options = prepared.options
+        parts = [f"{prepared.first.method} {self.config.manifest.table(request.table).request.path}"]
+        graphql_filter = options.graphql_filter()
+        if graphql_filter is not None:
+            parts.append(f"filter={json.dumps(graphql_filter, sort_keys=True, default=str)}")
+        for source in (options.params, options.body, options.variables):
+            parts += [f"{k}={json.dumps(v, default=str)}" for k, v in sorted(source.items())]
+        if options.fragments:
+            parts.append(json.dumps(self.config.manifest.table(request.table).request.language.get(
+                "join", " AND ").join(options.fragments)))
+        return " ".join(parts)
 
     def _order(self, table: TableDef, order: tuple[str, bool], options: Options) -> None:
         for spec in table.order_by:
