@@ -61,6 +61,7 @@ class Engine:
         self.query_log = QueryLog()
         self._scope_catalogs: OrderedDict[str, Catalog] = OrderedDict()  # security scope → the catalog it sees
         self._scope_lock = threading.Lock()
+        self._scopes: dict[tuple[object, ...], str] = {}  # principal identity → its security scope
         self.monitor = SourceMonitor()
         self.throttle = throttle
         self.connectors = {**connectors,
@@ -102,8 +103,18 @@ class Engine:
         return ctx
 
     def scope_of(self, principal: Principal) -> str:
-        """The principal's security scope under the policy (principals who see the same share one)."""
-        return self.policy.scope(principal, self.catalog.tables.values())
+        """The principal's security scope under the policy (principals who see the same share one), computed
+        once per identity (user, tenant, roles and attributes: everything the policy can match on)."""
+        identity = (principal.user, principal.tenant, principal.roles, tuple(sorted(principal.attributes.items())))
+        with self._scope_lock:
+            scope = self._scopes.get(identity)
+        if scope is None:
+            scope = self.policy.scope(principal, self.catalog.tables.values())
+            with self._scope_lock:
+                if len(self._scopes) >= MAX_SCOPES * 16:
+                    self._scopes.clear()
+                self._scopes[identity] = scope
+        return scope
 
     def visible_catalog(self, principal: Principal) -> Catalog:
         """The catalog as this principal may see it, for metadata RPCs and ``information_schema``: the system

@@ -98,12 +98,14 @@ class Executor:
         control = ctx.control
         started = time.perf_counter()
         control.check()
-        future = self.loop.submit(self._fetch_all(plan, ctx))
-        control.on_stop(future.cancel)
-        try:
-            steps = future.result()
-        except CancelledError:
-            raise control.error() from None
+        steps: list[StepResult] = []
+        if plan.steps:  # a table-free query (SELECT 1, VALUES) needs no trip to the I/O loop
+            future = self.loop.submit(self._fetch_all(plan, ctx))
+            control.on_stop(future.cancel)
+            try:
+                steps = future.result()
+            except CancelledError:
+                raise control.error() from None
         fetched = time.perf_counter()
         if plan.explain:
             table = explain_table(plan, steps if plan.explain == "EXPLAIN ANALYZE" else None)
