@@ -96,12 +96,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if sandbox is not None and launcher is not None:
         info["tokens"] = launcher.demo_tokens()
         info["sandbox"] = sandbox.info()
-        print(launcher.banner(service.uri, sandbox))
+        print(launcher.banner(service.uri, sandbox, service.http_url))
     else:
         print(f"OmniSQL is serving Flight SQL at {service.uri}")
-    if service.http_url:
-        print(f"Web console: {service.http_url}/  ·  HTTP API: POST {service.http_url}/v1/query  ·  "
-              f"metrics: {service.http_url}/metrics")
+        if service.http_url:
+            print(f"HTTP API, web console and /metrics at {service.http_url}/")
     sys.stdout.flush()
     _write_info(args.info_file, info)
     _wait_forever()

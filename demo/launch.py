@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shlex
 
@@ -11,7 +12,8 @@ from demo.tenant import DEMO_TOKENS, SEED_QUERIES, demo_config, demo_tokens
 from flight_server.config import TenantConfig
 from sandbox.server import Sandbox, start_sandbox
 
-__all__ = ["Sandbox", "banner", "banner_commands", "banner_python", "demo_tokens", "start_demo", "start_sandbox"]
+__all__ = ["Sandbox", "banner", "banner_commands", "banner_http", "banner_python", "demo_tokens", "start_demo",
+           "start_sandbox"]
 
 
 def start_demo(host: str, port: int, github_rate_limit: int) -> tuple[Sandbox, TenantConfig]:
@@ -54,9 +56,19 @@ def banner_python(uri: str) -> list[str]:
             "print(cur.fetch_arrow_table())"]
 
 
-def banner(uri: str, sandbox: Sandbox) -> str:
+def banner_http(http_url: str) -> list[str]:
+    """The web console's address and a curl line that runs as printed (the HTTP API beside Flight)."""
+    admin = demo_tokens()["token_admin"]
+    body = json.dumps({"sql": "SELECT repo, count(*) AS merged FROM github.pull_requests WHERE status = ? "
+                              "GROUP BY repo", "params": ["merged"]})
+    return [f"Web console: {http_url}/   (metrics: {http_url}/metrics, API: {http_url}/openapi.json)",
+            f"  curl -s -X POST {http_url}/v1/query -H 'X-User-Token: {admin}' -d {shlex.quote(body)}"]
+
+
+def banner(uri: str, sandbox: Sandbox, http_url: str | None = None) -> str:
     tokens = " · ".join(f"{user} {token}" for user, token, _, _ in DEMO_TOKENS.values())
     lines = [f"OmniSQL demo is serving Flight SQL at {uri}",
+             *(banner_http(http_url) if http_url else []),
              f"  tokens: {tokens}",
              f"  sandbox: GitHub {sandbox.github_url}, Jira {sandbox.jira_url}",
              "",

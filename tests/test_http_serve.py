@@ -42,7 +42,11 @@ def test_the_demo_prints_the_console_and_exports_spans_to_the_console(tmp_path: 
     try:
         url = str(info["http_url"])
         assert url.startswith("http://127.0.0.1:")
-        assert f"Web console: {url}/" in (tmp_path / "out.txt").read_text()
+        out = (tmp_path / "out.txt").read_text()
+        assert f"Web console: {url}/" in out
+        curl = next(line.strip() for line in out.splitlines() if line.strip().startswith("curl "))
+        done = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=60)
+        assert json.loads(done.stdout)["row_count"] == 4, done.stderr  # the banner's curl line runs as printed
         assert "OmniSQL console" in httpx.get(f"{url}/").text
         trace_id = httpx.post(f"{url}/v1/query", json={"sql": "SELECT 42 AS answer"}, timeout=30,
                               headers={"X-User-Token": "omni-demo-admin-token"}).json()["trace_id"]
