@@ -111,6 +111,23 @@ def test_an_http_query_is_one_trace_of_its_stages(service: Any, exporter: InMemo
     assert "mobile" not in attributes  # nor the principal's attribute, which the row filter binds
 
 
+def test_queries_sharing_a_callers_trace_answer_with_their_own_sources(service: Any) -> None:
+    import concurrent.futures
+
+    traceparent = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+    tables = ["github.pull_requests", "jira.issues"] * 3
+
+    def run(table: str) -> dict[str, Any]:
+        return dict(httpx.post(f"{service.http_url}/v1/query", json={"sql": f"SELECT count(*) FROM {table}"},
+                               headers={"X-User-Token": "omni-demo-admin-token", "traceparent": traceparent},
+                               timeout=60).json())
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(run, tables))
+    for table, answer in zip(tables, answers, strict=True):
+        assert [s["table"] for s in answer["sources"]] == [table], answer["sources"]
+
+
 def test_without_traceparent_the_query_starts_its_own_trace(service: Any, exporter: InMemorySpanExporter) -> None:
     answer = httpx.post(f"{service.http_url}/v1/query", json={"sql": "SELECT 1 AS one"},
                         headers={"X-User-Token": "omni-demo-admin-token"}, timeout=30).json()

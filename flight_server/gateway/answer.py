@@ -23,8 +23,12 @@ from planner.engine import QueryContext
 __all__ = ["arrow_stream", "columns", "header_json", "json_rows", "metadata", "unique_names"]
 
 
-def metadata(ctx: QueryContext, spans: Sequence[ReadableSpan]) -> dict[str, Any]:
+def metadata(ctx: QueryContext, spans: Sequence[ReadableSpan], root_span_id: int | None = None) -> dict[str, Any]:
+    """The answer's metadata from the context's counters and the spans under ``root_span_id`` (the query's own:
+    two queries continuing one caller's trace share a trace id, not a root)."""
     c = ctx.counters
+    if root_span_id is not None:
+        spans = descendants(spans, root_span_id)
     origin = min((s.start_time for s in spans if s.start_time), default=0)
     scans = sorted((s for s in spans if s.name == "omnisql.scan"), key=lambda s: s.start_time or 0)
     steps = [_step(s, origin) for s in sorted(spans, key=lambda s: s.start_time or 0)
@@ -42,6 +46,22 @@ def metadata(ctx: QueryContext, spans: Sequence[ReadableSpan]) -> dict[str, Any]
         "sources": [_source(s) for s in scans],
         "steps": steps,
     }
+
+
+def descendants(spans: Sequence[ReadableSpan], root_span_id: int) -> list[ReadableSpan]:
+    parents = {s.context.span_id: s.parent.span_id if s.parent else None for s in spans if s.context}
+    mine: dict[int, bool] = {root_span_id: True}
+
+    def under(span_id: int | None) -> bool:
+        chain = []
+        while span_id is not None and span_id not in mine:
+            chain.append(span_id)
+            span_id = parents.get(span_id)
+        found = span_id is not None and mine[span_id]
+        mine.update(dict.fromkeys(chain, found))
+        return found
+
+    return [s for s in spans if s.context and under(s.context.span_id)]
 
 
 def _step(span: ReadableSpan, origin: int) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -152,6 +153,7 @@ def _run(state: GatewayState, principal: Principal, body: QueryRequest, arrow: b
     options = QueryOptions(max_staleness_ms=body.max_staleness_ms, allow_stale=body.allow_stale)
     with query_scope(state.engine, state.admission, principal, options, transport="http",
                      on_cancel=disconnect.register) as ctx, collected(ctx.trace_id) as spans:
+        root_span_id = trace.get_current_span().get_span_context().span_id or None  # the query's root span
         try:
             table = state.engine.execute(body.sql, body.params, ctx)
             if not arrow and table.num_rows > state.max_rows:
@@ -163,4 +165,4 @@ def _run(state: GatewayState, principal: Principal, body: QueryRequest, arrow: b
             record_query(state.engine, ctx, body.sql, None, exc)
             raise
         record_query(state.engine, ctx, body.sql, table.num_rows, None)
-        return _Answer(table, metadata(ctx, list(spans)))
+        return _Answer(table, metadata(ctx, list(spans), root_span_id))
