@@ -6,6 +6,7 @@ whose client went away."""
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,21 @@ from typing import Any
 import httpx
 import pytest
 
+from core.errors import (
+    EntitlementDenied,
+    InvalidQuery,
+    QueryCancelled,
+    QueryTimeout,
+    RateLimitExhausted,
+    ResourceExhausted,
+    SourceTimeout,
+    StaleData,
+    Unauthenticated,
+    Unsupported,
+    UpstreamError,
+)
+from flight_server.gateway.errors import error_response
+from flight_server.query_scope import Busy
 from tests.conftest import SandboxLog, launch_demo
 from tests.test_http_api import ADMIN, assert_error
 
@@ -98,3 +114,20 @@ def test_a_spent_rate_limit_is_429_with_retry_after(faulty: dict[str, Any], faul
     response = post(faulty, "SELECT number FROM github.pull_requests WHERE repo = 'infra-tools'")
     error = assert_error(response, 429, "RATE_LIMIT_EXHAUSTED")
     assert 25 <= int(response.headers["retry-after"]) <= 31 and 25_000 <= error["retry_after_ms"] <= 31_000
+
+
+@pytest.mark.parametrize(("error", "status"), [
+    (InvalidQuery("x"), 400), (Unauthenticated("x"), 401), (EntitlementDenied("x"), 403),
+    (ResourceExhausted("x"), 413), (Busy("x"), 429), (RateLimitExhausted("x", retry_after_s=2.5), 429),
+    (Unsupported("x"), 501), (StaleData("x"), 503), (UpstreamError("x"), 503), (SourceTimeout("x"), 504),
+    (QueryTimeout("x"), 504), (QueryCancelled("x"), 499), (RuntimeError("secret detail"), 500),
+])
+def test_every_error_has_its_status_and_one_body_shape(error: Exception, status: int) -> None:
+    response = error_response(error, "f" * 32)
+    body = json.loads(bytes(response.body))["error"]
+    assert response.status_code == status and body["trace_id"] == "f" * 32
+    assert body["code"] == getattr(error, "code", "INTERNAL") and "Traceback" not in body["message"]
+    if status == 500:
+        assert "secret detail" not in body["message"] and "incident" in body["message"]
+    if isinstance(error, RateLimitExhausted):
+        assert body["retry_after_ms"] == 2500 and response.headers["retry-after"] == "3"
