@@ -89,9 +89,10 @@ def default_registry() -> Registry:
     from connectors.declarative.factory import MANIFEST
     from connectors.github.factory import GITHUB
     from connectors.jira.factory import JIRA
+    from connectors.mcp.factory import MCP
     from connectors.salesforce.factory import SALESFORCE
 
     registry = Registry()
-    for factory in (GITHUB, JIRA, SALESFORCE, MANIFEST):
+    for factory in (GITHUB, JIRA, SALESFORCE, MANIFEST, MCP):
         registry.register(factory)
     return registry

@@ -6,6 +6,7 @@ from typing import Any
 
 from connectors.github.connector import GitHubConfig
 from connectors.jira.connector import JiraConfig
+from connectors.mcp.connector import McpConfig
 from connectors.ratelimit import RateLimit, RateLimits
 from connectors.registry import ConnectorConfig
 from connectors.salesforce.connector import SalesforceConfig
@@ -73,7 +74,7 @@ def demo_config(sandbox_info: dict[str, Any], host: str, port: int, rate_limits:
         jira=JiraConfig(base_url=jira["base_url"], email=jira["email"], api_token=jira["api_token"],
                         project_teams=PROJECT_TEAMS),
         principals=principals, host=host, port=port, policy=POLICY,
-        rate_limits=rate_limits or RateLimits(), connectors=_salesforce(sandbox_info))
+        rate_limits=rate_limits or RateLimits(), connectors=_salesforce(sandbox_info) + _mcp(sandbox_info))
 
 
 def _salesforce(sandbox_info: dict[str, Any]) -> tuple[ConnectorConfig, ...]:
@@ -87,3 +88,12 @@ def _salesforce(sandbox_info: dict[str, Any]) -> tuple[ConnectorConfig, ...]:
 
 def demo_tokens() -> dict[str, str]:
     return {key: token for key, (_, token, _, _) in DEMO_TOKENS.items()}
+
+
+def _mcp(sandbox_info: dict[str, Any]) -> tuple[ConnectorConfig, ...]:
+    """The sandbox's MCP incident tracker as ``incidents`` (stdio: the server runs as our subprocess)."""
+    mcp = sandbox_info.get("mcp")
+    if not mcp:
+        return ()
+    return (ConnectorConfig("incidents", "mcp", McpConfig("stdio", command=mcp["command"], args=tuple(mcp["args"]),
+                                                          cwd=mcp.get("cwd"))),)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -18,6 +20,7 @@ from sandbox.salesforce_api import SalesforceStandIn
 from sandbox.salesforce_seed import build_salesforce_seed
 from sandbox.seed import DEFAULT_ISSUES, DEFAULT_PULLS, ORG, build_seed
 
+ROOT = Path(__file__).resolve().parent.parent
 GITHUB_TOKEN = "ghp_sandboxTokenForOmniSQLDemo000000000000"
 JIRA_EMAIL = "omnisql-bot@acme.example"
 JIRA_API_TOKEN = "ATATT3xSandboxJiraToken0000"
@@ -49,7 +52,9 @@ class Sandbox:
         return self._linear_info() | {"github": {"base_url": self.github_url, "token": GITHUB_TOKEN, "org": ORG},
                 "jira": {"base_url": self.jira_url, "email": JIRA_EMAIL, "api_token": JIRA_API_TOKEN},
                 "salesforce": {"base_url": self.salesforce_url, "client_id": SALESFORCE_CLIENT_ID,
-                               "client_secret": SALESFORCE_CLIENT_SECRET, "refresh_token": SALESFORCE_REFRESH_TOKEN}}
+                               "client_secret": SALESFORCE_CLIENT_SECRET, "refresh_token": SALESFORCE_REFRESH_TOKEN},
+                # the MCP incident tracker runs over stdio: a client starts it (python -m sandbox.mcp_incidents)
+                "mcp": {"command": sys.executable, "args": ["-m", "sandbox.mcp_incidents"], "cwd": str(ROOT)}}
 
     def _linear_info(self) -> dict[str, Any]:
         return {"linear": {"base_url": self.linear_url, "api_key": LINEAR_API_KEY,

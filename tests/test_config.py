@@ -81,9 +81,9 @@ def t_env(monkeypatch: pytest.MonkeyPatch) -> None:
      "3:3: connectors.Bad-Name: a connector name is its SQL schema, so it must be lowercase letters, digits and _ "
      "(starting with a letter), and not a reserved schema name"),
     ("connectors:\n  gh: {type: gitlab}\n", "3:8: connectors.gh.type: unknown connector type 'gitlab' (known: "
-                                            "github, jira, manifest, salesforce)"),
+                                            "github, jira, manifest, mcp, salesforce)"),
     ("connectors:\n  gh: {org: a, token_env: GH}\n", "3:3: connectors.gh.type is required (github, jira, manifest, "
-                                                     "salesforce), unless the name is a type"),
+                                                     "mcp, salesforce), unless the name is a type"),
     ("connectors:\n  github:\n    token_env: GH\n", "3:3: connectors.github.org is required"),
     ("connectors:\n  github: {org: a, token_env: GH, max_pages: lots}\n",
      "3:35: connectors.github.max_pages must be an integer, not 'lots'"),

@@ -58,9 +58,9 @@ def test_names_that_are_types_need_no_type(tmp_path: Path, env: None) -> None:
 
 
 @pytest.mark.parametrize(("section", "message"), [
-    ("  gh: {org: acme, token_env: GH}", r"connectors.gh.type is required \(github, jira, manifest, salesforce\)"),
+    ("  gh: {org: acme, token_env: GH}", r"connectors.gh.type is required \(github, jira, manifest, mcp, salesforce\)"),
     ("  gh: {type: gitlab}", r"connectors.gh.type: unknown connector type 'gitlab' \(known: github, jira, "
-                                         r"manifest, salesforce\)"),
+                                         r"manifest, mcp, salesforce\)"),
     ("  Bad-Name: {type: github}", "a connector name is its SQL schema"),
     ("  omnisql: {type: github}", "not a reserved schema name"),
     ("  github: {token_env: GH}", r"connectors.github.org is required"),

@@ -1,0 +1,1 @@
+"""MCP (Model Context Protocol) client connector: a server's tools as tables."""

@@ -1,0 +1,159 @@
+"""MCP tools as tables, end to end through ADBC: the sandbox's incident tracker over stdio (the demo's
+``incidents``) and over streamable HTTP (``incidents_http``), compared with the incidents themselves; required
+arguments as required filters, IN as one call per value, a bind join supplying ``get_incident``'s id, a join
+with Salesforce, and tool errors. Plus the schema mapping and ``tools/list`` paging on their own."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import adbc_driver_flightsql.dbapi as flightsql
+import duckdb
+import pyarrow as pa
+import pytest
+
+from connectors.mcp.connector import McpConfig, McpConnector
+from connectors.mcp.schema import table_for_tool
+from connectors.registry import ConnectorConfig
+from sandbox.mcp_incidents import INCIDENTS, serve_http
+from tests.answers import adbc_answer, assert_same_answer, is_ordered
+from tests.oracle import oracle_answer
+from tests.salesforce_oracle import connect_salesforce_oracle
+
+LIST = "incidents.list_incidents"
+
+
+@pytest.fixture(scope="module")
+def conn() -> Iterator[Any]:
+    from demo.tenant import UNTHROTTLED, demo_config, demo_tokens
+    from flight_server.app import start_service
+    from sandbox.server import start_sandbox
+
+    sandbox = start_sandbox()
+    url, http_server = serve_http()
+    config = demo_config(sandbox.info(), "127.0.0.1", 0, UNTHROTTLED)
+    config = dataclasses.replace(config, connectors=(
+        *config.connectors, ConnectorConfig("incidents_http", "mcp", McpConfig("http", url=url))))
+    service = start_service(config)
+    connection = flightsql.connect(service.uri, db_kwargs={
+        "adbc.flight.sql.authorization_header": f"Bearer {demo_tokens()['token_admin']}"})
+    yield connection
+    connection.close()
+    service.stop()
+    http_server.should_exit = True
+    sandbox.stop()
+
+
+@pytest.fixture(scope="module")
+def oracle() -> Iterator[duckdb.DuckDBPyConnection]:
+    db = connect_salesforce_oracle()
+    rows = [i.model_dump() for i in INCIDENTS]
+    table = pa.Table.from_pylist(rows, schema=pa.schema([
+        ("id", pa.string()), ("service", pa.string()), ("status", pa.string()), ("severity", pa.int64()),
+        ("title", pa.string()), ("customer", pa.string()), ("opened_at", pa.string())]))
+    for schema in ("incidents", "incidents_http"):
+        db.execute(f"CREATE SCHEMA {schema}")
+        db.register("incoming", table)
+        db.execute(f"CREATE TABLE {schema}.list_incidents AS SELECT * FROM incoming")
+        db.execute(f"CREATE TABLE {schema}.get_incident AS SELECT * FROM incoming")
+        db.unregister("incoming")
+    yield db
+    db.close()
+
+
+QUERIES = [
+    f"SELECT * FROM {LIST} WHERE service = 'checkout'",
+    f"SELECT id, status FROM {LIST} WHERE service IN ('auth', 'search') AND status = 'open'",
+    f"SELECT service, count(*) AS n, max(severity) AS worst FROM {LIST} "
+    "WHERE service IN ('checkout', 'search', 'payments', 'auth', 'notifications') GROUP BY service",
+    "SELECT * FROM incidents_http.list_incidents WHERE service = 'payments' AND severity >= 3",
+    "SELECT id, title FROM incidents.get_incident WHERE id = 'INC-1003'",
+    f"SELECT a.name, a.tier__c, i.id FROM {LIST} i JOIN salesforce.accounts a ON i.customer = a.name "
+    "WHERE i.service = 'payments' ORDER BY i.id LIMIT 5",
+]
+
+
+@pytest.mark.parametrize("sql", QUERIES)
+def test_tools_answer_like_the_tracker(sql: str, conn: Any, oracle: duckdb.DuckDBPyConnection) -> None:
+    assert_same_answer(adbc_answer(conn, sql), oracle_answer(oracle, sql), is_ordered(sql), context=sql)
+
+
+def test_a_required_argument_is_a_required_filter(conn: Any) -> None:
+    with pytest.raises(Exception, match="service"):
+        adbc_answer(conn, f"SELECT id FROM {LIST}")
+
+
+def test_in_is_one_call_per_value_and_explain_says_so(conn: Any) -> None:
+    steps = adbc_answer(conn, f"EXPLAIN SELECT id FROM {LIST} WHERE service IN ('auth', 'search', 'payments')")
+    step = steps.to_pylist()[0]
+    assert step["requests"] == 3 and "service IN" in (step["pushed_inexact"] or "")
+
+
+def test_a_join_supplies_a_required_argument(conn: Any, oracle: duckdb.DuckDBPyConnection) -> None:
+    sql = (f"SELECT g.id, g.title FROM {LIST} l JOIN incidents.get_incident g ON g.id = l.id "
+           "WHERE l.service = 'auth' AND l.status = 'resolved'")
+    plan = {s["source_table"]: s for s in adbc_answer(conn, f"EXPLAIN {sql}").to_pylist()}
+    assert plan["incidents.get_incident"]["strategy"] == "lookup join"  # a tool takes one id: one call per key
+    assert_same_answer(adbc_answer(conn, sql), oracle_answer(oracle, sql), False, context=sql)
+
+
+def test_a_tool_error_is_an_upstream_error(conn: Any) -> None:
+    with pytest.raises(Exception, match="UPSTREAM_ERROR.*get_incident answered an error: .*no incident INC-0"):
+        adbc_answer(conn, "SELECT * FROM incidents.get_incident WHERE id = 'INC-0'")
+
+
+@dataclass
+class _Tool:
+    name: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any] | None = None
+    description: str = ""
+
+
+def test_schemas_become_columns() -> None:
+    output = {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/$defs/Item"}}},
+              "$defs": {"Item": {"type": "object", "properties": {
+                  "id": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
+                  "tags": {"type": "array", "items": {"type": "string"}},
+                  "owner": {"anyOf": [{"type": "string"}, {"type": "null"}]}}}}}
+    inputs = {"type": "object", "properties": {"owner": {"type": "string"}, "limit": {"type": "integer"},
+                                               "opts": {"type": "object"}}, "required": ["owner"]}
+    table = table_for_tool("t", _Tool("search_items", inputs, output))
+    assert table is not None and table.rows_key == "items" and table.json_columns == {"tags"}
+    spec = table.spec
+    assert [(c.name, str(c.type)) for c in spec.columns] == [
+        ("id", "int64"), ("at", "timestamp[us, tz=UTC]"), ("tags", "string"), ("owner", "string"),
+        ("limit", "int64")]
+    owner, limit = spec.column("owner").filter, spec.column("limit").filter
+    assert owner is not None and owner.required and limit is not None and not limit.required
+    text = table_for_tool("t", _Tool("echo", {"type": "object", "properties": {"q": {"type": "string"}}}))
+    assert text is not None and text.text and [c.name for c in text.spec.columns] == ["content", "q"]
+    assert table_for_tool("t", _Tool("Bad-Name", inputs)) is None
+    assert table_for_tool("t", _Tool("needs_obj", {"properties": {"o": {"type": "object"}}, "required": ["o"]})) \
+        is None
+
+
+class _Pages:
+    """A client whose tools/list comes in pages (and a server that repeats its last cursor)."""
+
+    def __init__(self) -> None:
+        self.cursors: list[str | None] = []
+
+    async def list_tools(self, cursor: str | None = None) -> Any:
+        self.cursors.append(cursor)
+        page = {None: ("a", "p2"), "p2": ("b", "p3"), "p3": ("c", "p3")}[cursor]
+        tool = _Tool(page[0], {"type": "object", "properties": {}})
+        return type("Page", (), {"tools": [tool], "next_cursor": page[1]})()
+
+
+def test_tools_list_is_paged_until_the_cursor_ends_or_repeats() -> None:
+    connector = McpConnector(McpConfig("stdio", command="unused"), name="m")
+    pages = _Pages()
+    connector._client = pages
+    asyncio.run(connector._list_tools())
+    assert [t.name for t in connector.tables()] == ["a", "b", "c"]
+    assert pages.cursors == [None, "p2", "p3"]
