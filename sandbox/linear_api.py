@@ -142,10 +142,11 @@ class LinearStandIn:
         self.log = RequestLog()
         self.faults = Faults()
         self.schema: GraphQLSchema = build_schema(SDL)
-        self.issues = sorted(seed.issues, key=lambda i: (i["createdAt"], i["id"]))
+        self.issues = sorted((dict(i) for i in seed.issues), key=lambda i: (i["createdAt"], i["id"]))  # mutable copies
         self.app = Starlette(routes=[Route("/graphql", self.graphql, methods=["POST"]),
                                      Route("/oauth/token", self.token, methods=["POST"]),
                                      Route("/_sandbox/revoke_tokens", self.revoke, methods=["POST"]),
+                                     Route("/_sandbox/mutate", self.mutate, methods=["POST"]),
                                      *control_routes(self.log, self.faults)])
 
     # -- auth --------------------------------------------------------------------------------------------------
@@ -176,6 +177,25 @@ class LinearStandIn:
         """Test hook: every access token stops working (as when one expires early), refresh tokens stay."""
         self.access_tokens.clear()
         return JSONResponse({"revoked": True})
+
+    async def mutate(self, request: Request) -> Response:
+        """Test hook: ``{"update": [{"identifier": "MOB-1", "state": "Done", "title": "..."}], "delete": [...]}``;
+        an update stamps ``updatedAt`` now, as Linear does."""
+        body = await request.json()
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+        by_identifier = {i["identifier"]: i for i in self.issues}
+        for change in body.get("update", []):
+            issue = by_identifier[change["identifier"]]
+            if "state" in change:
+                issue["state"] = next(s for (team, name), s in self.seed.states.items()
+                                      if team == issue["team"]["key"] and name == change["state"])
+            if "title" in change:
+                issue["title"] = change["title"]
+            issue["updatedAt"] = stamp
+        gone = set(body.get("delete", []))
+        self.issues = [i for i in self.issues if i["identifier"] not in gone]
+        return JSONResponse({"updated": len(body.get("update", [])), "deleted": len(gone)})
 
     # -- the endpoint ------------------------------------------------------------------------------------------
     async def graphql(self, request: Request) -> Response:

@@ -246,3 +246,52 @@ def test_the_readmes_manifest_is_the_one_the_tests_run() -> None:
                   if code.startswith("version: 1")]
     shipped = (ROOT / "tests" / "manifests" / "statuspage.yaml").read_text()
     assert shipped.endswith(example)  # the file adds only its leading comments
+
+
+# -- delta refresh ----------------------------------------------------------------------------------------------------
+def test_a_cached_linear_scan_is_refreshed_with_only_the_changes(stand_in: tuple[LinearStandIn, str]) -> None:
+    import dataclasses
+
+    import adbc_driver_flightsql.dbapi as flightsql
+
+    from demo.tenant import UNTHROTTLED
+    from flight_server.app import start_service
+    from flight_server.config import TenantConfig
+    from flight_server.governance import CacheSettings
+    from security.principals import Principal
+
+    app, url = stand_in
+    config = parse(Settings("connectors.linear", {"manifest": "linear", "base_url": url, "api_key_env": "K"},
+                            {"K": KEY}))
+    from connectors.registry import ConnectorConfig
+
+    tenant = TenantConfig(github=None, jira=None, principals=(("tok", Principal(user="ana", tenant="t")),), port=0,
+                          connectors=(ConnectorConfig("linear", "manifest", config),), rate_limits=UNTHROTTLED)
+    services = {name: start_service(dataclasses.replace(tenant, cache=CacheSettings(full_refresh_s=refresh)))
+                for name, refresh in (("delta", 300.0), ("truth", 0.0))}
+    sql = "SELECT identifier, state, title FROM linear.issues WHERE state IN ('In Review', 'In Progress')"
+
+    def rows(name: str) -> list[tuple[Any, ...]]:
+        with flightsql.connect(services[name].uri, db_kwargs={
+                "adbc.flight.sql.authorization_header": "Bearer tok"}) as conn:
+            cursor = conn.cursor()
+            cursor.execute(sql)
+            return sorted(tuple(r.values()) for r in cursor.fetch_arrow_table().to_pylist())
+
+    try:
+        before = rows("delta")
+        (leaving, _, _), (renamed, renamed_state, _) = before[0], before[1]
+        entering = next(i["identifier"] for i in app.issues if i["state"]["name"] == "Todo")  # > a page: delta
+        httpx.post(f"{url}/_sandbox/mutate", json={"update": [
+            {"identifier": leaving, "state": "Done"}, {"identifier": renamed, "title": "Renamed while cached"},
+            {"identifier": entering, "state": "In Review"}]}).raise_for_status()
+        app.log.clear()
+        got = rows("delta")
+        (sent,) = [e for e in app.log.snapshot() if e["path"] == "/graphql"]
+        assert set(sent["body"]["variables"]["filter"]) == {"updatedAt"}, "only what changed, whatever its state"
+        assert got == rows("truth") != before
+        keys = {k for k, _, _ in got}
+        assert leaving not in keys and entering in keys and (renamed, renamed_state, "Renamed while cached") in got
+    finally:
+        for service in services.values():
+            service.stop()

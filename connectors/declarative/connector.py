@@ -28,7 +28,7 @@ from connectors.filtering import filter_batch
 from connectors.http import HttpLimits, RetryPolicy
 from connectors.requester import PageRequest, RecordSelector, paginate
 from connectors.topn import TopN
-from core.types import ScanRequest, ScanStats, TableSpec
+from core.types import Changes, ScanRequest, ScanStats, TableSpec
 
 __all__ = ["ManifestConfig", "ManifestConnector"]
 
@@ -164,6 +164,12 @@ class ManifestConnector:
                 {"query_param": options.params, "variable": options.variables, "body_field": options.body}[
                     target][name] = value
                 return
+
+    async def scan_changes(self, request: ScanRequest, since: float, stats: ScanStats) -> Changes | None:
+        """What changed since ``since`` (tables with a ``changes`` block; ``changes.py``)."""
+        from connectors.declarative.changes import scan_changes
+
+        return await scan_changes(self, request, since, stats)
 
     # -- the scan ----------------------------------------------------------------------------------------------
     async def scan(self, request: ScanRequest, stats: ScanStats) -> AsyncIterator[pa.RecordBatch]:

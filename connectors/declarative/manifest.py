@@ -19,8 +19,8 @@ import pyarrow as pa
 from connectors.declarative.validate import Located, ManifestError, Problem, read_located, schema_problems
 from core.types import Op
 
-__all__ = ["AuthDef", "ColumnDef", "ErrorDef", "FilterDef", "Manifest", "OrderDef", "PagingDef", "RateHeaders",
-           "RequestDef", "TableDef", "load_manifest", "parse_manifest"]
+__all__ = ["AuthDef", "ChangesDef", "ColumnDef", "ErrorDef", "FilterDef", "Manifest", "OrderDef", "PagingDef",
+           "RateHeaders", "RequestDef", "TableDef", "load_manifest", "parse_manifest"]
 
 ARROW_TYPES: dict[str, pa.DataType] = {
     "string": pa.string(), "integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_(),
@@ -112,6 +112,17 @@ class OrderDef:
 
 
 @dataclass(frozen=True)
+class ChangesDef:
+    """The API can list what changed since a time: ``column >= since`` (a filter must map it), narrowed only by the
+    ``keep`` columns' conditions (values a record never changes), ``slack_s`` earlier (the scan cache already asks
+    from a minute before its copy was fetched)."""
+
+    column: str
+    keep: tuple[str, ...] = ()
+    slack_s: float = 0.0
+
+
+@dataclass(frozen=True)
 class TableDef:
     name: str
     request: RequestDef
@@ -124,6 +135,7 @@ class TableDef:
     row_estimate: int = 1000
     primary_key: tuple[str, ...] = ()
     limit_pushdown: bool = True
+    changes: ChangesDef | None = None
 
 
 @dataclass(frozen=True)
@@ -261,7 +273,26 @@ def _table(doc: Located, where: tuple[str | int, ...], raw: dict[str, Any], foun
                     paging=paging, filters=filters, order_by=tuple(orders),
                     description=str(raw.get("description", "")), row_estimate=int(raw.get("row_estimate", 1000)),
                     primary_key=tuple(raw.get("primary_key") or ()),
-                    limit_pushdown=bool(raw.get("limit_pushdown", True)))
+                    limit_pushdown=bool(raw.get("limit_pushdown", True)),
+                    changes=_changes(doc, where + ("changes",), raw, by_name, filters, found))
+
+
+def _changes(doc: Located, where: tuple[str | int, ...], raw: dict[str, Any], columns: Mapping[str, ColumnDef],
+             filters: tuple[FilterDef, ...], found: list[Problem]) -> ChangesDef | None:
+    spec = raw.get("changes")
+    if spec is None:
+        return None
+    column = columns.get(spec["column"])
+    if column is None or column.kind != "timestamp":
+        found.append(doc.problem(where + ("column",), ": must name a timestamp column"))
+    elif not any(f.column == column.name and ">=" in f.ops for f in filters):
+        found.append(doc.problem(where + ("column",), f": needs a filter that sends {column.name} >= (the changes)"))
+    if len(raw.get("primary_key") or ()) != 1:
+        found.append(doc.problem(where, ": needs a primary_key of one column (changes are merged by it)"))
+    unknown = [k for k in spec.get("keep") or () if k not in columns]
+    if unknown:
+        found.append(doc.problem(where + ("keep",), f": names unknown columns {unknown}"))
+    return ChangesDef(spec["column"], tuple(spec.get("keep") or ()), float(spec.get("slack_s", 0.0)))
 
 
 def _request(doc: Located, where: tuple[str | int, ...], raw: dict[str, Any], found: list[Problem]) -> RequestDef:

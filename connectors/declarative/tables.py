@@ -30,4 +30,5 @@ def table_spec(schema_name: str, table: TableDef) -> TableSpec:
                      primary_key=table.primary_key, row_estimate=table.row_estimate,
                      page_size=table.paging.page_size if table.paging.type != "none" else max(table.row_estimate, 1),
                      limit_pushdown=table.limit_pushdown,
-                     order_pushdown=tuple(o.column for o in table.order_by if not nullable[o.column]))
+                     order_pushdown=tuple(o.column for o in table.order_by if not nullable[o.column]),
+                     delta_refresh=table.changes is not None)
