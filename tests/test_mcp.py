@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from connectors.mcp.schema import table_for_tool
 from connectors.registry import ConnectorConfig
 from sandbox.mcp_incidents import INCIDENTS, serve_http
 from tests.answers import adbc_answer, assert_same_answer, is_ordered
+from tests.conftest import SHARED
 from tests.oracle import oracle_answer
 from tests.salesforce_oracle import connect_salesforce_oracle
 
@@ -157,3 +159,50 @@ def test_tools_list_is_paged_until_the_cursor_ends_or_repeats() -> None:
     asyncio.run(connector._list_tools())
     assert [t.name for t in connector.tables()] == ["a", "b", "c"]
     assert pages.cursors == [None, "p2", "p3"]
+
+
+SPEC = SHARED / "api-contracts" / "mcp" / "spec-examples.jsonrpc.json"
+
+
+@pytest.mark.skipif(not SPEC.exists(), reason="../shared/api-contracts is not present")
+def test_the_specs_examples_are_read_as_tables() -> None:
+    """The spec's own tools/list and tools/call messages, parsed by the SDK's models, through our mapping."""
+    from mcp_types import CallToolResult, ListToolsResult
+
+    from core.errors import UpstreamError
+    from core.types import ScanRequest, ScanStats
+
+    examples = json.loads(SPEC.read_text())["2025-11-25/server/tools.mdx"]
+    listed = ListToolsResult.model_validate(examples[1]["result"])
+    assert listed.next_cursor == "next-page-cursor"
+    weather = table_for_tool("mcp", listed.tools[0])
+    assert weather is not None and weather.text
+    assert [(c.name, c.filter is not None and c.filter.required) for c in weather.spec.columns] == [
+        ("content", False), ("location", True)]
+    structured = _Tool("get_weather", listed.tools[0].input_schema, {"type": "object", "properties": {
+        "temperature": {"type": "number"}, "conditions": {"type": "string"}, "humidity": {"type": "number"}}})
+    table = table_for_tool("mcp", structured)
+    assert table is not None and table.rows_key is None
+
+    class _Client:
+        def __init__(self, result: dict[str, Any]) -> None:
+            self.result = CallToolResult.model_validate(result)
+
+        async def call_tool(self, name: str, arguments: dict[str, Any]) -> Any:
+            return self.result
+
+    connector = McpConnector(McpConfig("stdio", command="unused"), name="mcp")
+
+    async def call(tool: Any, result: dict[str, Any]) -> list[dict[str, Any]]:
+        connector._client = _Client(result)
+        return await connector._call(tool, {"location": "New York"}, ScanStats())
+
+    assert asyncio.run(call(weather, examples[3]["result"])) == [
+        {"content": "Current weather in New York:\nTemperature: 72°F\nConditions: Partly cloudy"}]
+    assert asyncio.run(call(table, examples[5]["result"])) == [
+        {"temperature": 22.5, "conditions": "Partly cloudy", "humidity": 65}]
+    batch = connector._to_batch(table, asyncio.run(call(table, examples[5]["result"])), {"location": "New York"},
+                                ScanRequest("get_weather", ("location", "temperature", "humidity")))
+    assert batch.to_pylist() == [{"temperature": 22.5, "humidity": 65.0, "location": "New York"}]
+    with pytest.raises(UpstreamError, match="Invalid departure date"):
+        asyncio.run(call(weather, examples[7]["result"]))
