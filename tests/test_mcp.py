@@ -206,3 +206,11 @@ def test_the_specs_examples_are_read_as_tables() -> None:
     assert batch.to_pylist() == [{"temperature": 22.5, "humidity": 65.0, "location": "New York"}]
     with pytest.raises(UpstreamError, match="Invalid departure date"):
         asyncio.run(call(weather, examples[7]["result"]))
+
+
+def test_the_demo_serves_salesforce_and_incidents(adbc_conn: Any) -> None:
+    """``make demo`` (``omnisql serve --demo``, a subprocess here) has both new connectors."""
+    sql = (f"SELECT count(*) AS n FROM {LIST} i JOIN salesforce.accounts a ON i.customer = a.name "
+           "WHERE i.service = 'payments'")
+    expected = sum(1 for i in INCIDENTS if i.service == "payments" and i.customer is not None)
+    assert adbc_answer(adbc_conn, sql).column(0)[0].as_py() == expected > 0
