@@ -49,20 +49,75 @@ def encode_flight_data(header: pa.Buffer | bytes, body: pa.Buffer | bytes | None
     return b"".join(parts)
 
 
-def _rows_per_chunk(table: pa.Table) -> int:
-    if table.num_rows == 0:
+def _rows_per_chunk(batch: pa.RecordBatch) -> int:
+    if batch.num_rows == 0:
         return 1
-    row_bytes = max(1, table.nbytes // table.num_rows)
+    row_bytes = max(1, batch.nbytes // batch.num_rows)
     return max(1, MAX_MESSAGE_BYTES // row_bytes)
 
 
-def flight_data_stream(table: pa.Table) -> Iterator[bytes]:
-    """The schema message, then dictionary and record batch messages, each as a serialized FlightData."""
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table, max_chunksize=_rows_per_chunk(table))
-    for message in pa.ipc.MessageReader.open_stream(sink.getvalue()):
-        yield encode_flight_data(message.metadata, message.body)
+def flight_data_stream(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
+    """The schema message, then one record batch message per chunk of at most ``MAX_MESSAGE_BYTES``, each as a
+    serialized FlightData, as the batches come: a batch is encoded while the next is computed, and nothing holds
+    the whole result. (Dictionary-encoded columns need their dictionaries first: those go through Arrow's
+    stream writer, batch by batch.)"""
+    if any(pa.types.is_dictionary(f.type) for f in schema):
+        yield from _written(schema, batches)
+        return
+    yield encode_flight_data(pa.ipc.read_message(schema.serialize()).metadata)
+    for batch in batches:
+        for chunk in _chunks(batch):
+            message = pa.ipc.read_message(chunk.serialize())
+            yield encode_flight_data(message.metadata, message.body)
+
+
+def _chunks(batch: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
+    rows = _rows_per_chunk(batch)
+    for offset in range(0, batch.num_rows, rows):
+        yield batch.slice(offset, rows)
+
+
+def _written(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
+    """Through Arrow's IPC stream writer (dictionaries, deltas), its messages passed on after every batch."""
+    sink = _Collected()
+    writer = pa.ipc.new_stream(pa.PythonFile(sink, mode="w"), schema)
+
+    def flush() -> Iterator[bytes]:
+        reader = pa.BufferReader(sink.take())
+        while reader.tell() < reader.size():
+            try:
+                message = pa.ipc.read_message(reader)
+            except EOFError:  # the end-of-stream marker: Flight ends the stream by ending the call
+                return
+            yield encode_flight_data(message.metadata, message.body)
+
+    yield from flush()
+
+    for batch in batches:
+        for chunk in _chunks(batch):
+            writer.write_batch(pa.RecordBatch.from_arrays(chunk.columns, schema=schema))
+            yield from flush()
+    writer.close()
+    yield from flush()
+
+
+class _Collected:
+    """A write-only file that keeps what was written until ``take``."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        return None
+
+    def take(self) -> bytes:
+        data, self.parts = b"".join(self.parts), []
+        return data
 
 
 def _frame(header: bytes, body: bytes) -> bytes:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 from google.protobuf.message import Message
 
-from core.errors import InvalidQuery, Unsupported
+from core.errors import InvalidQuery, QueryCancelled, Unsupported
 from flight_server import metadata, sessions
 from flight_server.admission import Admission
 from flight_server.call import TRACE_HEADER, Call
@@ -132,7 +132,7 @@ class FlightSqlService:
         return annotate_result_schema(schema), pack(pb.TicketStatementQuery(statement_handle=handle)), _plan_info(ctx)
 
     @contextmanager
-    def result(self, call: Call, ticket: bytes) -> Iterator[pa.Table]:
+    def result(self, call: Call, ticket: bytes) -> Iterator[Result]:
         """DoGet: run what the ticket names; the block sends the result. A query holds its slot (``admission``)
         until the block ends, so a client that reads slowly holds one of its own slots, not a free worker. A
         client that goes away (``on_cancel``) or the tenant's ``query_deadline_s`` stops the query wherever it
@@ -140,21 +140,24 @@ class FlightSqlService:
         principal = call.principal
         command = unpack(ticket)
         if isinstance(command, _METADATA_COMMANDS):
-            yield self._metadata_table(command, principal)
+            table = self._metadata_table(command, principal)
+            yield Result(table.schema, table.to_batches())
             return
         if not isinstance(command, pb.TicketStatementQuery):
             raise InvalidQuery("the ticket is not a statement ticket; call GetFlightInfo first")
         sql, params = self.tickets.verify(command.statement_handle, principal.user)
         with self._query(call, "execute") as ctx:
-            table: pa.Table | None = None
             try:
-                table = self.engine.execute(sql, params, ctx)
+                reader = self.engine.stream(sql, params, ctx)
+                yield Result(annotate_result_schema(reader.schema), reader)  # sent while DuckDB makes the rest
+            except GeneratorExit:  # the client stopped reading: the rest of the result is never made
+                self._audit(ctx, sql, ctx.counters.rows, QueryCancelled("the client stopped reading the result"))
+                raise
             except BaseException as exc:
                 self._audit(ctx, sql, None, exc)
                 raise
-            self._audit(ctx, sql, table.num_rows, None)
+            self._audit(ctx, sql, ctx.counters.rows, None)
             log.info("query %s", ctx.summary())
-            yield pa.Table.from_arrays(table.columns, schema=annotate_result_schema(table.schema))  # zero-copy
 
     def _audit(self, ctx: QueryContext, sql: str, rows: int | None, error: BaseException | None) -> None:
         """One audit line and one ``omnisql.query_log`` row (flight_server/query_scope.py, shared with HTTP)."""
@@ -247,6 +250,13 @@ class FlightSqlService:
             prepared_statement_handle=handle,
             dataset_schema=annotate_result_schema(prepared.dataset_schema).serialize().to_pybytes(),
             parameter_schema=params_schema.serialize().to_pybytes() if len(params_schema) else b"")
+
+
+class Result(NamedTuple):
+    """A DoGet answer: the schema to announce (with column metadata), then the batches as they are made."""
+
+    schema: pa.Schema
+    batches: Iterable[pa.RecordBatch]
 
 
 def _plan_info(ctx: QueryContext) -> bytes:

@@ -210,8 +210,8 @@ class FlightGrpcServer:
         return fpb.SchemaResult(schema=schema.serialize().to_pybytes())
 
     def do_get(self, ticket: fpb.Ticket, context: grpc.ServicerContext) -> Iterator[bytes]:
-        with self.service.result(self._call(context), ticket.ticket) as table:
-            yield from flight_data_stream(table)
+        with self.service.result(self._call(context), ticket.ticket) as result:
+            yield from flight_data_stream(result.schema, result.batches)
 
     def do_put(self, messages: Iterator[fpb.FlightData], context: grpc.ServicerContext) -> Iterator[fpb.PutResult]:
         principal = self._principal(context)

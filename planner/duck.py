@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import duckdb
 import pyarrow as pa
@@ -56,14 +56,37 @@ class Duck:
     def run(self, sql: str, views: dict[str, pa.Table], params: Sequence[duckdb.Value] = (),
             control: QueryControl | None = None) -> pa.Table:
         """``sql`` over ``views`` with ``params`` bound to ``$1..$n``; a stop of ``control`` interrupts it."""
+        return self.stream(sql, views, params, control).read_all()
+
+    def stream(self, sql: str, views: dict[str, pa.Table], params: Sequence[duckdb.Value] = (),
+               control: QueryControl | None = None) -> pa.RecordBatchReader:
+        """Like ``run``, as DuckDB produces it: record batches, refused as soon as they pass
+        ``max_result_bytes`` (never held in full). Binding errors raise here; the cursor (and the views) live
+        until the reader is exhausted or closed; a stop of ``control`` interrupts DuckDB inside a batch."""
+        batches = self._batches(sql, views, params, control or QueryControl())
+        schema = next(batches)
+        assert isinstance(schema, pa.Schema)
+        return pa.RecordBatchReader.from_batches(schema, batches)
+
+    def _batches(self, sql: str, views: dict[str, pa.Table], params: Sequence[duckdb.Value],
+                 control: QueryControl) -> Iterator[pa.Schema | pa.RecordBatch]:
+        """The schema, then the batches (``stream``)."""
         cursor = self.cursor()
         control = control or QueryControl()
         try:
             for name, table in views.items():
                 cursor.register(name, table)
+            size = 0
             with control.guard(cursor.interrupt):
                 reader = cursor.sql(sql, params=list(params) or None).to_arrow_reader(64 * 1024)
-                return self._bounded(reader)
+                yield reader.schema
+                for batch in reader:
+                    size += batch.nbytes
+                    if size > self.max_result_bytes:
+                        raise ResourceExhausted(
+                            f"the result is larger than {_size(self.max_result_bytes)} (max_result_bytes); add a "
+                            "LIMIT, filter or aggregate, or select fewer columns")
+                    yield batch
         except duckdb.InterruptException as exc:
             raise control.error() from exc
         except duckdb.OutOfMemoryException as exc:
@@ -77,18 +100,6 @@ class Duck:
             raise InvalidQuery(_clean(str(exc))) from exc
         finally:
             cursor.close()
-
-    def _bounded(self, reader: pa.RecordBatchReader) -> pa.Table:
-        """The result, refused as soon as it passes ``max_result_bytes`` (never held in full first)."""
-        batches, size = [], 0
-        for batch in reader:
-            size += batch.nbytes
-            if size > self.max_result_bytes:
-                raise ResourceExhausted(
-                    f"the result is larger than {_size(self.max_result_bytes)} (max_result_bytes); add a LIMIT, "
-                    "filter or aggregate, or select fewer columns")
-            batches.append(batch)
-        return pa.Table.from_batches(batches, schema=reader.schema)
 
     def result_schema(self, sql: str, views: dict[str, pa.Schema], params: Sequence[duckdb.Value] = (),
                       control: QueryControl | None = None) -> pa.Schema:

@@ -8,7 +8,7 @@ import dataclasses
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
@@ -167,6 +167,23 @@ class Engine:
         table = results[0].table if len(results) == 1 else pa.concat_tables([r.table for r in results])
         ctx.counters.rows += table.num_rows
         return table
+
+    def stream(self, sql: str, params: pa.Table | None, ctx: QueryContext) -> pa.RecordBatchReader:
+        """DoGet, streamed: planned and fetched before this returns (errors raise here), DuckDB's batches made
+        as the caller reads them. Several bound rows run one after another as ``execute`` does."""
+        rows = parameter_rows(params)
+        if len(rows) > 1:
+            table = self.execute(sql, params, ctx)
+            return pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+        reader = self.executor.stream(self.plan(sql, rows[0] if rows else Parameters(), ctx), ctx)
+
+        def counted() -> Iterator[pa.RecordBatch]:
+            for batch in reader:
+                ctx.counters.rows += batch.num_rows
+                yield batch
+            self.note_budgets(ctx)
+
+        return pa.RecordBatchReader.from_batches(reader.schema, counted())
 
     # -- in-process use (tests, benchmarks, EXPLAIN) -----------------------------------------------------------
     def plan(self, sql: str, params: Sequence[Any] | Parameters = (), ctx: QueryContext | None = None,

@@ -95,35 +95,58 @@ class Executor:
         """Run the plan under the context's control. A stop — the client going away or the deadline — cancels
         the fetch tasks (and their HTTP requests) at once, so an abandoned query stops spending the tenant's API
         budget, and interrupts DuckDB, so it stops spending the server's CPU. Fills the context's counters."""
+        fetch_started = time.perf_counter()
+        steps = self._fetched(plan, ctx)
+        started = time.perf_counter()
+        if plan.explain:
+            table = explain_table(plan, steps if plan.explain == "EXPLAIN ANALYZE" else None)
+        else:
+            with tracing.span("omnisql.duckdb"):
+                table = self._final(plan, steps, ctx).read_all()
+        duckdb_ms = (time.perf_counter() - started) * 1000
+        ctx.counters.duckdb_ms += duckdb_ms
+        return QueryResult(table, steps, fetch_ms=(started - fetch_started) * 1000, duckdb_ms=duckdb_ms)
+
+    def stream(self, plan: FetchPlan, ctx: QueryContext) -> pa.RecordBatchReader:
+        """Like ``execute``, with DuckDB's result streamed: the fetch is done (and its errors raised) before this
+        returns; the final SQL's batches are made as the caller reads them, so the first can be sent before the
+        last is computed and the server holds about one batch window, not the whole result."""
+        steps = self._fetched(plan, ctx)
+        if plan.explain:
+            return pa.RecordBatchReader.from_batches(
+                EXPLAIN_SCHEMA, explain_table(plan, steps if plan.explain == "EXPLAIN ANALYZE" else None).to_batches())
+        started = time.perf_counter()
+        final = self._final(plan, steps, ctx)
+        ctx.counters.duckdb_ms += (time.perf_counter() - started) * 1000  # binding and the first batch's start
+        return final
+
+    def _fetched(self, plan: FetchPlan, ctx: QueryContext) -> list[StepResult]:
+        """Every scan step's rows (a table-free query — SELECT 1, VALUES — needs no trip to the I/O loop)."""
         control = ctx.control
         started = time.perf_counter()
         control.check()
         steps: list[StepResult] = []
-        if plan.steps:  # a table-free query (SELECT 1, VALUES) needs no trip to the I/O loop
+        if plan.steps:
             future = self.loop.submit(self._fetch_all(plan, ctx))
             control.on_stop(future.cancel)
             try:
                 steps = future.result()
             except CancelledError:
                 raise control.error() from None
-        fetched = time.perf_counter()
-        if plan.explain:
-            table = explain_table(plan, steps if plan.explain == "EXPLAIN ANALYZE" else None)
-        else:
-            views = {s.view_name: r.table for s, r in zip(plan.steps, steps, strict=True)}
-            with tracing.span("omnisql.duckdb"):
-                table = self.duck.run(plan.final_sql, views, plan.params.duckdb_values(), control)
-            if table.schema != plan.schema:
-                table = table.cast(plan.schema)
-        result = QueryResult(table, steps, fetch_ms=(fetched - started) * 1000,
-                             duckdb_ms=(time.perf_counter() - fetched) * 1000)
         counters = ctx.counters
         counters.executions += 1
-        counters.fetch_ms += result.fetch_ms
-        counters.duckdb_ms += result.duckdb_ms
-        counters.api_calls += result.api_calls
+        counters.fetch_ms += (time.perf_counter() - started) * 1000
+        counters.api_calls += sum(s.stats.api_calls for s in steps)
         counters.cache_hits += sum(r.cache_hits for r in steps)
-        return result
+        return steps
+
+    def _final(self, plan: FetchPlan, steps: list[StepResult], ctx: QueryContext) -> pa.RecordBatchReader:
+        """The final SQL over the steps' rows as zero-copy views, in the plan's announced schema."""
+        views = {s.view_name: r.table for s, r in zip(plan.steps, steps, strict=True)}
+        reader = self.duck.stream(plan.final_sql, views, plan.params.duckdb_values(), ctx.control)
+        if reader.schema == plan.schema:
+            return reader
+        return pa.RecordBatchReader.from_batches(plan.schema, (b.cast(plan.schema) for b in reader))
 
     async def _fetch_all(self, plan: FetchPlan, ctx: QueryContext) -> list[StepResult]:
         if plan.explain == "EXPLAIN":

@@ -31,7 +31,7 @@ def test_flight_data_encoding_matches_protobuf(sizes: tuple[int, int, int]) -> N
 
 
 def _round_trip(table: pa.Table) -> tuple[pa.Table | None, list[bytes]]:
-    messages = list(flight_data_stream(table))
+    messages = list(flight_data_stream(table.schema, table.to_batches()))
     return read_flight_data(fpb.FlightData.FromString(m) for m in messages), messages
 
 
