@@ -214,3 +214,56 @@ def test_the_demo_serves_salesforce_and_incidents(adbc_conn: Any) -> None:
            "WHERE i.service = 'payments'")
     expected = sum(1 for i in INCIDENTS if i.service == "payments" and i.customer is not None)
     assert adbc_answer(adbc_conn, sql).column(0)[0].as_py() == expected > 0
+
+
+class _SlowClient:
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s, self.running, self.most = delay_s, 0, 0
+
+    async def call_tool(self, name: str, arguments: dict[str, Any]) -> Any:
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            await asyncio.sleep(self.delay_s)
+        finally:
+            self.running -= 1
+        return type("Result", (), {"content": [], "structured_content": {"id": "x"}, "is_error": False})()
+
+
+def test_calls_are_capped_per_server_and_bounded_in_time() -> None:
+    from core.errors import SourceTimeout
+    from core.types import ScanStats
+
+    tool = table_for_tool("m", _Tool("one", {"type": "object", "properties": {}},
+                                     {"type": "object", "properties": {"id": {"type": "string"}}}))
+    assert tool is not None
+    connector = McpConnector(McpConfig("stdio", command="unused", concurrency=2, timeout_s=0.5), name="m")
+    slow = _SlowClient(0.05)
+    connector._client = slow
+    stats = ScanStats()
+
+    async def many() -> None:
+        await asyncio.gather(*(connector._call(tool, {}, stats) for _ in range(6)))
+
+    asyncio.run(many())
+    assert slow.most == 2 and stats.api_calls == 6
+    connector._client = _SlowClient(2.0)
+    with pytest.raises(SourceTimeout, match="did not answer tool one in time"):
+        asyncio.run(connector._call(tool, {}, stats))
+
+
+def test_the_tenant_section(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flight_server.config import load_config
+
+    monkeypatch.setenv("T", "x")
+    monkeypatch.setenv("MCP_TOKEN", "secret-token")
+    path = tmp_path / "t.yaml"
+    path.write_text("connectors:\n  tracker:\n    type: mcp\n    transport: http\n    url: https://mcp.example.com/mcp\n"
+                    "    token_env: MCP_TOKEN\n    tools: [list_incidents]\n    concurrency: 3\n"
+                    "  local:\n    type: mcp\n    command: incident-mcp\n    args: [--read-only]\n"
+                    "principals: [{user: a, token_env: T}]\n")
+    configs = {c.name: c.config for c in load_config(path).connectors}
+    assert configs["tracker"] == McpConfig("http", url="https://mcp.example.com/mcp", token="secret-token",
+                                           tools=("list_incidents",), concurrency=3)
+    assert configs["local"] == McpConfig("stdio", command="incident-mcp", args=("--read-only",))
+    assert "secret-token" not in repr(configs["tracker"])
