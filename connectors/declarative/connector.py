@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from connectors.declarative.client import ManifestApiClient, ManifestErrors, build_auth
 from connectors.declarative.decode import decode_records
-from connectors.declarative.manifest import AuthDef, Manifest, TableDef
+from connectors.declarative.manifest import AuthDef, ColumnDef, Manifest, TableDef
 from connectors.declarative.options import Options, build_options, order_option
 from connectors.declarative.paging import paginator_for
 from connectors.declarative.tables import table_spec
@@ -205,7 +205,8 @@ class ManifestConnector:
                 if done:
                     return
 
-    def _batch(self, records: list[Any], columns: list[Any], spec: TableSpec, request: ScanRequest) -> pa.RecordBatch:
+    def _batch(self, records: list[Any], columns: list[ColumnDef], spec: TableSpec, request: ScanRequest
+               ) -> pa.RecordBatch:
         decoded = decode_records(records, columns, self.config.manifest.name)
         schema = spec.schema_for(decoded)  # never empty: the planner always asks for a column
         batch = pa.RecordBatch.from_arrays([decoded[n] for n in schema.names], schema=schema)
