@@ -130,7 +130,7 @@ def test_the_app_opens_and_closes_connectors_and_the_http_client(monkeypatch: py
     try:
         assert sorted(calls) == ["open github", "open jira"]
         assert service.http is not None and not service.http.is_closed
-        assert sorted(service.engine.connectors) == ["github", "information_schema", "jira", "omnisql"]  # system schemas
+        assert sorted(service.engine.connectors) == ["github", "information_schema", "jira", "omnisql"]
     finally:
         service.stop()
     assert sorted(calls) == ["close github", "close jira", "open github", "open jira"]
