@@ -7,7 +7,7 @@ import re
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import OptimizeError, ParseError
+from sqlglot.errors import OptimizeError, ParseError, TokenError
 from sqlglot.optimizer.qualify import qualify
 
 from core.errors import InvalidQuery
@@ -39,6 +39,9 @@ def parse_query(sql: str) -> exp.Expr:
         raise InvalidQuery("the query nests too deeply to parse; flatten its expressions or subqueries") from exc
     except ParseError as exc:
         raise InvalidQuery(_syntax_error(exc)) from exc
+    except TokenError as exc:  # an unterminated string, quoted name or comment (was INTERNAL; found by schemathesis)
+        raise InvalidQuery(f"SQL syntax error: {str(exc)[:200]}; check that every quote and comment is closed") \
+            from exc
     if len(statements) != 1:
         raise InvalidQuery(f"expected exactly one SQL statement, got {len(statements)}; send one query per request")
     statement = statements[0]

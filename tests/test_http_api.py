@@ -140,6 +140,7 @@ def test_missing_or_wrong_credentials_are_401(demo: dict[str, Any], headers: dic
     (b'{"sql": "SELECT 1", "metadata": {"max_staleness_ms": -1}}', "max_staleness_ms"),
     (b'{"sql": "SELECT 1", "metadata": {"allow_stale": "yes"}}', "allow_stale"),
     (b'{"sql": "SELEC 1"}', "syntax"),
+    (b'{"sql": "SELECT \'abc"}', "every quote and comment is closed"),
     (b'{"sql": "SELECT nope FROM jira.issues"}', "nope"),
     (b'{"sql": "DELETE FROM jira.issues"}', "read-only"),
 ])
