@@ -39,6 +39,8 @@ REMOVED_BODY = {"errorMessages": ["The requested API has been removed. Please mi
                                   "https://developer.atlassian.com/changelog/#CHANGE-2046"], "errors": {}}
 SEARCH_BODY_KEYS = {"jql", "nextPageToken", "maxResults", "fields", "expand", "properties", "fieldsByKeys",
                     "reconcileIssues"}
+# What project/search says of each project: category (None: uncategorized) and style.
+PROJECT_DETAILS = {"MOB": ("Product", "classic"), "WEB": ("Product", "classic"), "PLAT": (None, "next-gen")}
 _NAVIGABLE = ("summary", "status", "assignee", "project", "labels", "created", "updated", STORY_POINTS_FIELD,
               BRANCH_FIELD, CUSTOMER_FIELD)
 
@@ -66,6 +68,7 @@ class JiraStandIn:
             Route("/rest/api/3/search", self._guard(self.legacy_search), methods=["GET", "POST"]),
             Route("/rest/api/3/field", self._guard(self.field_list)),
             Route("/rest/api/3/myself", self._guard(self.myself)),
+            Route("/rest/api/3/project/search", self._guard(self.project_search)),
         ]
         self.app = Starlette(routes=[*api, Mount(f"/ex/jira/{CLOUD_ID}", routes=api),
                                      *control_routes(self.log, self.faults),
@@ -127,6 +130,44 @@ class JiraStandIn:
     # -- endpoints ---------------------------------------------------------------------------------------------
     async def legacy_search(self, request: Request) -> Response:
         return json_response(REMOVED_BODY, 410)
+
+    async def project_search(self, request: Request) -> Response:
+        """``GET /project/search``: a PageBean of projects (``startAt``, ``maxResults`` up to 50, ``keys``,
+        ``orderBy=key``, ``expand=insight`` adds the issue count)."""
+        q = request.query_params
+        try:
+            start, size = int(q.get("startAt", "0")), min(max(int(q.get("maxResults", "50")), 1), 50)
+        except ValueError:
+            return error(400, "startAt and maxResults must be integers.")
+        keys = {k for v in q.getlist("keys") for k in v.split(",") if k}
+        projects = sorted((p for p in PROJECTS if not keys or p[0] in keys), key=lambda p: p[0])
+        base = str(request.base_url).rstrip("/")
+        insight = "insight" in q.get("expand", "").split(",")
+        values = [self._project_json(base, p, insight) for p in projects[start:start + size]]
+        body: dict[str, Any] = {"self": str(request.url), "maxResults": size, "startAt": start,
+                                "total": len(projects), "isLast": start + size >= len(projects), "values": values}
+        if not body["isLast"]:
+            body["nextPage"] = str(request.url.include_query_params(startAt=start + size, maxResults=size))
+        return json_response(body)
+
+    def _project_json(self, base: str, project: tuple[str, str, str], insight: bool) -> dict[str, Any]:
+        key, name, _ = project
+        pid = str(10000 + PROJECTS.index(project))
+        category, style = PROJECT_DETAILS[key]
+        out: dict[str, Any] = {
+            "avatarUrls": {size: f"{base}/secure/projectavatar?size=small&pid={pid}" for size in ("16x16", "48x48")},
+            "id": pid, "key": key, "name": name, "self": f"{base}/rest/api/3/project/{key}",
+            "simplified": style == "next-gen", "style": style,
+            "projectCategory": None if category is None else {
+                "description": f"{category} projects", "id": str(10000 + len(category)), "name": category,
+                "self": f"{base}/rest/api/3/projectCategory/{10000 + len(category)}"}}
+        if out["projectCategory"] is None:
+            del out["projectCategory"]
+        if insight:
+            issues = [r for r in self.rows if r["project"] == key]
+            out["insight"] = {"totalIssueCount": len(issues), "lastIssueUpdateTime": max(
+                (r["updated_text"] for r in issues), default=None)}
+        return out
 
     async def myself(self, request: Request) -> Response:
         return json_response({"accountId": "5b10a2844c20165700ede000", "accountType": "app",

@@ -256,7 +256,7 @@ def test_tables_lists_what_the_token_may_read(demo: dict[str, Any]) -> None:
     assert {("github", "pull_requests"), ("github", "users"), ("jira", "issues")} <= set(listed)
     assert all(n > 3 for n in listed.values())
     jira_only = json.loads(omnisql(demo, "tables", "--schema", "jira", "--format", "json").stdout)
-    assert [t["table"] for t in jira_only] == ["issues"]
+    assert [t["table"] for t in jira_only] == ["issues", "projects"]
 
 
 def test_describe_shows_columns_and_sql_types(demo: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ def test_flightsql_dbapi_and_sqlalchemy_inspector(demo: dict[str, Any], admin_to
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["open"] == out["open_param"] > 0
     assert {"github", "jira"} <= set(out["schemas"])  # and the other demo apps
-    assert out["tables"] == ["issues"]
+    assert out["tables"] == ["issues", "projects"]
     assert out["columns"][:2] == ["issue_key", "summary"]
     assert "Column 'nope' could not be resolved" in out["error"]
     assert "Traceback" not in out["error"] and "Python exception" not in out["error"]

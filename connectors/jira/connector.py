@@ -21,6 +21,7 @@ from connectors.decode import decode_page, map_values
 from connectors.filtering import filter_batch
 from connectors.http import ApiClient, HttpLimits
 from connectors.jira.jql import build_jql, quote
+from connectors.jira.projects import PROJECTS, scan_projects
 from connectors.jira.tables import ISSUES, api_fields, issue_wire
 from connectors.requester import BasicAuth, NextPageToken, PageRequest, RecordSelector, RetryAfterErrors, paginate
 from connectors.topn import TopN
@@ -80,7 +81,9 @@ class JiraConnector:
                                     else "created IS NOT EMPTY")
 
     def tables(self) -> Sequence[TableSpec]:
-        return (ISSUES,) if self.name == "jira" else (dataclasses.replace(ISSUES, schema_name=self.name),)
+        if self.name == "jira":
+            return ISSUES, PROJECTS
+        return tuple(dataclasses.replace(t, schema_name=self.name) for t in (ISSUES, PROJECTS))
 
     async def open(self) -> None:
         """Nothing to discover: the custom field ids come from the tenant config."""
@@ -101,6 +104,8 @@ class JiraConnector:
         """Jira's approximate count of the issues a request would list (one call; the planner prices with it).
 
         Only an optimisation: when it fails the query plans without it (None), it never fails the query."""
+        if request.table != ISSUES.name:
+            return None
         try:
             body = await self.api.post_json(self.count_url, stats, COUNT, {"jql": self.jql_for(request)})
         except (UpstreamError, RateLimitExhausted, SourceTimeout) as exc:
@@ -144,6 +149,12 @@ class JiraConnector:
         return Changes(pa.concat_arrays(keys) if keys else pa.array([], pa.string()), tuple(batches))
 
     async def scan(self, request: ScanRequest, stats: ScanStats) -> AsyncIterator[pa.RecordBatch]:
+        if request.table == PROJECTS.name:
+            async for batch in scan_projects(self.api, self.config.base_url, request, stats,
+                                             self.config.project_teams, self.team_projects, self.config.max_pages,
+                                             PROJECTS):
+                yield batch
+            return
         body: dict[str, Any] = {
             "jql": self.jql_for(request),
             "fields": api_fields(set(request.columns) | {p.column for p in request.row_filters},
