@@ -83,8 +83,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             sandbox.stop()
         return 2
     try:
-        service = start_service(config, http_settings(args, launcher if sandbox is not None else None),
-                                args.trace_exporter)
+        service = start_service(config, http_settings(args, config, launcher if sandbox is not None else None),
+                                args.trace_exporter or config.trace_exporter)
     except (ConfigError, OSError) as exc:
         print(f"omnisql serve: {exc}", file=sys.stderr)
         if sandbox:
@@ -114,18 +114,19 @@ DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8815
 DEFAULT_HTTP_PORT = 8001
 
 
-def http_settings(args: argparse.Namespace, launcher: Any) -> Any:
-    """The HTTP gateway's settings from ``--http-port``/``--no-http``/``--http-max-rows`` (None: no gateway); the
-    demo's console also gets a token picker and the seed's queries as templates."""
+def http_settings(args: argparse.Namespace, config: Any, launcher: Any) -> Any:
+    """The HTTP gateway's settings from ``--http-port``/``--no-http``/``--http-max-rows``, else the config's
+    ``listen.http_port`` (None: no gateway); the demo's console also gets a token picker and the seed's queries."""
     from flight_server.gateway.state import HttpSettings
 
-    if args.no_http:
+    port = config.http_port if args.http_port is None else args.http_port
+    if args.no_http or port is None:
         return None
     tokens, templates = {}, {}
     if launcher is not None:
         tokens = {key.removeprefix("token_"): token for key, token in launcher.demo_tokens().items()}
         templates = dict(launcher.SEED_QUERIES)
-    return HttpSettings(port=args.http_port, max_rows=args.http_max_rows, demo_tokens=tokens, templates=templates)
+    return HttpSettings(port=port, max_rows=args.http_max_rows, demo_tokens=tokens, templates=templates)
 
 
 def listen_overrides(config: Any, args: argparse.Namespace) -> Any:
@@ -300,16 +301,18 @@ def build_parser() -> argparse.ArgumentParser:
     from flight_server.governance import add_serve_flags
 
     add_serve_flags(serve)
-    serve.add_argument("--http-port", type=int, default=DEFAULT_HTTP_PORT,
+    serve.add_argument("--http-port", type=int, default=None,
                        help="port of the HTTP API, web console, /metrics and health checks, on the same host; 0 "
-                            "picks a free one (default: %(default)s)")
+                            f"picks a free one (overrides listen.http_port; default: the config's, else "
+                            f"{DEFAULT_HTTP_PORT})")
     serve.add_argument("--no-http", action="store_true", help="serve Flight SQL only, no HTTP (default: off)")
     serve.add_argument("--http-max-rows", type=_count, default=10_000, metavar="N",
                        help="the most rows a JSON answer of POST /v1/query holds; more is refused (Arrow answers "
                             "and Flight have no such cap) (default: %(default)s)")
-    serve.add_argument("--trace-exporter", choices=("none", "console", "otlp"), default="none",
+    serve.add_argument("--trace-exporter", choices=("none", "console", "otlp"), default=None,
                        help="where OpenTelemetry spans go: nowhere, stderr, or OTLP/HTTP to "
-                            "$OTEL_EXPORTER_OTLP_ENDPOINT (default: %(default)s)")
+                            "$OTEL_EXPORTER_OTLP_ENDPOINT (overrides tracing.exporter; default: the config's, else "
+                            "none)")
     serve.set_defaults(func=cmd_serve)
     sandbox = command("sandbox", "run only the GitHub/Jira stand-ins (from a source checkout)")
     sandbox.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default: %(default)s)")

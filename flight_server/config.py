@@ -61,6 +61,8 @@ class TenantConfig:
     jwt: JwtSettings | None = None  # ``identity.jwt`` (security/jwt_config.py): bearer JWTs from the tenant's IdP
     rate_limits: RateLimits = RateLimits()  # ``rate_limits`` and ``cache`` (flight_server/governance.py)
     cache: CacheSettings = CacheSettings()
+    http_port: int | None = 8001  # ``listen.http_port``: the HTTP gateway (flight_server/gateway/); None: none
+    trace_exporter: str = "none"  # ``tracing.exporter`` (flight_server/tracing.py)
 
     def connector_configs(self) -> tuple[ConnectorConfig, ...]:
         """Every connector to start: ``github``/``jira`` (unless ``connectors`` names them too), then the rest."""
@@ -177,7 +179,8 @@ def _from_raw(raw: dict[str, Any]) -> TenantConfig:
                         deadline_s=deadline_s,
                         pushdown=bool(planner.get("pushdown", True)), join_strategy=join_strategy,
                         tls_cert_file=listen.get("tls_cert_file"), tls_key_file=listen.get("tls_key_file"), jwt=jwt,
-                        rate_limits=rate_limits, cache=cache)
+                        rate_limits=rate_limits, cache=cache, http_port=listen.get("http_port", 8001),
+                        trace_exporter=str((raw.get("tracing") or {}).get("exporter", "none")))
 
 
 def _policy(raw: dict[str, Any]) -> Policy:

@@ -1,5 +1,6 @@
 """``omnisql serve``'s HTTP options as a user runs them: the demo prints the console's address and writes
-``http_url``; ``--trace-exporter console`` prints the spans; ``--no-http`` serves Flight only; a taken HTTP port
+``http_url``; ``--trace-exporter console`` prints the spans; a tenant file's ``listen.http_port`` and
+``tracing.exporter`` do the same, the flags overriding them; ``--no-http`` serves Flight only; a taken HTTP port
 stops the start with a clear message (exit 2), never a traceback; with ``--tls-cert/--tls-key`` it is HTTPS."""
 
 from __future__ import annotations
@@ -11,12 +12,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import trustme
 
+from clients.cli import build_parser, http_settings
+from flight_server.config import load_config
 from tests.conftest import ROOT, launch_demo
+from tests.test_cli import free_port, sandbox_env, sandbox_tenant
 
 BASE = [sys.executable, "-m", "clients.cli", "serve", "--demo", "--port", "0"]
 
@@ -92,3 +97,34 @@ def test_with_tls_the_gateway_speaks_https(tmp_path: Path) -> None:
         assert answer["rows"] == [{"one": 1}]
         with pytest.raises(httpx.ConnectError):  # a client that does not trust the CA
             httpx.get(f"{url}/healthz", timeout=10)
+
+
+def test_the_tenant_file_sets_the_http_port_and_the_exporter(demo: dict[str, Any], tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    port = free_port()
+    config = sandbox_tenant(demo, tmp_path / "tenant.yaml", f"{{host: 127.0.0.1, port: 0, http_port: {port}}}")
+    config.write_text(config.read_text() + "tracing: {exporter: console}\n")
+    info_file = tmp_path / "info.json"
+    process = subprocess.Popen([sys.executable, "-m", "clients.cli", "serve", "--config", str(config), "--info-file",
+                                str(info_file)], cwd=ROOT, env=sandbox_env(demo), stdout=subprocess.DEVNULL,
+                               stderr=(tmp_path / "err.txt").open("wb"))
+    try:
+        deadline = time.time() + 60
+        while not info_file.exists():
+            assert process.poll() is None and time.time() < deadline, (tmp_path / "err.txt").read_text()
+            time.sleep(0.1)
+        assert json.loads(info_file.read_text())["http_url"] == f"http://127.0.0.1:{port}"
+        answer = httpx.post(f"http://127.0.0.1:{port}/v1/query", json={"sql": "SELECT 1 AS one"}, timeout=30,
+                            headers={"X-User-Token": "admin-secret"}).json()
+        assert answer["rows"] == [{"one": 1}]
+        time.sleep(0.5)
+    finally:
+        stop(process)
+    assert '"name": "omnisql.query"' in (tmp_path / "err.txt").read_text()
+    off = sandbox_tenant(demo, tmp_path / "off.yaml", "{host: 127.0.0.1, port: 0, http_port: null}")
+    for name in ("GH_T", "JIRA_E", "JIRA_T", "ADMIN_T"):
+        monkeypatch.setenv(name, sandbox_env(demo)[name])
+    args = build_parser().parse_args(["serve", "--config", str(off)])
+    assert http_settings(args, load_config(off), None) is None  # null: no HTTP
+    args = build_parser().parse_args(["serve", "--config", str(off), "--http-port", "0"])
+    assert http_settings(args, load_config(off), None).port == 0  # the flag wins
