@@ -48,6 +48,7 @@ def test_get_tables_with_schema_round_trips(client: Any) -> None:
     assert info.schema == SCHEMAS["tables_with_schema"] == table.schema
     rows = table.to_pylist()
     assert [(r["db_schema_name"], r["table_name"]) for r in rows] == [("github", "pull_requests"),
+                                                                       ("github", "repositories"),
                                                                        ("github", "users")]
     schema = pa.ipc.read_schema(pa.py_buffer(rows[0]["table_schema"]))
     assert "author_email" in schema.names

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from connectors.decode import decode_page, map_values
 from connectors.filtering import filter_batch
+from connectors.github.repositories import REPOSITORIES, scan_repositories
 from connectors.github.tables import DETAIL_WIRE, PULL_REQUESTS, PULL_WIRE, USER_WIRE, USERS
 from connectors.http import ApiClient, HttpLimits
 from connectors.memo import Memo
@@ -68,7 +69,8 @@ class GitHubConnector:
 
     def tables(self) -> Sequence[TableSpec]:
         repos = len(self.config.repo_teams)
-        specs = (dataclasses.replace(PULL_REQUESTS, partitions=repos) if repos else PULL_REQUESTS, USERS)
+        specs = (dataclasses.replace(PULL_REQUESTS, partitions=repos) if repos else PULL_REQUESTS, USERS,
+                 REPOSITORIES)
         return specs if self.name == "github" else tuple(dataclasses.replace(s, schema_name=self.name) for s in specs)
 
     async def open(self) -> None:
@@ -80,6 +82,9 @@ class GitHubConnector:
         return None
 
     def scan(self, request: ScanRequest, stats: ScanStats) -> AsyncIterator[pa.RecordBatch]:
+        if request.table == REPOSITORIES.name:
+            return scan_repositories(self.api, self.base, self.config.org, self.config.repo_teams, request, stats,
+                                     self.config.max_pages)
         return self._users(request, stats) if request.table == USERS.name else self._pulls(request, stats)
 
     async def scan_changes(self, request: ScanRequest, since: float, stats: ScanStats) -> Changes | None:
