@@ -12,7 +12,15 @@ import time
 from collections.abc import Iterable
 
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
@@ -24,6 +32,9 @@ __all__ = ["CONTENT_TYPE", "MetricsFromSpans", "ServiceCollector", "UpstreamStat
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PROCESS = CollectorRegistry()  # one per process, like the tracer provider
+ProcessCollector(registry=PROCESS)  # process_cpu_seconds_total, process_resident_memory_bytes, open fds, ...
+PlatformCollector(registry=PROCESS)  # python_info
+GCCollector(registry=PROCESS)
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 QUERIES = Counter("omnisql_queries", "Queries answered, by outcome (ok or the error code) and transport",

@@ -38,6 +38,7 @@ def test_the_seed_metric_names_are_exposed(demo: dict[str, Any]) -> None:
     post(demo, "SELECT count(*) FROM jira.issues WHERE project = 'WEB'")
     families = {f.name for f in text_string_to_metric_families(httpx.get(f"{demo['http_url']}/metrics").text)}
     assert families >= NAMES, NAMES - families
+    assert {"process_resident_memory_bytes", "process_cpu_seconds", "python_info"} <= families
 
 
 def test_values_move_with_queries(demo: dict[str, Any], adbc_conn: Any) -> None:
