@@ -97,3 +97,28 @@ def test_the_qa_principal_sees_masked_values(page: Any) -> None:
     page.click("#run")
     page.wait_for_selector("#table tbody tr")
     assert page.locator("#table tbody td").all_inner_texts() == ["[HIDDEN]"]
+
+
+@pytest.fixture(scope="module")
+def tenant_service(demo: dict[str, Any]) -> Iterator[Any]:
+    """A server as ``serve --config`` runs it: no demo tokens for the console, no templates."""
+    from demo.tenant import UNTHROTTLED, demo_config
+    from flight_server.app import start_service
+    from flight_server.gateway.state import HttpSettings
+
+    running = start_service(demo_config(demo["sandbox"], "127.0.0.1", 0, UNTHROTTLED), HttpSettings(port=0))
+    yield running
+    running.stop()
+
+
+def test_outside_the_demo_the_token_is_typed(browser: Any, tenant_service: Any) -> None:
+    page = browser.new_page()
+    page.goto(f"{tenant_service.http_url}/")
+    page.wait_for_selector("#token:not([hidden])")
+    assert page.is_hidden("#token-picker") and page.locator("#templates button").count() == 0
+    page.fill("#token", "omni-demo-web-dev-token")
+    page.fill("#sql", "SELECT DISTINCT team FROM jira.issues")
+    page.keyboard.press("Control+Enter")  # runs from the editor too
+    page.wait_for_selector("#table tbody tr")
+    assert page.locator("#table tbody td").all_inner_texts() == ["web"]
+    page.close()
