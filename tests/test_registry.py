@@ -81,7 +81,8 @@ def test_a_name_is_the_schema(env: None) -> None:
     entry = registry.parse("gh_oss", {"type": "github", "org": "oss", "token_env": "GH"}, {"GH": "x"})
     connector = registry.build(entry, httpx.AsyncClient())
     assert connector.name == "gh_oss"
-    assert {s.qualified_name for s in connector.tables()} == {"gh_oss.pull_requests", "gh_oss.users"}
+    assert {s.qualified_name for s in connector.tables()} == {"gh_oss.pull_requests", "gh_oss.users",
+                                                                "gh_oss.repositories"}
     plain = registry.build(registry.parse("jira", {"base_url": "https://x.test", "email_env": "E", "api_token_env":
                                                   "A"}, {"E": "e", "A": "a"}), httpx.AsyncClient())
     assert [s.qualified_name for s in plain.tables()] == ["jira.issues"]
