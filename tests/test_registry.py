@@ -85,7 +85,7 @@ def test_a_name_is_the_schema(env: None) -> None:
                                                                 "gh_oss.repositories"}
     plain = registry.build(registry.parse("jira", {"base_url": "https://x.test", "email_env": "E", "api_token_env":
                                                   "A"}, {"E": "e", "A": "a"}), httpx.AsyncClient())
-    assert [s.qualified_name for s in plain.tables()] == ["jira.issues"]
+    assert [s.qualified_name for s in plain.tables()] == ["jira.issues", "jira.projects"]
 
 
 def test_registering_a_type() -> None:
