@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 import pyarrow as pa
@@ -147,14 +148,23 @@ class Predicate:
 
     def __str__(self) -> str:
         if self.op == "IN":
-            return f"{self.column} IN ({', '.join(map(repr, self.values))})"
+            return f"{self.column} IN ({', '.join(map(_shown, self.values))})"
         if self.op == "BETWEEN":
-            return f"{self.column} BETWEEN {self.values[0]!r} AND {self.values[1]!r}"
+            return f"{self.column} BETWEEN {_shown(self.values[0])} AND {_shown(self.values[1])}"
         if self.op == "IS_NULL":
             return f"{self.column} IS NULL"
         if self.op == "LIKE_PREFIX":
             return f"{self.column} LIKE {self.values[0] + '%'!r}"
-        return f"{self.column} {self.op} {self.values[0]!r}"
+        return f"{self.column} {self.op} {_shown(self.values[0])}"
+
+
+def _shown(value: Any) -> str:
+    """A value as EXPLAIN prints it (and cache keys compare it): times as SQL literals, the rest as repr."""
+    if isinstance(value, datetime):
+        return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
+    if isinstance(value, date):
+        return f"DATE '{value.isoformat()}'"
+    return repr(value)
 
 
 @dataclass(frozen=True)

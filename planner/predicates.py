@@ -3,7 +3,7 @@ column's type, or ``None`` when it is not a shape an API could take (it then sta
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -16,6 +16,9 @@ __all__ = ["to_predicate"]
 _OPS: dict[type[exp.Expr], Op] = {exp.EQ: "=", exp.NEQ: "<>", exp.LT: "<", exp.LTE: "<=", exp.GT: ">",
                                          exp.GTE: ">="}
 _NO = object()  # "cannot coerce": the condition is not pushed
+_T = exp.DataType.Type
+# TIMESTAMP 'x' / TIMESTAMPTZ 'x' / DATE 'x' literals (sqlglot spells DuckDB's TIMESTAMP as TIMESTAMPNTZ)
+_TIMESTAMP_TYPES = {_T.TIMESTAMP, _T.TIMESTAMPNTZ, _T.TIMESTAMPTZ, _T.TIMESTAMPLTZ, _T.DATETIME, _T.DATE}
 
 
 def _coerce(node: exp.Expr, typ: pa.DataType) -> Any:
@@ -24,8 +27,7 @@ def _coerce(node: exp.Expr, typ: pa.DataType) -> Any:
         return _date_or_bool(node, typ)
     if isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal) and node.this.is_string:
         target = node.to.this
-        if pa.types.is_timestamp(typ) and target in (exp.DataType.Type.TIMESTAMP, exp.DataType.Type.DATE,
-                                                     exp.DataType.Type.DATETIME):
+        if pa.types.is_timestamp(typ) and target in _TIMESTAMP_TYPES:
             return _parse_ts(node.this.this)
         return _NO
     if not isinstance(node, exp.Literal):
@@ -64,7 +66,9 @@ def _parse_ts(text: str) -> Any:
             return datetime.combine(date.fromisoformat(text.strip()), datetime.min.time())
         except ValueError:
             return _NO
-    return _NO if parsed.tzinfo else parsed  # an explicit offset: let DuckDB decide, do not guess
+    # The columns are UTC instants and DuckDB's session time zone is UTC: a naive time is read as UTC, an explicit
+    # offset names the instant exactly.
+    return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
 def _like_prefix(pattern: exp.Expr) -> str | None:

@@ -13,6 +13,14 @@ HOSTILE = ["it's", 'say "hi"', "back\\slash", "In Progress\" OR status = \"Done"
            "a AND b", "(EMPTY)", "x\ny", "'; DROP TABLE x; --", "feature/"]
 
 HAND_WRITTEN = [
+    # typed time literals go to the APIs (JQL widened for the API user's unknown time zone; re-checked here)
+    "SELECT issue_key FROM jira.issues WHERE updated_at >= TIMESTAMP '2026-06-07 23:30:00'",
+    "SELECT issue_key FROM jira.issues WHERE created_at < TIMESTAMPTZ '2026-06-15 08:00:00+05:30' "
+    "AND created_at >= DATE '2026-05-10'",
+    "SELECT issue_key FROM jira.issues WHERE updated_at BETWEEN TIMESTAMP '2026-05-12' "
+    "AND TIMESTAMP '2026-05-31 09:58'",
+    "SELECT number, repo FROM github.pull_requests WHERE created_at >= TIMESTAMP '2026-05-15 12:00' "
+    "AND merged_at < TIMESTAMPTZ '2026-07-01 00:00:00-08'",
     # CTEs, subqueries, set operations
     "WITH merged AS (SELECT branch, repo FROM github.pull_requests WHERE status = 'merged') "
     "SELECT ji.issue_key, m.repo FROM merged m JOIN jira.issues ji ON m.branch = ji.branch_name",

@@ -121,3 +121,21 @@ def test_in_subquery_supplies_keys_like_a_join() -> None:
                    "branch_name IN (SELECT branch FROM github.pull_requests WHERE repo = 'mobile-app' LIMIT 3)",
                    "(branch_name IN (SELECT branch FROM github.pull_requests WHERE repo = 'x') OR project = 'WEB')"):
         assert all(s.binding is None for s in plan(f"SELECT issue_key FROM jira.issues WHERE {unsafe}").steps), unsafe
+
+
+def test_typed_time_literals_are_pushed_as_utc_instants() -> None:
+    """TIMESTAMP (naive: UTC, the session zone), TIMESTAMPTZ (its offset names the instant) and DATE literals go
+    to the API; JQL gets a window widened by the largest zone offset, since Jira reads dates in the API user's
+    own zone (the rows are re-checked, so a wider window only costs rows, never answers)."""
+    from connectors.jira.jql import build_jql
+
+    p = plan("SELECT issue_key FROM jira.issues WHERE updated_at >= TIMESTAMP '2026-06-07 23:30:00' "
+             "AND created_at < TIMESTAMPTZ '2026-06-15 08:00:00+05:30' AND created_at >= DATE '2026-05-10'")
+    pushed = [c.predicate for c in p.steps[0].pushed]
+    assert {str(c) for c in pushed} == {"updated_at >= TIMESTAMP '2026-06-07 23:30:00'",
+                                        "created_at < TIMESTAMP '2026-06-15 02:30:00'",
+                                        "created_at >= TIMESTAMP '2026-05-10 00:00:00'"}
+    assert not p.steps[0].local
+    jql = build_jql(pushed, {"updated_at": ("updated", "date"), "created_at": ("created", "date")}, {}, "")
+    assert 'updated >= "2026-06-07 09:30"' in jql and 'created <= "2026-06-15 16:30"' in jql
+    assert 'created >= "2026-05-09 10:00"' in jql

@@ -19,8 +19,15 @@ def quote(value: object) -> str:
     return f'"{text}"'
 
 
+# JQL reads an absolute date in the API user's profile time zone, which we do not know: widening the window by
+# the largest offset there is (UTC-12 … UTC+14) keeps it a superset of the SQL window (rows are re-checked).
+_ANY_ZONE = timedelta(hours=14)
+
+
 def _minute(value: datetime, up: bool) -> str:
-    """JQL dates have minute precision: round so the API window contains the SQL window (it only narrows)."""
+    """JQL dates have minute precision and a time zone we cannot know: round and widen so the API window
+    contains the SQL window, whatever the user's zone (it only narrows)."""
+    value = value + _ANY_ZONE if up else value - _ANY_ZONE
     floor = value.replace(second=0, microsecond=0)
     if up and floor != value:
         floor += timedelta(minutes=1)
