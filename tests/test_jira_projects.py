@@ -91,3 +91,51 @@ def test_project_search_pages_like_the_contract(running: tuple[Sandbox, Any]) ->
     assert set(first["values"][0]) == set(example["values"][0]) - {"insight"}
     last = httpx.get(first["nextPage"], auth=auth).json()
     assert last["isLast"] is True and [p["key"] for p in first["values"] + last["values"]] == ["MOB", "PLAT", "WEB"]
+
+
+def test_bearer_auth_goes_through_the_cloud_gateway(running: tuple[Sandbox, Any]) -> None:
+    """``auth: bearer``: an OAuth 2.0 access token at ``https://api.atlassian.com/ex/jira/{cloudId}`` (here the
+    stand-in's gateway path), for issues and projects alike."""
+    import asyncio
+
+    from connectors.jira.connector import JiraConfig, JiraConnector
+    from connectors.jira.factory import parse
+    from connectors.settings import Settings
+    from core.types import Predicate, ScanRequest, ScanStats
+    from sandbox.jira_api import CLOUD_ID
+
+    sandbox = running[0]
+    info = sandbox.info()["jira"]
+    config = parse(Settings("connectors.jira", {"auth": "bearer", "access_token_env": "TOKEN", "base_url":
+                                                f"{info['base_url']}/ex/jira/{CLOUD_ID}",
+                                                "project_teams": {"WEB": "web"}}, {"TOKEN": info["api_token"]}))
+    assert isinstance(config, JiraConfig) and config.email == "" and "api_token" not in repr(config).split("(")[0]
+
+    async def run() -> tuple[int, int]:
+        async with httpx.AsyncClient() as http:
+            connector = JiraConnector(config, http)
+            issues = sum([b.num_rows async for b in connector.scan(
+                ScanRequest("issues", ("issue_key",), (Predicate("team", "=", ("web",)),)), ScanStats())])
+            projects = sum([b.num_rows async for b in connector.scan(ScanRequest("projects", ("name",)),
+                                                                      ScanStats())])
+            return issues, projects
+
+    sandbox.jira.log.clear()
+    assert asyncio.run(run()) == (333, 3)
+    paths = {e["path"] for e in sandbox.jira.log.snapshot()}
+    assert paths == {f"/ex/jira/{CLOUD_ID}/rest/api/3/search/jql", f"/ex/jira/{CLOUD_ID}/rest/api/3/project/search"}
+
+
+def test_tenant_yaml_takes_bearer_or_basic(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flight_server.config import ConfigError, load_config
+
+    monkeypatch.setenv("T", "x")
+    monkeypatch.setenv("JIRA_OAUTH", "token")
+    path = tmp_path / "t.yaml"
+    path.write_text("connectors:\n  jira:\n    auth: bearer\n    access_token_env: JIRA_OAUTH\n"
+                    "    base_url: https://api.atlassian.com/ex/jira/abc\nprincipals: [{user: a, token_env: T}]\n")
+    assert load_config(path).jira is not None
+    path.write_text("connectors:\n  jira:\n    base_url: https://acme.atlassian.net\n"
+                    "principals: [{user: a, token_env: T}]\n")
+    with pytest.raises(ConfigError, match="email_env"):
+        load_config(path)

@@ -23,7 +23,15 @@ from connectors.http import ApiClient, HttpLimits
 from connectors.jira.jql import build_jql, quote
 from connectors.jira.projects import PROJECTS, scan_projects
 from connectors.jira.tables import ISSUES, api_fields, issue_wire
-from connectors.requester import BasicAuth, NextPageToken, PageRequest, RecordSelector, RetryAfterErrors, paginate
+from connectors.requester import (
+    BasicAuth,
+    BearerAuth,
+    NextPageToken,
+    PageRequest,
+    RecordSelector,
+    RetryAfterErrors,
+    paginate,
+)
 from connectors.topn import TopN
 from core.errors import RateLimitExhausted, SourceTimeout, UpstreamError
 from core.types import Changes, ScanRequest, ScanStats, TableSpec
@@ -48,6 +56,8 @@ class JiraConfig:
     story_points_field: str = "customfield_10016"
     branch_field: str = "customfield_10100"
     customer_field: str = "customfield_10200"
+    access_token: str = field(default="", repr=False)  # OAuth 2.0 (3LO) bearer instead of Basic; base_url is then
+    # https://api.atlassian.com/ex/jira/{cloudId}
     concurrency: int = 8
     max_pages: int = MAX_PAGES
     limits: HttpLimits = field(default_factory=HttpLimits)
@@ -61,7 +71,8 @@ class JiraConnector:
         self.config = config
         self.url = config.base_url.rstrip("/") + SEARCH
         self.count_url = config.base_url.rstrip("/") + COUNT
-        self.api = ApiClient("Jira", http, config.base_url, auth=BasicAuth(config.email, config.api_token),
+        auth = BearerAuth(config.access_token) if config.access_token else BasicAuth(config.email, config.api_token)
+        self.api = ApiClient("Jira", http, config.base_url, auth=auth,
                              errors=RetryAfterErrors(), concurrency=config.concurrency, limits=config.limits,
                              headers={"Accept": "application/json", "User-Agent": "omnisql/0.1"})
         self.wire = issue_wire(config.story_points_field, config.branch_field, config.customer_field)
