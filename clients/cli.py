@@ -82,9 +82,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if sandbox:
             sandbox.stop()
         return 2
+    settings = http_settings(args, config, launcher if sandbox is not None else None)
+    exporter = args.trace_exporter or config.trace_exporter
     try:
-        service = start_service(config, http_settings(args, config, launcher if sandbox is not None else None),
-                                args.trace_exporter or config.trace_exporter)
+        if args.workers > 1:  # one process per core on one port (flight_server/workers.py)
+            from flight_server.workers import start_workers
+
+            service: Any = start_workers(config, args.workers, settings, exporter)
+        else:
+            service = start_service(config, settings, exporter)
     except (ConfigError, OSError) as exc:
         print(f"omnisql serve: {exc}", file=sys.stderr)
         if sandbox:
@@ -292,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "overrides listen.tls_cert_file; default: plaintext)")
     serve.add_argument("--tls-key", metavar="PEM",
                        help="private key for --tls-cert (overrides listen.tls_key_file; default: none)")
+    serve.add_argument("--workers", type=_count, default=1, metavar="N",
+                       help="serving processes sharing the port (SO_REUSEPORT), e.g. one per core; without Redis each "
+                            "gets 1/N of the rate limits and query caps (default: %(default)s)")
     serve.add_argument("--query-deadline-s", type=float, default=None,
                        help="stop any query (planning, fetching, DuckDB) after this many seconds "
                             "(overrides query_deadline_s; default 60)")

@@ -120,7 +120,8 @@ def start_service(config: TenantConfig, http_settings: HttpSettings | None = Non
                                            jwt=JwtVerifier(config.jwt) if config.jwt else None)
         tls = config.tls()
         service = FlightSqlService(engine, secret=secret, limits=config.limits)
-        server = grpc_server = FlightGrpcServer(service, authenticator, config.host, config.port, tls, config.limits)
+        server = grpc_server = FlightGrpcServer(service, authenticator, config.host, config.port, tls, config.limits,
+                                                share_port=config.share_port)
         gateway = _start_gateway(http_settings, engine, service, authenticator, config) if http_settings else None
     except BaseException:  # nothing half-started survives a failed start
         if grpc_server is not None:

@@ -63,6 +63,7 @@ class TenantConfig:
     cache: CacheSettings = CacheSettings()
     http_port: int | None = 8001  # ``listen.http_port``: the HTTP gateway (flight_server/gateway/); None: none
     trace_exporter: str = "none"  # ``tracing.exporter`` (flight_server/tracing.py)
+    share_port: bool = False  # SO_REUSEPORT: set for the processes of ``serve --workers N`` (flight_server/workers.py)
 
     def connector_configs(self) -> tuple[ConnectorConfig, ...]:
         """Every connector to start: ``github``/``jira`` (unless ``connectors`` names them too), then the rest."""

@@ -114,7 +114,8 @@ class FlightGrpcServer:
     workers run out, and gRPC refuses a call beyond the pool (RESOURCE_EXHAUSTED) instead of queueing it."""
 
     def __init__(self, service: FlightSqlService, authenticator: TokenAuthenticator, host: str, port: int,
-                 tls: tuple[bytes, bytes] | None = None, limits: ServerLimits | None = None) -> None:
+                 tls: tuple[bytes, bytes] | None = None, limits: ServerLimits | None = None,
+                 share_port: bool = False) -> None:
         self.service = service
         self.authenticator = authenticator
         self.limits = limits or service.limits
@@ -122,7 +123,9 @@ class FlightGrpcServer:
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="omnisql-grpc"),
             maximum_concurrent_rpcs=workers,
-            options=[("grpc.so_reuseport", 0),  # a taken port is an error, never a silently shared one
+            # A taken port is an error, never a silently shared one — except among the processes of one
+            # ``serve --workers N``, which share it on purpose (flight_server/workers.py).
+            options=[("grpc.so_reuseport", 1 if share_port else 0),
                      ("grpc.max_receive_message_length", self.limits.max_receive_message_bytes),
                      ("grpc.max_send_message_length", -1)])
         self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, self._handlers()),))
