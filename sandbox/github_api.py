@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sandbox.common import Faults, RateBudget, RequestLog, control_routes
+from sandbox.github_issues import list_issues
 from sandbox.seed import ORG, REPOS, PullRequest, Seed, User
 
 DOCS = "https://docs.github.com/rest"
@@ -54,6 +55,8 @@ class GitHubStandIn:
             Route("/repositories/{repo_id:int}/pulls", self._guard(self.list_pulls)),
             Route("/repos/{owner}/{repo}/pulls/{number:int}", self._guard(self.get_pull)),
             Route("/users/{login}", self._guard(self.get_user)),
+            Route("/repos/{owner}/{repo}/issues", self._guard(self.list_issues)),
+            Route("/repositories/{repo_id:int}/issues", self._guard(self.list_issues)),
             Route("/rate_limit", self._guard(self.rate_limit, counts=False)),
             *control_routes(self.log, self.faults),
             Route("/_sandbox/mutate", self.mutate, methods=["POST"]),
@@ -203,6 +206,9 @@ class GitHubStandIn:
         version = request.headers.get("x-github-api-version", VERSIONS[0])
         return self._page(request, pulls, f"/repositories/{self.repo_ids[repo]}/pulls",
                           lambda p: self._listed_pull(base, p, version))
+
+    async def list_issues(self, request: Request) -> Response:
+        return await list_issues(self, request, validation_error)  # sandbox/github_issues.py
 
     async def get_pull(self, request: Request) -> Response:
         repo = self._repo_from_path(request)
