@@ -25,9 +25,10 @@ lint: $(BIN)/python
 	$(BIN)/ruff check . && $(BIN)/mypy .
 
 bench: install
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	PYTHONPATH=. $(BIN)/python perf/bench_roundtrip.py
 	PYTHONPATH=. $(BIN)/python perf/bench_api_economy.py
+	PYTHONPATH=. $(BIN)/python perf/bench_overhead.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
