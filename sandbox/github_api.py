@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sandbox.common import Faults, RateBudget, RequestLog, control_routes
+from sandbox.github_commits import list_commits
 from sandbox.github_issues import list_issues
 from sandbox.seed import ORG, REPOS, PullRequest, Seed, User
 
@@ -57,6 +58,8 @@ class GitHubStandIn:
             Route("/users/{login}", self._guard(self.get_user)),
             Route("/repos/{owner}/{repo}/issues", self._guard(self.list_issues)),
             Route("/repositories/{repo_id:int}/issues", self._guard(self.list_issues)),
+            Route("/repos/{owner}/{repo}/commits", self._guard(self.list_commits)),
+            Route("/repositories/{repo_id:int}/commits", self._guard(self.list_commits)),
             Route("/rate_limit", self._guard(self.rate_limit, counts=False)),
             *control_routes(self.log, self.faults),
             Route("/_sandbox/mutate", self.mutate, methods=["POST"]),
@@ -209,6 +212,9 @@ class GitHubStandIn:
 
     async def list_issues(self, request: Request) -> Response:
         return await list_issues(self, request, validation_error)  # sandbox/github_issues.py
+
+    async def list_commits(self, request: Request) -> Response:
+        return await list_commits(self, request, validation_error)  # sandbox/github_commits.py
 
     async def get_pull(self, request: Request) -> Response:
         repo = self._repo_from_path(request)

@@ -47,11 +47,11 @@ def test_get_tables_with_schema_round_trips(client: Any) -> None:
     info, table = _fetch(client, pb.CommandGetTables(include_schema=True, db_schema_filter_pattern="git%"))
     assert info.schema == SCHEMAS["tables_with_schema"] == table.schema
     rows = table.to_pylist()
-    assert [(r["db_schema_name"], r["table_name"]) for r in rows] == [("github", "issues"),
+    assert [(r["db_schema_name"], r["table_name"]) for r in rows] == [("github", "commits"), ("github", "issues"),
                                                                        ("github", "pull_requests"),
                                                                        ("github", "repositories"),
                                                                        ("github", "users")]
-    schema = pa.ipc.read_schema(pa.py_buffer(rows[1]["table_schema"]))  # pull_requests
+    schema = pa.ipc.read_schema(pa.py_buffer(rows[2]["table_schema"]))  # pull_requests
     assert "author_email" in schema.names
 
 

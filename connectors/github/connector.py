@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from connectors.decode import decode_page, map_values
 from connectors.filtering import filter_batch
+from connectors.github.commits import COMMITS, scan_commits
 from connectors.github.issues import ISSUES, scan_issues
 from connectors.github.repositories import REPOSITORIES, scan_repositories
 from connectors.github.tables import DETAIL_WIRE, PULL_REQUESTS, PULL_WIRE, USER_WIRE, USERS
@@ -71,7 +72,7 @@ class GitHubConnector:
     def tables(self) -> Sequence[TableSpec]:
         repos = len(self.config.repo_teams)
         specs = (dataclasses.replace(PULL_REQUESTS, partitions=repos) if repos else PULL_REQUESTS, USERS,
-                 REPOSITORIES, dataclasses.replace(ISSUES, partitions=repos) if repos else ISSUES)
+                 REPOSITORIES, *(dataclasses.replace(t, partitions=repos) if repos else t for t in (ISSUES, COMMITS)))
         return specs if self.name == "github" else tuple(dataclasses.replace(s, schema_name=self.name) for s in specs)
 
     async def open(self) -> None:
@@ -83,17 +84,19 @@ class GitHubConnector:
         return None
 
     def scan(self, request: ScanRequest, stats: ScanStats) -> AsyncIterator[pa.RecordBatch]:
-        if request.table == ISSUES.name:
-            return self._issues(request, stats)
+        if request.table in (ISSUES.name, COMMITS.name):
+            return self._per_repo(request, stats)
         if request.table == REPOSITORIES.name:
             return scan_repositories(self.api, self.base, self.config.org, self.config.repo_teams, request, stats,
                                      self.config.max_pages)
         return self._users(request, stats) if request.table == USERS.name else self._pulls(request, stats)
 
-    async def _issues(self, request: ScanRequest, stats: ScanStats) -> AsyncIterator[pa.RecordBatch]:
+    async def _per_repo(self, request: ScanRequest, stats: ScanStats) -> AsyncIterator[pa.RecordBatch]:
+        """Issues or commits: one listing per repository the repo/team_id filters leave."""
         repos = await self._repos([p for p in request.predicates if p.column in ("repo", "team_id")], stats)
-        async for batch in scan_issues(self.api, self.base, self.config.org, repos, self.config.repo_teams, request,
-                                       stats, self.config.max_pages):
+        scan = scan_issues if request.table == ISSUES.name else scan_commits
+        async for batch in scan(self.api, self.base, self.config.org, repos, self.config.repo_teams, request, stats,
+                                self.config.max_pages):
             yield batch
 
     async def scan_changes(self, request: ScanRequest, since: float, stats: ScanStats) -> Changes | None:
