@@ -24,6 +24,7 @@ __all__ = [
     "Connector",
     "CallBudget",
     "Counting",
+    "Describing",
     "FetchGroup",
     "FilterCap",
     "OPERATORS",
@@ -273,6 +274,14 @@ class ChangeListing(Protocol):
     ``updated >=``). ``since`` is ``time.time()``; None when this request cannot be answered that way."""
 
     async def scan_changes(self, request: ScanRequest, since: float, stats: ScanStats) -> Changes | None: ...
+
+
+@runtime_checkable
+class Describing(Protocol):
+    """Optional: a connector that can say what a request sends upstream (a JQL string, a GraphQL filter object),
+    for EXPLAIN's ``upstream`` column. Only the asking principal's own query and filters appear in it."""
+
+    def describe_request(self, request: ScanRequest) -> str: ...
 
 
 @runtime_checkable

@@ -17,7 +17,7 @@ import pyarrow as pa
 from connectors.ratelimit import RateLimiter
 from core import tracing
 from core.errors import SourceTimeout
-from core.types import ChangeListing, Changes, Connector, Counting, ScanRequest, ScanStats, TableSpec
+from core.types import ChangeListing, Changes, Connector, Counting, Describing, ScanRequest, ScanStats, TableSpec
 from planner.access import secure_table
 from planner.binding import bound_requests
 from planner.cache import ChangesLoader, FetchKind, ScanCache
@@ -99,7 +99,7 @@ class Executor:
         steps = self._fetched(plan, ctx)
         started = time.perf_counter()
         if plan.explain:
-            table = explain_table(plan, steps if plan.explain == "EXPLAIN ANALYZE" else None)
+            table = explain_table(plan, steps if plan.explain == "EXPLAIN ANALYZE" else None, self._upstream)
         else:
             with tracing.span("omnisql.duckdb"):
                 table = self._final(plan, steps, ctx).read_all()
@@ -114,7 +114,8 @@ class Executor:
         steps = self._fetched(plan, ctx)
         if plan.explain:
             return pa.RecordBatchReader.from_batches(
-                EXPLAIN_SCHEMA, explain_table(plan, steps if plan.explain == "EXPLAIN ANALYZE" else None).to_batches())
+                EXPLAIN_SCHEMA,
+                explain_table(plan, steps if plan.explain == "EXPLAIN ANALYZE" else None, self._upstream).to_batches())
         started = time.perf_counter()
         final = self._final(plan, steps, ctx)
         ctx.counters.duckdb_ms += (time.perf_counter() - started) * 1000  # binding and the first batch's start
@@ -239,6 +240,15 @@ class Executor:
         return await self.cache.scan(ctx.scope, request, ctx.freshness, lambda: self._scan(connector, request, stats),
                                      changes, key, spec.page_size)
 
+    def _upstream(self, step: ScanStep) -> str | None:
+        """What the step's (first) request sends to its API, when the connector can say (``Describing``); a bound
+        step's keys are only known at run time."""
+        connector = self.connectors.get(step.spec.schema_name)
+        if not isinstance(connector, Describing) or not step.requests:
+            return None
+        described = connector.describe_request(step.requests[0])
+        return described + (" + the join keys" if step.binding is not None else "")
+
     async def _bind(self, plan: FetchPlan, step: ScanStep, source: StepResult, control: QueryControl
                     ) -> tuple[tuple[ScanRequest, ...], str, int]:
         """The bound step's requests from the source's distinct keys; the mode is the plan's own rule applied
@@ -274,7 +284,8 @@ class Executor:
         return [b async for b in connector.scan(request, stats)]
 
 
-def explain_table(plan: FetchPlan, actual: list[StepResult] | None) -> pa.Table:
+def explain_table(plan: FetchPlan, actual: list[StepResult] | None,
+                  upstream: Callable[[ScanStep], str | None] = lambda step: None) -> pa.Table:
     waves = {step.index: n for n, wave in enumerate(plan.waves()) for step in wave}
     rows = []
     for i, step in enumerate(plan.steps):
@@ -292,6 +303,7 @@ def explain_table(plan: FetchPlan, actual: list[StepResult] | None) -> pa.Table:
             "lookups": _lookups(step),
             "binding": str(step.binding) if step.binding else None,
             "limit": step.limit, "order_by": step.order_by, "requests": None if step.binding else len(step.requests),
+            "upstream": upstream(step),
             "est_api_calls": step.est_calls, "est_pages": step.est_pages, "est_rows": step.est_rows,
             "est_keys": step.binding.est_keys if step.binding else None,
             "keys": result.keys if result else None,

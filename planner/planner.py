@@ -48,7 +48,7 @@ EXPLAIN_SCHEMA = pa.schema([
     pa.field("pushed_exact", pa.string()), pa.field("pushed_inexact", pa.string()),
     pa.field("local", pa.string()), pa.field("projection", pa.string()), pa.field("lookups", pa.string()),
     pa.field("binding", pa.string()), pa.field("limit", pa.int64()), pa.field("order_by", pa.string()),
-    pa.field("requests", pa.int64()),
+    pa.field("requests", pa.int64()), pa.field("upstream", pa.string()),
     pa.field("est_api_calls", pa.int64()), pa.field("est_pages", pa.int64()), pa.field("est_rows", pa.int64()),
     pa.field("est_keys", pa.int64()), pa.field("keys", pa.int64()), pa.field("api_calls", pa.int64()),
     pa.field("pages", pa.int64()),

@@ -111,6 +111,10 @@ class JiraConnector:
             jql += f" ORDER BY {_SORTS[column]} {'DESC' if descending else 'ASC'}"
         return jql
 
+    def describe_request(self, request: ScanRequest) -> str:
+        """``core.types.Describing``: the search and its JQL, as EXPLAIN shows it."""
+        return f"POST {SEARCH} jql={self.jql_for(request)}"
+
     async def count(self, request: ScanRequest, stats: ScanStats) -> int | None:
         """Jira's approximate count of the issues a request would list (one call; the planner prices with it).
 
