@@ -9,6 +9,8 @@ statement would have finished).
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +20,58 @@ from core.errors import OmniSQLError, QueryCancelled, QueryTimeout
 __all__ = ["QueryControl"]
 
 Stopper = Callable[[], object]
+
+
+class _Watchdog:
+    """One daemon thread that fires deadlines (a heap), instead of a timer thread per statement: starting a thread
+    costs more than a trivial query's whole DuckDB run."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Stopper]] = []
+        self._live: set[int] = set()  # handles neither fired nor cancelled
+        self._ids = itertools.count()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def at(self, when: float, fire: Stopper) -> int:
+        """Call ``fire`` at ``time.monotonic() >= when`` unless ``cancel``led first; returns the handle."""
+        with self._wake:
+            handle = next(self._ids)
+            heapq.heappush(self._heap, (when, handle, fire))
+            self._live.add(handle)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="omnisql-deadlines", daemon=True)
+                self._thread.start()
+            self._wake.notify()
+            return handle
+
+    def cancel(self, handle: int) -> None:
+        with self._wake:
+            self._live.discard(handle)
+            if len(self._heap) > 2 * len(self._live) + 64:  # many cancelled: rebuild instead of waiting them out
+                self._heap = [entry for entry in self._heap if entry[1] in self._live]
+                heapq.heapify(self._heap)
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while self._heap and self._heap[0][1] not in self._live:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._wake.wait()
+                    continue
+                when, handle, fire = self._heap[0]
+                wait = when - time.monotonic()
+                if wait > 0:
+                    self._wake.wait(wait)
+                    continue
+                heapq.heappop(self._heap)
+                self._live.discard(handle)
+            with contextlib.suppress(Exception):
+                fire()
+
+
+_WATCHDOG = _Watchdog()
 
 
 class QueryControl:
@@ -64,18 +118,16 @@ class QueryControl:
         """While the block runs, a cancel or the deadline calls ``stop`` (e.g. DuckDB's interrupt)."""
         self.check()
         self.on_stop(stop)
-        timer = None
-        remaining = self.remaining()
-        if remaining is not None:
-            timer = threading.Timer(remaining, self.cancel, args=("deadline",))
-            timer.daemon = True
-            timer.start()
+        timer = _WATCHDOG.at(self.deadline, self._expire) if self.deadline is not None else None
         try:
             yield
         finally:
             if timer is not None:
-                timer.cancel()
+                _WATCHDOG.cancel(timer)
             self._forget(stop)
+
+    def _expire(self) -> None:
+        self.cancel("deadline")
 
     def check(self) -> None:
         """Raise the stop's error if the query was stopped or its deadline has passed."""
