@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from core.types import CallBudget
 from planner.cache import Freshness
@@ -68,6 +69,8 @@ class QueryContext:
     # Per connector the query reads: its API budget (``BudgetStatus.as_dict``), after planning and again after
     # the run; answers, the query log and the HTTP API report it.
     rate_limits: dict[str, dict[str, float | int]] = field(default_factory=dict)
+    # Per table read: API calls, requests answered from the cache, and how the rest were had (hit/delta/full).
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.control = QueryControl(self.limits.deadline_s)

@@ -139,6 +139,12 @@ class Executor:
         counters.fetch_ms += (time.perf_counter() - started) * 1000
         counters.api_calls += sum(s.stats.api_calls for s in steps)
         counters.cache_hits += sum(r.cache_hits for r in steps)
+        for step, result in zip(plan.steps, steps, strict=True):
+            source = ctx.sources.setdefault(step.spec.qualified_name, {"api_calls": 0, "cache_hits": 0, "fetch": []})
+            source["api_calls"] += result.stats.api_calls
+            source["cache_hits"] += result.cache_hits
+            if result.fetch:
+                source["fetch"].append(result.fetch)
         return steps
 
     def _final(self, plan: FetchPlan, steps: list[StepResult], ctx: QueryContext) -> pa.RecordBatchReader:

@@ -47,6 +47,8 @@ QUERY_LOG = TableSpec(
         ("duckdb_ms", pa.float64(), "DuckDB"),
         ("rate_limit_status", pa.string(), "JSON: per connector read, its API budget after the query (remaining, "
                                            "capacity, refill_per_s, reset_s, blocked_for_s)"),
+        ("sources", pa.string(), "JSON: per table read, its API calls, cache hits and how each scan was had "
+                                 "(hit, delta, full)"),
     )))
 CACHE = TableSpec(
     schema_name=SYSTEM_SCHEMA, name="cache", row_estimate=1, limit_pushdown=False, cacheable=False,
@@ -131,7 +133,8 @@ class QueryLog:
             "freshness_ms": round(ctx.freshness.freshness_ms, 3), "total_ms": round(ctx.total_ms, 3),
             "planning_ms": round(counters.planning_ms, 3), "fetch_ms": round(counters.fetch_ms, 3),
             "duckdb_ms": round(counters.duckdb_ms, 3),
-            "rate_limit_status": json.dumps(ctx.rate_limits, separators=(",", ":"))}
+            "rate_limit_status": json.dumps(ctx.rate_limits, separators=(",", ":")),
+            "sources": json.dumps(ctx.sources, separators=(",", ":"))}
         with self._lock:
             self._entries.append(_Entry(ctx.principal.user, row))
 

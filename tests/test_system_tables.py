@@ -84,6 +84,25 @@ def test_the_sources_table_shows_budgets_requests_and_errors(demo: dict[str, Any
     assert counted, "the query log reports the budget of the connectors a query read"
 
 
+def test_the_query_log_says_per_source_how_rows_were_had(demo: dict[str, Any]) -> None:
+    """``from_cache`` overall and per source: a live query fetches, the same one within its staleness is a hit."""
+    import json
+
+    sql = "SELECT issue_key FROM jira.issues WHERE project = 'MOB' AND story_points = 8"
+    with connect(demo, "token_admin") as live:
+        run(live, sql)
+    cached = flightsql.connect(demo["flight_uri"], db_kwargs={
+        "adbc.flight.sql.authorization_header": f"Bearer {demo['tokens']['token_admin']}",
+        "adbc.flight.sql.rpc.call_header.x-omnisql-max-staleness-ms": "600000"})
+    with cached:
+        run(cached, sql)
+        rows = run(cached, "SELECT from_cache, sources FROM omnisql.query_log WHERE sources LIKE '%jira.issues%' "
+                           "ORDER BY started_at DESC LIMIT 2").to_pylist()
+    newest, before = (json.loads(r["sources"])["jira.issues"] for r in rows)
+    assert rows[0]["from_cache"] and newest["cache_hits"] == 1 and newest["api_calls"] == 0
+    assert newest["fetch"] == ["hit"] and before["fetch"] in (["full"], ["delta"]) and before["api_calls"] >= 1
+
+
 def test_sources_lists_only_connectors_the_principal_may_read(reference_engine: Any) -> None:
     from security.principals import Principal
 
