@@ -23,6 +23,7 @@ from starlette.routing import Route
 from sandbox.common import Faults, RateBudget, RequestLog, control_routes
 from sandbox.github_commits import list_commits
 from sandbox.github_issues import list_issues
+from sandbox.github_reviews import list_reviews
 from sandbox.seed import ORG, REPOS, PullRequest, Seed, User
 
 DOCS = "https://docs.github.com/rest"
@@ -60,6 +61,8 @@ class GitHubStandIn:
             Route("/repositories/{repo_id:int}/issues", self._guard(self.list_issues)),
             Route("/repos/{owner}/{repo}/commits", self._guard(self.list_commits)),
             Route("/repositories/{repo_id:int}/commits", self._guard(self.list_commits)),
+            Route("/repos/{owner}/{repo}/pulls/{number:int}/reviews", self._guard(self.list_reviews)),
+            Route("/repositories/{repo_id:int}/pulls/{number:int}/reviews", self._guard(self.list_reviews)),
             Route("/rate_limit", self._guard(self.rate_limit, counts=False)),
             *control_routes(self.log, self.faults),
             Route("/_sandbox/mutate", self.mutate, methods=["POST"]),
@@ -215,6 +218,9 @@ class GitHubStandIn:
 
     async def list_commits(self, request: Request) -> Response:
         return await list_commits(self, request, validation_error)  # sandbox/github_commits.py
+
+    async def list_reviews(self, request: Request) -> Response:
+        return await list_reviews(self, request)  # sandbox/github_reviews.py
 
     async def get_pull(self, request: Request) -> Response:
         repo = self._repo_from_path(request)

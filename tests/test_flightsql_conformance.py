@@ -258,6 +258,7 @@ def test_sql_info_subset_and_adbc_get_info(client: Any, adbc_conn: Any) -> None:
 
 # -- C. GetTables schemas: what SELECT * returns, with the spec's column metadata -------------------------------
 _FILTERS = {("github", "users"): " WHERE login = 'nobody'",  # github.users must be filtered by login
+            ("github", "reviews"): " WHERE repo = 'web-frontend' AND number = 1",  # per pull request
             ("incidents", "list_incidents"): " WHERE service = 'auth'",  # MCP tools: their required arguments
             ("incidents", "get_incident"): " WHERE id = 'INC-1000'"}
 

@@ -50,6 +50,7 @@ def test_get_tables_with_schema_round_trips(client: Any) -> None:
     assert [(r["db_schema_name"], r["table_name"]) for r in rows] == [("github", "commits"), ("github", "issues"),
                                                                        ("github", "pull_requests"),
                                                                        ("github", "repositories"),
+                                                                       ("github", "reviews"),
                                                                        ("github", "users")]
     schema = pa.ipc.read_schema(pa.py_buffer(rows[2]["table_schema"]))  # pull_requests
     assert "author_email" in schema.names

@@ -83,7 +83,7 @@ def test_a_name_is_the_schema(env: None) -> None:
     assert connector.name == "gh_oss"
     assert {s.qualified_name for s in connector.tables()} == {"gh_oss.pull_requests", "gh_oss.users",
                                                                 "gh_oss.repositories", "gh_oss.issues",
-                                                                "gh_oss.commits"}
+                                                                "gh_oss.commits", "gh_oss.reviews"}
     plain = registry.build(registry.parse("jira", {"base_url": "https://x.test", "email_env": "E", "api_token_env":
                                                   "A"}, {"E": "e", "A": "a"}), httpx.AsyncClient())
     assert [s.qualified_name for s in plain.tables()] == ["jira.issues", "jira.projects"]

@@ -26,6 +26,7 @@ from connectors.filtering import filter_batch
 from connectors.github.commits import COMMITS, scan_commits
 from connectors.github.issues import ISSUES, scan_issues
 from connectors.github.repositories import REPOSITORIES, scan_repositories
+from connectors.github.reviews import REVIEWS, scan_reviews
 from connectors.github.tables import DETAIL_WIRE, PULL_REQUESTS, PULL_WIRE, USER_WIRE, USERS
 from connectors.http import ApiClient, HttpLimits
 from connectors.memo import Memo
@@ -72,7 +73,8 @@ class GitHubConnector:
     def tables(self) -> Sequence[TableSpec]:
         repos = len(self.config.repo_teams)
         specs = (dataclasses.replace(PULL_REQUESTS, partitions=repos) if repos else PULL_REQUESTS, USERS,
-                 REPOSITORIES, *(dataclasses.replace(t, partitions=repos) if repos else t for t in (ISSUES, COMMITS)))
+                 REPOSITORIES, *(dataclasses.replace(t, partitions=repos) if repos else t for t in (ISSUES, COMMITS)),
+                 REVIEWS)
         return specs if self.name == "github" else tuple(dataclasses.replace(s, schema_name=self.name) for s in specs)
 
     async def open(self) -> None:
@@ -84,6 +86,9 @@ class GitHubConnector:
         return None
 
     def scan(self, request: ScanRequest, stats: ScanStats) -> AsyncIterator[pa.RecordBatch]:
+        if request.table == REVIEWS.name:
+            return scan_reviews(self.api, self.base, self.config.org, self.config.repo_teams, request, stats,
+                                self.config.max_pages)
         if request.table in (ISSUES.name, COMMITS.name):
             return self._per_repo(request, stats)
         if request.table == REPOSITORIES.name:

@@ -1,0 +1,75 @@
+"""``github.reviews``: reviews of one pull request (``GET /repos/{owner}/{repo}/pulls/{number}/reviews``). The API
+lists them per pull request only, so ``repo`` and ``number`` are required filters (``IN`` is one call per value);
+a join from ``github.pull_requests`` supplies the numbers (one call per pull request, as EXPLAIN says)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from urllib.parse import quote
+
+import pyarrow as pa
+
+from connectors.decode import WireField, decode_page, map_values
+from connectors.filtering import filter_batch
+from connectors.http import ApiClient
+from connectors.requester import LinkHeader, PageRequest, RecordSelector, paginate
+from core.types import ColumnSpec, FilterCap, ScanRequest, ScanStats, TableSpec, ops
+
+__all__ = ["REVIEWS", "scan_reviews"]
+
+ROUTE = "/repos/{owner}/{repo}/pulls/{pull_number}/reviews"
+REVIEWS = TableSpec(
+    schema_name="github",
+    name="reviews",
+    description="Reviews of pull requests (GET /repos/{owner}/{repo}/pulls/{number}/reviews); needs repo and number.",
+    primary_key=("review_id",),
+    row_estimate=2000,
+    page_size=100,
+    limit_pushdown=False,
+    columns=(
+        ColumnSpec("review_id", pa.int64(), "Review id", nullable=False),
+        ColumnSpec("repo", pa.string(), "Repository name", nullable=False,
+                   filter=FilterCap(ops("=", "IN"), required=True, example="repo = 'web-frontend'")),
+        ColumnSpec("number", pa.int64(), "Pull request number", nullable=False,
+                   filter=FilterCap(ops("=", "IN"), required=True, example="number = 12")),
+        ColumnSpec("reviewer", pa.string(), "Reviewer login"),
+        ColumnSpec("state", pa.string(), "APPROVED, CHANGES_REQUESTED, COMMENTED, DISMISSED or PENDING"),
+        ColumnSpec("body", pa.string(), "Review text"),
+        ColumnSpec("submitted_at", pa.timestamp("us", tz="UTC"), "Submission time (UTC)"),
+        ColumnSpec("team_id", pa.string(), "Team, from the tenant's repo → team mapping"),
+    ),
+)
+_WIRE = {"review_id": WireField(("id",)), "reviewer": WireField(("user", "login")), "state": WireField(("state",)),
+         "body": WireField(("body",)), "submitted_at": WireField(("submitted_at",), "timestamp")}
+
+
+async def scan_reviews(api: ApiClient, base: str, org: str, repo_teams: Mapping[str, str], request: ScanRequest,
+                       stats: ScanStats, max_pages: int) -> AsyncIterator[pa.RecordBatch]:
+    """One listing: the planner sends one (repo, number) per request (``max_in`` 1)."""
+    repo = next(str(p.values[0]) for p in request.predicates if p.column == "repo")
+    number = next(p.values[0] for p in request.predicates if p.column == "number")
+    if not isinstance(number, int):
+        return
+    needed = set(request.columns) | {p.column for p in request.row_filters}
+    schema = REVIEWS.schema_for(needed | {"repo"})
+    out = REVIEWS.schema_for(request.columns)
+    first = PageRequest("GET", f"{base}/repos/{quote(org, safe='')}/{quote(repo, safe='')}/pulls/{number}/reviews",
+                        {"per_page": 100})
+    async with contextlib.aclosing(paginate(api, first, LinkHeader(), RecordSelector(()), stats, ROUTE,
+                                            max_pages)) as pages:
+        async for page in pages:
+            stats.listed += len(page.records)
+            if not page.records:
+                continue
+            cols = decode_page(page.records, schema, _WIRE, "GitHub")
+            cols["repo"] = pa.array([repo] * len(page.records), pa.string())
+            cols["number"] = pa.array([number] * len(page.records), pa.int64())
+            if "team_id" in schema.names:
+                cols["team_id"] = map_values(cols["repo"], repo_teams)
+            batch = pa.RecordBatch.from_pydict({n: cols[n] for n in schema.names}, schema=schema)
+            batch = filter_batch(batch, request.row_filters, request.residual)
+            batch = pa.RecordBatch.from_arrays([batch.column(n) for n in out.names], schema=out)
+            stats.rows += batch.num_rows
+            if batch.num_rows:
+                yield batch
