@@ -64,6 +64,10 @@ class Faults:
     fail_next: int = 0
     fail_status: int = 503
     retry_after: str | None = None
+    jitter_s: float = 0.0  # the rest are applied by sandbox/faults.py's FaultLayer, in front of every stand-in
+    truncate_next: int = 0
+    malformed_next: int = 0
+    drop_next: int = 0
 
 
 def control_routes(log: RequestLog, faults: Faults) -> list[Route]:
@@ -81,6 +85,10 @@ def control_routes(log: RequestLog, faults: Faults) -> list[Route]:
         faults.fail_next = int(body.get("fail_next", 0))
         faults.fail_status = int(body.get("fail_status", 503))
         faults.retry_after = body.get("retry_after")
+        faults.jitter_s = float(body.get("jitter_s", 0.0))
+        faults.truncate_next = int(body.get("truncate_next", 0))
+        faults.malformed_next = int(body.get("malformed_next", 0))
+        faults.drop_next = int(body.get("drop_next", 0))
         return JSONResponse({"latency_s": faults.latency_s, "fail_next": faults.fail_next})
 
     return [Route("/_sandbox/requests", requests, methods=["GET", "DELETE"]),

@@ -12,6 +12,7 @@ from typing import Any
 
 import uvicorn
 
+from sandbox.faults import FaultLayer
 from sandbox.github_api import GitHubStandIn
 from sandbox.jira_api import JiraStandIn
 from sandbox.linear_api import LinearStandIn
@@ -93,8 +94,9 @@ def start_sandbox(host: str = "127.0.0.1", github_port: int = 0, jira_port: int 
     sandbox.jira_url = f"http://{host}:{sockets[1].getsockname()[1]}"
     sandbox.salesforce_url = f"http://{host}:{sockets[2].getsockname()[1]}"
     assert sandbox.salesforce is not None
+    apps = [FaultLayer(s.app, s.faults) for s in (sandbox.github, sandbox.jira, sandbox.salesforce)]
     servers = tuple(uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
-                    for app in (sandbox.github.app, sandbox.jira.app, sandbox.salesforce.app))
+                    for app in apps)
     linear_socket = _bind(host, 0)  # Linear's GraphQL stand-in (sandbox/linear_api.py)
     sandbox.linear = LinearStandIn(build_linear_seed(), LINEAR_API_KEY, LINEAR_CLIENT_ID, LINEAR_CLIENT_SECRET,
                                    LINEAR_REFRESH_TOKEN)

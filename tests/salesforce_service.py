@@ -49,6 +49,9 @@ class SalesforceService:
         faults.fail_next = int(settings.get("fail_next", 0))
         faults.fail_status = int(settings.get("fail_status", 503))
         faults.retry_after = settings.get("retry_after")
+        for name in ("truncate_next", "malformed_next", "drop_next"):
+            setattr(faults, name, int(settings.get(name, 0)))
+        faults.jitter_s = float(settings.get("jitter_s", 0.0))
 
 
 @contextlib.contextmanager
