@@ -267,3 +267,27 @@ def test_the_tenant_section(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> N
                                            tools=("list_incidents",), concurrency=3)
     assert configs["local"] == McpConfig("stdio", command="incident-mcp", args=("--read-only",))
     assert "secret-token" not in repr(configs["tracker"])
+
+
+def test_http_with_a_bearer_token_lists_and_calls() -> None:
+    from core.types import Predicate, ScanRequest, ScanStats
+
+    url, server = serve_http()
+
+    async def run() -> tuple[list[str], int]:
+        connector = McpConnector(McpConfig("http", url=url, token="mcp-sandbox-token"), name="tracker")
+        await connector.open()
+        try:
+            rows = 0
+            async for batch in connector.scan(ScanRequest("list_incidents", ("id",),
+                                                          (Predicate("service", "=", ("search",)),)), ScanStats()):
+                rows += batch.num_rows
+            return sorted(t.name for t in connector.tables()), rows
+        finally:
+            await connector.aclose()
+
+    try:
+        assert asyncio.run(run()) == (["get_incident", "list_incidents"],
+                                      sum(1 for i in INCIDENTS if i.service == "search"))
+    finally:
+        server.should_exit = True
