@@ -220,3 +220,20 @@ def _get(sandbox: Sandbox, path: str, params: dict[str, str] | None = None, batc
     if batch:
         headers["Sforce-Query-Options"] = f"batchSize={batch}"
     return httpx.get(f"{sandbox.salesforce_url}{path}", params=params, headers=headers)
+
+
+def test_refused_credentials_name_the_settings(sandbox: Sandbox) -> None:
+    from core.errors import UpstreamError
+
+    info = sandbox.info()["salesforce"]
+
+    async def run() -> None:
+        async with httpx.AsyncClient() as http:
+            await SalesforceConnector(SalesforceConfig(info["base_url"], info["client_id"], "wrong-secret"), http,
+                                      name="crm").open()
+
+    with pytest.raises(UpstreamError) as caught:
+        asyncio.run(run())
+    message = str(caught.value)
+    assert "connectors.crm.client_id_env and connectors.crm.client_secret_env" in message
+    assert "invalid_grant" in message and "wrong-secret" not in message

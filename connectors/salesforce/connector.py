@@ -76,7 +76,20 @@ class SalesforceConnector:
         return tuple(t.spec for t in self._tables.values())
 
     async def open(self) -> None:
-        """Read each object's describe (columns and types) and count its rows (the planner's estimates)."""
+        """Read each object's describe (columns and types) and count its rows (the planner's estimates). Refused
+        credentials stop the start with the settings to fix."""
+        try:
+            await self._discover()
+        except UpstreamError as exc:
+            if "token endpoint" not in str(exc) and "HTTP 401" not in str(exc):
+                raise
+            keys = "client_id_env and refresh_token_env" if self.config.grant == "refresh_token" else \
+                "client_id_env and client_secret_env"
+            raise UpstreamError(f"Salesforce connector {self.name!r} could not sign in: {exc} (settings: "
+                                f"connectors.{self.name}.{keys.replace(' and ', f' and connectors.{self.name}.')}, "
+                                f"token_url, base_url)") from exc
+
+    async def _discover(self) -> None:
         stats = ScanStats()
         for table, (sobject, _, _) in OBJECTS.items():
             route = f"/sobjects/{sobject}/describe"
