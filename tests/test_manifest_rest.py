@@ -124,7 +124,7 @@ def test_the_filters_block_maps_predicates_to_query_parameters() -> None:
     options = build_options(table, [Predicate("status", "IN", ("resolved", "a&b=c")),
                                     Predicate("started_at", ">=", (since,)), Predicate("impact", "=", ("x",))], {})
     assert options.params == {"status": "resolved,a&b=c", "since": int(since.replace(tzinfo=UTC).timestamp())}
-    assert options.sent == ["status IN ('resolved', 'a&b=c')", f"started_at >= {since!r}"]
+    assert options.sent == ["status IN ('resolved', 'a&b=c')", f"started_at >= TIMESTAMP '{since.isoformat(sep=' ')}'"]
 
 
 def test_config_check_probes_a_manifest_connector(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
