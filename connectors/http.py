@@ -12,7 +12,10 @@
   route templates, never filter values;
 - every request first takes a token from its credential's rate-limit bucket (``ScanStats.gate``,
   ``connectors/ratelimit.py``): it waits at most ``max_wait_ms`` and never past the deadline, else the query fails
-  with RATE_LIMIT_EXHAUSTED and nothing is sent or counted; the API's rate-limit headers adapt the bucket."""
+  with RATE_LIMIT_EXHAUSTED and nothing is sent or counted; the API's rate-limit headers adapt the bucket;
+- with an ``EtagCache`` (``connectors/conditional.py``) a GET carries ``If-None-Match`` for the body last seen at
+  its URL, and a ``304 Not Modified`` is answered from that body (headers refreshed by the 304's): it counts in
+  ``ScanStats.not_modified`` and its rate-limit token is given back (the API does not count it either)."""
 
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from typing import Any
 import httpx
 from opentelemetry.trace import SpanKind
 
+from connectors.conditional import EtagCache, Stored
 from connectors.requester.errors import ErrorHandler, RetryAfterErrors
 from connectors.requester.reply import Origin, PageRequest, Reply, json_kind
 from connectors.requester.summary import describe_body, summarize
@@ -104,7 +108,8 @@ class ApiClient:
 
     def __init__(self, source: str, http: httpx.AsyncClient, base_url: str, *, auth: httpx.Auth | None = None,
                  headers: Mapping[str, str] | None = None, errors: ErrorHandler | None = None,
-                 concurrency: int = 8, retry: RetryPolicy | None = None, limits: HttpLimits | None = None) -> None:
+                 concurrency: int = 8, retry: RetryPolicy | None = None, limits: HttpLimits | None = None,
+                 etags: EtagCache | None = None) -> None:
         self.source = source
         self.http = http
         self.origin = Origin.of(base_url)
@@ -114,6 +119,7 @@ class ApiClient:
         self.slots = asyncio.Semaphore(concurrency)
         self.retry = retry or RetryPolicy()
         self.limits = limits or HttpLimits()
+        self.etags = etags if etags is not None and etags.max_bytes > 0 else None
 
     # -- convenience -------------------------------------------------------------------------------------------
     async def get_json(self, url: str, stats: ScanStats, route: str, params: Mapping[str, Any] | None = None,
@@ -238,6 +244,7 @@ class ApiClient:
             await stats.gate.acquire()
         started = time.perf_counter()
         encoding = ""
+        stored: Stored | None = None
         attributes = {"omnisql.connector": self.source.lower(), "http.request.method": method, "url.template": route,
                       "server.address": self.origin.host}
         with tracing.span("omnisql.upstream", attributes, kind=SpanKind.CLIENT) as span:  # never the URL: values
@@ -246,6 +253,7 @@ class ApiClient:
                     async with asyncio.timeout(self.limits.response_timeout_s):
                         built = self.http.build_request(method, url, params=dict(params) if params else None,
                                                         json=body, headers=self.headers)
+                        stored = self._conditional(built)
                         stats.spend()  # counts the call; the query's call budget refuses it when spent
                         response = await self.http.send(built, auth=self.auth or httpx.USE_CLIENT_DEFAULT,
                                                         stream=True, follow_redirects=False)
@@ -267,14 +275,40 @@ class ApiClient:
                     raise UpstreamError(f"{self.source} is unreachable ({type(exc).__name__}); check the connector's "
                                         "base_url") from exc
             reply = Reply(method, response.url, response.status_code, response.headers, content)
-            self._note_budget(reply, stats)
             log.info("%s %s %s -> HTTP %d, %d bytes in %.0f ms", self.source, method, route, reply.status,
                      len(content), (time.perf_counter() - started) * 1000)
+            reply = await self._revalidated(reply, stored, stats)
+            self._note_budget(reply, stats)
             span.set_attribute("http.response.status_code", reply.status)
             remaining = reply.headers.get("x-ratelimit-remaining", "")
             if remaining.isdigit():
                 span.set_attribute("omnisql.rate_limit.remaining", int(remaining))
             return reply
+
+    def _conditional(self, built: httpx.Request) -> Stored | None:
+        """The stored body for this GET's URL, if any, announced with ``If-None-Match``."""
+        if self.etags is None or built.method != "GET":
+            return None
+        stored = self.etags.get(str(built.url))
+        if stored is not None:
+            built.headers["If-None-Match"] = stored.etag
+        return stored
+
+    async def _revalidated(self, reply: Reply, stored: Stored | None, stats: ScanStats) -> Reply:
+        """A 304 to our ``If-None-Match`` becomes the stored 200 (no token spent); a new 200 with an ETag is
+        stored for next time."""
+        if self.etags is None or reply.method != "GET":
+            return reply
+        if reply.status == 304 and stored is not None:
+            stats.not_modified += 1
+            release = getattr(stats.gate, "release", None)  # a gate that cannot refund simply keeps the token
+            if release is not None:
+                await release()
+            return Reply(reply.method, reply.url, 200, stored.refreshed(reply.headers), stored.content)
+        etag = reply.headers.get("etag")
+        if reply.status == 200 and etag and reply.is_json:  # a body we could not use is never replayed
+            self.etags.put(str(reply.url), etag, reply.headers, reply.content)
+        return reply
 
     async def _read(self, response: httpx.Response, route: str) -> bytes:
         """The decoded body, refused as soon as it passes ``max_body_bytes`` (declared or streamed)."""

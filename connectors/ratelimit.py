@@ -298,6 +298,10 @@ class Gate:
                 self.limiter.later(self.limiter.store.give_back(self.credential, self.limit))
                 raise
 
+    async def release(self) -> None:
+        """Give back the token of a request the API did not count (a 304 to a conditional GET)."""
+        await self.limiter.store.give_back(self.credential, self.limit)
+
     async def observe(self, remaining: int | None, blocked_for_s: float | None) -> None:
         """Adapt the bucket to what the API said; a remaining count above the burst cannot lower it (no call)."""
         if blocked_for_s is None and (remaining is None or remaining >= self.limit.burst):

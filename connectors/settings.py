@@ -47,6 +47,12 @@ class Settings:
             raise SettingError(f"environment variable {name} (from {self.section}.{key}_env) is not set")
         return value
 
+    def choice(self, key: str, allowed: tuple[str, ...], default: str) -> str:
+        value = self.text(key, default)
+        if value not in allowed:
+            raise SettingError(f"{self.section}.{key} must be one of {', '.join(allowed)}")
+        return value
+
     def mapping(self, key: str) -> dict[str, str]:
         value = self.values.get(key) or {}
         if not isinstance(value, Mapping):

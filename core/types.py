@@ -213,6 +213,7 @@ class ScanStats:
     pages: int = 0
     rows: int = 0  # rows handed back (after the connector's own filtering)
     listed: int = 0  # rows the API listed, before any filtering: what planner statistics record
+    not_modified: int = 0  # of api_calls, those answered 304 from a stored body: no rate-limit token spent
     rate_limit_remaining: int | None = None
     rate_limit_limit: int | None = None
     budget: CallBudget | None = None

@@ -314,6 +314,7 @@ def explain_table(plan: FetchPlan, actual: list[StepResult] | None,
             "est_keys": step.binding.est_keys if step.binding else None,
             "keys": result.keys if result else None,
             "api_calls": result.stats.api_calls if result else None, "pages": result.stats.pages if result else None,
+            "not_modified": result.stats.not_modified if result else None,  # of api_calls: 304s, no token spent
             "rows": result.table.num_rows if result else None, "cache_hits": result.cache_hits if result else None,
             "fetch": result.fetch or None if result else None,
             "ms": round(result.ms, 2) if result else None,

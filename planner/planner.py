@@ -51,7 +51,7 @@ EXPLAIN_SCHEMA = pa.schema([
     pa.field("requests", pa.int64()), pa.field("upstream", pa.string()),
     pa.field("est_api_calls", pa.int64()), pa.field("est_pages", pa.int64()), pa.field("est_rows", pa.int64()),
     pa.field("est_keys", pa.int64()), pa.field("keys", pa.int64()), pa.field("api_calls", pa.int64()),
-    pa.field("pages", pa.int64()),
+    pa.field("pages", pa.int64()), pa.field("not_modified", pa.int64()),
     pa.field("rows", pa.int64()), pa.field("cache_hits", pa.int64()), pa.field("fetch", pa.string()),
     pa.field("ms", pa.float64()),
 ])

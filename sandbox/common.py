@@ -68,6 +68,7 @@ class Faults:
     truncate_next: int = 0
     malformed_next: int = 0
     drop_next: int = 0
+    etags: bool = True  # False: the GitHub stand-in sends no ETag and never answers 304 (like a proxy that strips them)
 
 
 def control_routes(log: RequestLog, faults: Faults) -> list[Route]:
@@ -89,6 +90,7 @@ def control_routes(log: RequestLog, faults: Faults) -> list[Route]:
         faults.truncate_next = int(body.get("truncate_next", 0))
         faults.malformed_next = int(body.get("malformed_next", 0))
         faults.drop_next = int(body.get("drop_next", 0))
+        faults.etags = bool(body.get("etags", True))
         return JSONResponse({"latency_s": faults.latency_s, "fail_next": faults.fail_next})
 
     return [Route("/_sandbox/requests", requests, methods=["GET", "DELETE"]),

@@ -2,7 +2,8 @@
 
 Auth (``Bearer``/``token``), ``User-Agent`` required, ``X-GitHub-Api-Version`` checked (2026-03-10 drops
 ``merge_commit_sha`` and singular ``assignee``), ``per_page`` capped at 100, ``link`` headers in the
-``/repositories/{id}/...`` form, ``x-ratelimit-*`` on every response, 403 once the budget is spent.
+``/repositories/{id}/...`` form, ``x-ratelimit-*`` on every response, 403 once the budget is spent, ``etag`` on
+every 200 GET and an uncounted 304 to a matching ``If-None-Match`` (sandbox/github_etag.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from starlette.routing import Route
 
 from sandbox.common import Faults, RateBudget, RequestLog, control_routes
 from sandbox.github_commits import list_commits
+from sandbox.github_etag import revalidate
 from sandbox.github_issues import list_issues
 from sandbox.github_reviews import list_reviews
 from sandbox.seed import ORG, REPOS, PullRequest, Seed, User
@@ -76,6 +78,8 @@ class GitHubStandIn:
 
         async def endpoint(request: Request) -> Response:
             response = await self._check(request, counts) or await handler(request)
+            if counts and self.faults.etags:
+                response = revalidate(request, response, lambda: self._refund(request))
             self.log.record(request, response.status_code)
             return response
 
@@ -105,10 +109,20 @@ class GitHubStandIn:
                          else "You have exceeded a secondary rate limit.", headers)
         if counts:
             remaining, used, reset = self.budget.take(credential)
+            request.state.credential = credential
             request.state.rate = (max(remaining, 0), min(used, self.budget.limit), reset)
             if remaining < 0:
                 return error(403, "API rate limit exceeded for user ID 1.", self._rate_headers(request))
         return None
+
+    def _refund(self, request: Request) -> dict[str, str]:
+        """A 304 is not counted against the rate limit: give its request back; the headers to send with it."""
+        credential = getattr(request.state, "credential", None)
+        if credential is not None and self.budget.used.get(credential, 0) > 0:
+            self.budget.used[credential] -= 1
+            used = self.budget.used[credential]
+            request.state.rate = (max(self.budget.limit - used, 0), used, int(self.budget.reset_at[credential]))
+        return self._rate_headers(request)
 
     def _rate_headers(self, request: Request) -> dict[str, str]:
         rate = getattr(request.state, "rate", None)

@@ -213,6 +213,8 @@ def test_rapid_live_queries_get_rate_limit_exhausted_not_more_calls(tmp_path: Pa
     with launch_demo(tmp_path, throttled=True) as info:
         github = info["sandbox"]["github"]["base_url"]
         httpx.delete(f"{github}/_sandbox/requests").raise_for_status()
+        # Without ETags: every lookup is a counted 200 (a 304 to a conditional request would give its token back).
+        httpx.post(f"{github}/_sandbox/faults", json={"etags": False}).raise_for_status()
 
         def one(_: int) -> Any:
             with flightsql.connect(info["flight_uri"], db_kwargs={

@@ -21,6 +21,7 @@ import httpx
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from connectors.conditional import EtagCache, scope_of
 from connectors.decode import decode_page, map_values
 from connectors.filtering import filter_batch
 from connectors.github.commits import COMMITS, scan_commits
@@ -34,7 +35,9 @@ from connectors.requester import BearerAuth, GitHubErrors, LinkHeader, PageReque
 from connectors.topn import TopN
 from core.types import Changes, Predicate, ScanRequest, ScanStats, TableSpec
 
-API_VERSION = "2022-11-28"
+API_VERSION = "2022-11-28"  # the default; 2026-03-10 is accepted too (both response shapes decode)
+API_VERSIONS = ("2022-11-28", "2026-03-10")
+ETAG_CACHE_BYTES = 8 << 20
 _SORTS = {"created_at": "created", "updated_at": "updated"}  # TableSpec.order_pushdown → the API's sort
 _LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")  # anything else cannot be a GitHub login: no request
 MAX_PAGES = 1000  # per listing; at 100 rows a page that is 100,000 pull requests per repository
@@ -56,6 +59,8 @@ class GitHubConfig:
     concurrency: int = 8
     max_pages: int = MAX_PAGES
     limits: HttpLimits = field(default_factory=HttpLimits)
+    api_version: str = API_VERSION
+    etag_cache_bytes: int = ETAG_CACHE_BYTES  # bodies kept for If-None-Match; 0 turns conditional requests off
 
 
 class GitHubConnector:
@@ -65,9 +70,10 @@ class GitHubConnector:
         self.name = name
         self.config = config
         self.base = config.base_url.rstrip("/")
+        etags = EtagCache(scope_of(config.token, config.api_version, self.base), config.etag_cache_bytes)
         self.api = ApiClient("GitHub", http, config.base_url, auth=BearerAuth(config.token), errors=GitHubErrors(),
-                             concurrency=config.concurrency, limits=config.limits, headers={
-                                 "Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION,
+                             concurrency=config.concurrency, limits=config.limits, etags=etags, headers={
+                                 "Accept": "application/vnd.github+json", "X-GitHub-Api-Version": config.api_version,
                                  "User-Agent": "omnisql/0.1"})
 
     def tables(self) -> Sequence[TableSpec]:
