@@ -156,6 +156,9 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
                        "(overrides cache.max_bytes; default 256MiB)")
     group.add_argument("--default-max-staleness-ms", type=int, metavar="MS", help="staleness a query accepts "
                        "when it says nothing (overrides cache.default_max_staleness_ms; default 0: live)")
+    group.add_argument("--cache-full-refresh-s", type=float, metavar="S", help="delta refresh: a cached scan takes "
+                       "only the changes, in full again after S seconds; 0 turns it off (overrides "
+                       "cache.full_refresh_s; default 300)")
     group.add_argument("--rate-limit-burst", type=int, metavar="N", help="requests one credential may send at "
                        "once (overrides rate_limits.burst; default 50)")
     group.add_argument("--rate-limit-refill-per-s", type=float, metavar="R", help="then R requests per second "
@@ -177,6 +180,9 @@ def apply_serve_flags(config: TenantConfig, args: argparse.Namespace) -> TenantC
     if args.default_max_staleness_ms is not None:
         staleness = _number("--default-max-staleness-ms", args.default_max_staleness_ms, 0, True)
         cache = dataclasses.replace(cache, default_max_staleness_ms=staleness)
+    if args.cache_full_refresh_s is not None:
+        refresh = _number("--cache-full-refresh-s", args.cache_full_refresh_s, 0, False)
+        cache = dataclasses.replace(cache, full_refresh_s=float(refresh))
     flags = {key: value for key in _RATE_KEYS if (value := getattr(args, f"rate_limit_{key}")) is not None}
     rate_limits = config.rate_limits
     if flags:

@@ -29,8 +29,11 @@ def launch_demo(directory: Path, *extra_args: str, throttled: bool = False, env:
     # The suite makes more GitHub calls than one realistic hourly budget (5,000) allows, and more at once than the
     # default rate-limit buckets (50, then 10/s) admit; ``throttled`` keeps the demo's default buckets.
     buckets = () if throttled else ("--rate-limit-burst", "1000000", "--rate-limit-refill-per-s", "1000000")
+    # Full fetches only: tests read what a scan sends upstream, and a live repeat of a cached scan would send only
+    # its changes. Delta refresh is tested on sandboxes of its own (tests/test_delta_refresh.py, test_manifest.py).
     command = [sys.executable, "-m", "clients.cli", "serve", "--demo", "--port", "0", "--info-file", str(info_file),
-               "--github-rate-limit", "1000000", "--http-port", "0", *buckets, *extra_args]
+               "--github-rate-limit", "1000000", "--http-port", "0", "--cache-full-refresh-s", "0", *buckets,
+               *extra_args]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                env={**os.environ, "OMNISQL_LOG_LEVEL": "WARNING", **(env or {})})
     try:
