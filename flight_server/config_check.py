@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from connectors.github.connector import API_VERSION, GitHubConfig
+from connectors.github.connector import GitHubConfig
 from connectors.jira.connector import JiraConfig
 from connectors.registry import ConnectorConfig, default_registry
 from flight_server.config import ConfigError, TenantConfig, load_config, read_document
@@ -105,7 +105,7 @@ def _github(name: str, config: GitHubConfig, http: httpx.Client, env: Mapping[st
     token_in = f"{token_var} (connectors.{name}.token_env)"
     reply = http.get(f"{base}/orgs/{config.org}/repos", params={"per_page": 1}, headers={
         "Authorization": f"Bearer {config.token}", "Accept": "application/vnd.github+json",
-        "X-GitHub-Api-Version": API_VERSION, "User-Agent": "omnisql-config-check"})
+        "X-GitHub-Api-Version": config.api_version, "User-Agent": "omnisql-config-check"})
     status = reply.status_code
     if 300 <= status < 400:
         return _redirect(name, base, reply)

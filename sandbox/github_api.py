@@ -1,9 +1,10 @@
 """GitHub REST stand-in: the endpoints OmniSQL reads, faithful to ../shared/api-contracts/github/CONTRACT.md.
 
-Auth (``Bearer``/``token``), ``User-Agent`` required, ``X-GitHub-Api-Version`` checked (2026-03-10 drops
-``merge_commit_sha`` and singular ``assignee``), ``per_page`` capped at 100, ``link`` headers in the
-``/repositories/{id}/...`` form, ``x-ratelimit-*`` on every response, 403 once the budget is spent, ``etag`` on
-every 200 GET and an uncounted 304 to a matching ``If-None-Match`` (sandbox/github_etag.py).
+Auth (``Bearer``/``token``), ``User-Agent`` required, ``X-GitHub-Api-Version`` checked and followed (2026-03-10
+drops ``merge_commit_sha``, singular ``assignee``, ``has_downloads`` and ``/rate_limit``'s ``rate``), ``per_page``
+capped at 100, ``link`` headers in the ``/repositories/{id}/...`` form, ``x-ratelimit-*`` on every response, 403
+once the budget is spent, ``etag`` on every 200 GET and an uncounted 304 to a matching ``If-None-Match``
+(sandbox/github_etag.py).
 """
 
 from __future__ import annotations
@@ -200,7 +201,9 @@ class GitHubStandIn:
         org = request.path_params.get("org")
         if org is not None and org != ORG:
             return error(404, "Not Found")
-        repos = [self._repo_json(str(request.base_url).rstrip("/"), name) for name, _ in REPOS]
+        legacy = request.headers.get("x-github-api-version", VERSIONS[0]) == "2022-11-28"
+        repos = [{**self._repo_json(str(request.base_url).rstrip("/"), name), **({"has_downloads": True} if legacy
+                                                                                 else {})} for name, _ in REPOS]
         return self._page(request, repos, "/organizations/1/repos")
 
     async def list_pulls(self, request: Request) -> Response:

@@ -1,7 +1,8 @@
 """``github.issues``: issues of the org's repositories (``GET /repos/{owner}/{repo}/issues``, Link paging).
 
 GitHub lists pull requests there too (items with a ``pull_request`` key): they are dropped, ``github.pull_requests``
-has them. Pushed: ``repo``/``team_id`` (which repositories), ``state`` (``state=open|closed``), ``updated_at >=``
+has them. ``assignee`` is the singular ``assignee`` (2022-11-28) or the first of ``assignees`` (2026-03-10 removed
+the singular). Pushed: ``repo``/``team_id`` (which repositories), ``state`` (``state=open|closed``), ``updated_at >=``
 / ``>`` (``since``, which only narrows). Every row is re-checked, so each pushed condition is exact."""
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from typing import Any
 from urllib.parse import quote
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from connectors.decode import WireField, decode_page, map_values
 from connectors.filtering import filter_batch
+from connectors.github.versions import first_logins
 from connectors.http import ApiClient
 from connectors.requester import LinkHeader, PageRequest, RecordSelector, paginate
 from core.types import ColumnSpec, FilterCap, Predicate, ScanRequest, ScanStats, TableSpec, ops
@@ -92,6 +95,8 @@ async def scan_issues(api: ApiClient, base: str, org: str, repos: list[str], rep
                 if not issues:
                     continue
                 cols = decode_page(issues, schema, _WIRE, "GitHub")
+                if "assignee" in cols:  # 2026-03-10 has no singular ``assignee``: the first of ``assignees``
+                    cols["assignee"] = pc.coalesce(cols["assignee"], first_logins(issues, "assignees"))
                 cols["repo"] = pa.array([repo] * len(issues), pa.string())
                 if "team_id" in schema.names:
                     cols["team_id"] = map_values(cols["repo"], repo_teams)
