@@ -148,10 +148,15 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     if launcher is None:
         print(f"omnisql sandbox: {_NO_DEMO}", file=sys.stderr)
         return 2
-    sandbox = launcher.start_sandbox(host=args.host, github_rate_limit=args.github_rate_limit)
-    print(json.dumps(sandbox.info(), indent=2))
+    try:
+        faults = launcher.parse_fault_specs(args.faults)
+    except ValueError as exc:
+        print(f"omnisql sandbox: --faults {exc}", file=sys.stderr)
+        return 2
+    sandbox = launcher.start_sandbox(host=args.host, github_rate_limit=args.github_rate_limit, faults=faults)
+    print(json.dumps(sandbox.info() | {"faults": faults}, indent=2))
     sys.stdout.flush()
-    _write_info(args.info_file, {"sandbox": sandbox.info()})
+    _write_info(args.info_file, {"sandbox": sandbox.info(), "faults": faults})
     _wait_forever()
     sandbox.stop()
     return 0
@@ -323,10 +328,16 @@ def build_parser() -> argparse.ArgumentParser:
                             "$OTEL_EXPORTER_OTLP_ENDPOINT (overrides tracing.exporter; default: the config's, else "
                             "none)")
     serve.set_defaults(func=cmd_serve)
-    sandbox = command("sandbox", "run only the GitHub/Jira stand-ins (from a source checkout)")
+    sandbox = command("sandbox", "run only the stand-ins: GitHub, Jira, Salesforce, Linear (from a source checkout)")
     sandbox.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default: %(default)s)")
     sandbox.add_argument("--info-file", metavar="PATH",
                          help="write the stand-ins' URLs and credentials as JSON here (default: none)")
+    sandbox.add_argument("--faults", action="append", default=[], metavar="APP:KEY=VALUE,...",
+                         help="misbehaviour from the start, per app (github, jira, salesforce, linear or all; "
+                              "repeatable): latency_ms, jitter_ms, error_rate (0-1, answered fail_status, default "
+                              "503; 429 with retry_after is a 429 storm), fail_next, fail_status, retry_after, "
+                              "truncate_next, malformed_next, drop_next, etags (github; false: no 304s). E.g. "
+                              "--faults github:latency_ms=200,error_rate=0.1 (default: none)")
     sandbox.set_defaults(func=cmd_sandbox)
     for parser_ in (serve, sandbox):
         parser_.add_argument("--github-rate-limit", type=int, default=5000, metavar="N",

@@ -10,10 +10,11 @@ import shlex
 from demo.linear import with_linear
 from demo.tenant import DEMO_TOKENS, SEED_QUERIES, demo_config, demo_tokens
 from flight_server.config import TenantConfig
+from sandbox.fault_spec import parse_fault_specs
 from sandbox.server import Sandbox, start_sandbox
 
-__all__ = ["Sandbox", "banner", "banner_commands", "banner_http", "banner_python", "demo_tokens", "start_demo",
-           "start_sandbox"]
+__all__ = ["Sandbox", "banner", "banner_commands", "banner_http", "banner_python", "demo_tokens",
+           "parse_fault_specs", "start_demo", "start_sandbox"]
 
 
 def start_demo(host: str, port: int, github_rate_limit: int) -> tuple[Sandbox, TenantConfig]:

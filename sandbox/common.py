@@ -69,6 +69,21 @@ class Faults:
     malformed_next: int = 0
     drop_next: int = 0
     etags: bool = True  # False: the GitHub stand-in sends no ETag and never answers 304 (like a proxy that strips them)
+    error_rate: float = 0.0  # each request answered ``fail_status`` with this probability (FaultLayer)
+
+
+# What ``POST /_sandbox/faults`` (and ``omnisql sandbox --faults``) may set, and how each value is read.
+FAULT_KEYS: dict[str, type] = {"latency_s": float, "jitter_s": float, "fail_next": int, "fail_status": int,
+                               "retry_after": str, "truncate_next": int, "malformed_next": int, "drop_next": int,
+                               "error_rate": float, "etags": bool}
+
+
+def apply_faults(faults: Faults, settings: dict[str, Any]) -> None:
+    """Set every fault from ``settings``; one left out is cleared (an empty object clears them all)."""
+    fresh = Faults()
+    for key in FAULT_KEYS:
+        setattr(faults, key, settings[key] if key in settings and settings[key] is not None
+                else getattr(fresh, key))
 
 
 def control_routes(log: RequestLog, faults: Faults) -> list[Route]:
@@ -82,15 +97,8 @@ def control_routes(log: RequestLog, faults: Faults) -> list[Route]:
 
     async def set_faults(request: Request) -> Response:
         body = await request.json()
-        faults.latency_s = float(body.get("latency_s", 0.0))
-        faults.fail_next = int(body.get("fail_next", 0))
-        faults.fail_status = int(body.get("fail_status", 503))
-        faults.retry_after = body.get("retry_after")
-        faults.jitter_s = float(body.get("jitter_s", 0.0))
-        faults.truncate_next = int(body.get("truncate_next", 0))
-        faults.malformed_next = int(body.get("malformed_next", 0))
-        faults.drop_next = int(body.get("drop_next", 0))
-        faults.etags = bool(body.get("etags", True))
+        apply_faults(faults, {k: (v if k == "retry_after" or v is None else FAULT_KEYS[k](v))
+                              for k, v in body.items() if k in FAULT_KEYS})
         return JSONResponse({"latency_s": faults.latency_s, "fail_next": faults.fail_next})
 
     return [Route("/_sandbox/requests", requests, methods=["GET", "DELETE"]),

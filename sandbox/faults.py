@@ -1,7 +1,8 @@
 """Misbehaviour every stand-in can be told to show, as an ASGI layer in front of it (so no app needs code for it):
-jitter, answers cut short or made not-JSON, and connections dropped after the headers. Set with
-``POST /_sandbox/faults`` (``jitter_s``, ``truncate_next``, ``malformed_next``, ``drop_next``) beside the stand-ins'
-own ``latency_s`` / ``fail_next`` / ``fail_status`` / ``retry_after``."""
+jitter, a random share of answers failed (``error_rate``: 5xx, or a 429 storm), answers cut short or made not-JSON,
+and connections dropped after the headers. Set with ``POST /_sandbox/faults`` (``jitter_s``, ``error_rate``,
+``truncate_next``, ``malformed_next``, ``drop_next``) beside the stand-ins' own ``latency_s`` / ``fail_next`` /
+``fail_status`` / ``retry_after``, or at start with ``omnisql sandbox --faults`` (sandbox/fault_spec.py)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,16 @@ class FaultLayer:
             return True
         return False
 
+    async def _fail(self, send: Any) -> None:
+        """An ``error_rate`` hit: the ``fail_status`` (503 unless set; a 429 storm with ``retry_after``)."""
+        status = self.faults.fail_status
+        body = b'{"message": "' + (b"Server Error" if status >= 500 else b"Too many requests") + b'"}'
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        if self.faults.retry_after:
+            headers.append((b"retry-after", str(self.faults.retry_after).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
             await self.app(scope, receive, send)
@@ -36,6 +47,10 @@ class FaultLayer:
         jitter = getattr(self.faults, "jitter_s", 0.0)
         if jitter:
             await asyncio.sleep(self.rng.uniform(0, jitter))
+        rate = getattr(self.faults, "error_rate", 0.0)
+        if rate and self.rng.random() < rate:
+            await self._fail(send)
+            return
         mode = next((m for m in ("drop_next", "truncate_next", "malformed_next") if self._take(m)), None)
         if mode is None:
             await self.app(scope, receive, send)

@@ -12,6 +12,7 @@ from typing import Any
 
 import uvicorn
 
+from sandbox.common import apply_faults
 from sandbox.faults import FaultLayer
 from sandbox.github_api import GitHubStandIn
 from sandbox.jira_api import JiraStandIn
@@ -62,6 +63,14 @@ class Sandbox:
                            "client_id": LINEAR_CLIENT_ID, "client_secret": LINEAR_CLIENT_SECRET,
                            "refresh_token": LINEAR_REFRESH_TOKEN}} if self.linear else {}
 
+    def set_faults(self, faults: dict[str, dict[str, Any]]) -> None:
+        """Each named app's faults, as ``POST /_sandbox/faults`` would set them (``sandbox/fault_spec.py``)."""
+        for app, settings in faults.items():
+            stand_in = getattr(self, app, None)
+            if stand_in is None:
+                raise ValueError(f"the sandbox has no {app} stand-in")
+            apply_faults(stand_in.faults, settings)
+
     def stop(self) -> None:
         for server in self._servers:
             server.should_exit = True
@@ -82,8 +91,9 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def start_sandbox(host: str = "127.0.0.1", github_port: int = 0, jira_port: int = 0,
                   github_rate_limit: int = 5000, jira_rate_limit: int = 100_000, pulls: int = DEFAULT_PULLS,
-                  issues: int = DEFAULT_ISSUES) -> Sandbox:
-    """Start the stand-ins (GitHub, Jira, Salesforce) in a daemon thread; returns once they accept connections."""
+                  issues: int = DEFAULT_ISSUES, faults: dict[str, dict[str, Any]] | None = None) -> Sandbox:
+    """Start the stand-ins (GitHub, Jira, Salesforce, Linear) in a daemon thread, with ``faults`` per app from the
+    start; returns once they accept connections."""
     seed = build_seed(pulls=pulls, issues=issues)
     sandbox = Sandbox(github=GitHubStandIn(seed, GITHUB_TOKEN, github_rate_limit),
                       jira=JiraStandIn(seed, JIRA_EMAIL, JIRA_API_TOKEN, jira_rate_limit),
@@ -102,8 +112,9 @@ def start_sandbox(host: str = "127.0.0.1", github_port: int = 0, jira_port: int 
                                    LINEAR_REFRESH_TOKEN)
     sandbox.linear_url = f"http://{host}:{linear_socket.getsockname()[1]}"
     sockets.append(linear_socket)
-    servers += (uvicorn.Server(uvicorn.Config(sandbox.linear.app, log_level="warning", access_log=False,
-                                              lifespan="off")),)
+    sandbox.set_faults(faults or {})  # before the first request can arrive
+    servers += (uvicorn.Server(uvicorn.Config(FaultLayer(sandbox.linear.app, sandbox.linear.faults),
+                                              log_level="warning", access_log=False, lifespan="off")),)
     for server in servers:
         server.install_signal_handlers = lambda: None  # type: ignore[attr-defined,method-assign]
     started = threading.Event()
