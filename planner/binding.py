@@ -12,7 +12,7 @@ that number (``Binding.runtime_mode``) and takes ``semi`` above it, so EXPLAIN a
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, get_args
 
@@ -86,7 +86,9 @@ def _can_semi(target: ScanStep, column: str) -> bool:
 
 
 def _est_keys(source: ScanStep, column: str, estimator: Estimator) -> int:
-    rows = estimator.rows_returned(source.spec, source.requests)
+    """Distinct keys the source will hand over: a source that is itself bound returns what its binding lets
+    through (its ``est_rows``), not its unbound listing."""
+    rows = source.est_rows if source.binding is not None else estimator.rows_returned(source.spec, source.requests)
     distinct = source.spec.column(column).distinct_estimate
     return max(int(min(rows, distinct) if distinct else rows), 1)
 
@@ -144,10 +146,15 @@ def _depends_on(bindings: dict[int, tuple[JoinEdge, JoinMode, int]], step: int, 
 
 
 def choose_bindings(steps: Sequence[ScanStep], edges: Sequence[JoinEdge], strategy: JoinStrategy,
-                    estimator: Estimator) -> dict[int, tuple[JoinEdge, JoinMode, int]]:
-    """target step → (edge, mode, estimated keys), at most one binding per target and no cycles."""
+                    estimator: Estimator, fixed: Mapping[int, tuple[JoinEdge, JoinMode, int]] | None = None
+                    ) -> dict[int, tuple[JoinEdge, JoinMode, int]]:
+    """target step → (edge, mode, estimated keys), at most one binding per target and no cycles; ``fixed``:
+    bindings already placed (kept, and their targets not bound again)."""
+    fixed = fixed or {}
     candidates: list[tuple[float, JoinEdge, JoinMode, int]] = []
     for edge in edges:
+        if edge.target in fixed:
+            continue
         source, target = steps[edge.source], steps[edge.target]
         if source.limit is not None or target.limit is not None or \
                 source.spec.column(edge.source_column).type != target.spec.column(edge.target_column).type:
@@ -178,7 +185,7 @@ def choose_bindings(steps: Sequence[ScanStep], edges: Sequence[JoinEdge], strate
             target.spec, target.columns, estimator.rows_returned(target.spec, target.requests))
         if strategy == "bind" or saving >= 1 or worth_waiting:
             candidates.append((saving, edge, mode, n_keys))
-    chosen: dict[int, tuple[JoinEdge, JoinMode, int]] = {}
+    chosen: dict[int, tuple[JoinEdge, JoinMode, int]] = dict(fixed)
     for _, edge, mode, n_keys in sorted(candidates, key=lambda c: -c[0]):
         if edge.target in chosen or _depends_on(chosen, edge.source, edge.target):
             continue

@@ -32,7 +32,7 @@ from planner.information_schema import DESCRIBE_TARGET, describe_query
 from planner.parameters import Parameters, bind_literals, check_count, renumber
 from planner.parse import SCAN_TAG, base_tables, parse_query, qualify_query
 from planner.passes import rewrite
-from planner.plan import FetchPlan, ScanStep
+from planner.plan import FetchPlan, JoinMode, ScanStep
 from planner.predicates import to_predicate
 from planner.pushdown import Pushdown, decide, require_filters, split_requests
 from planner.residual import to_residual
@@ -187,9 +187,17 @@ class Planner:
         strategy: JoinStrategy = self.join_strategy if self.pushdown else "scan"
         edges = [e for e in query.edges
                  if e.source_column not in steps[e.source].masks and e.target_column not in steps[e.target].masks]
-        for target, (edge, mode, n_keys) in choose_bindings(steps, edges, strategy, estimator).items():
-            key_sql, key_params = _key_sql(steps[edge.source], edge.source_column, query.conditions[edge.source])
-            steps[target] = bind_step(steps[target], edge, mode, n_keys, steps, key_sql, estimator, key_params)
+        applied: dict[int, tuple[JoinEdge, JoinMode, int]] = {}
+        for _ in range(len(steps)):  # each round binds the steps whose sources are settled, then prices again
+            chosen = choose_bindings(steps, edges, strategy, estimator, applied)
+            pending = chosen.keys() - applied.keys()
+            ready = {t: c for t, c in chosen.items() if t in pending and c[0].source not in pending}
+            if not ready:
+                break
+            for target, (edge, mode, n_keys) in ready.items():
+                key_sql, key_params = _key_sql(steps[edge.source], edge.source_column, query.conditions[edge.source])
+                steps[target] = bind_step(steps[target], edge, mode, n_keys, steps, key_sql, estimator, key_params)
+                applied[target] = (edge, mode, n_keys)
         return steps
 
     def _step(self, index: int, spec: TableSpec, found: _Conditions, used: set[str], params: Parameters,

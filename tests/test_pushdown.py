@@ -21,7 +21,10 @@ def test_predicates_go_to_their_own_source(adbc_conn: Any, sandbox_log: SandboxL
     cursor.execute("SELECT gh.number, ji.issue_key FROM github.pull_requests gh JOIN jira.issues ji "
                    "ON gh.branch = ji.branch_name WHERE ji.status = 'In Progress' AND gh.repo = 'web-frontend'")
     cursor.fetchall()
-    assert _jql(sandbox_log) and all(j == 'status = "In Progress"' for j in _jql(sandbox_log))
+    # Jira gets its own condition (and, when statistics learned by earlier queries make a bind join cheaper, the
+    # pull requests' branches as keys); GitHub never sees Jira's condition.
+    assert _jql(sandbox_log) and all(j == 'status = "In Progress"' or j.startswith('status = "In Progress" AND (cf[')
+                                     for j in _jql(sandbox_log))
     pulls = [r["path"] for r in sandbox_log.requests("github") if r["path"].endswith("/pulls")]
     # web-frontend's 275 pull requests are 3 pages: the first by name, the rest through link's rel="next",
     # which GitHub writes as /repositories/{id}/pulls
