@@ -10,6 +10,7 @@ from functools import cached_property
 from typing import Any
 
 import httpx
+import orjson
 
 __all__ = ["Origin", "PageRequest", "Reply", "json_kind"]
 
@@ -65,9 +66,12 @@ class Reply:
 
     @cached_property
     def _parsed(self) -> tuple[bool, Any]:
+        """orjson: decoding API bodies is most of a listing's CPU, and orjson does it several times faster than
+        ``json``, into the same Python values. Stricter, too: NaN, integers past 64 bits and invalid UTF-8 are
+        not JSON, so such a body is the upstream's error, as any other broken body."""
         try:
-            return True, json.loads(self.content)
-        except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
+            return True, orjson.loads(self.content)
+        except ValueError:  # orjson.JSONDecodeError is one
             return False, None
 
     @property
