@@ -28,6 +28,7 @@ bench: install
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	PYTHONPATH=. $(BIN)/python perf/bench_roundtrip.py
 	PYTHONPATH=. $(BIN)/python perf/bench_api_economy.py
+	PYTHONPATH=. $(BIN)/python perf/bench_freshness.py
 	PYTHONPATH=. $(BIN)/python perf/bench_overhead.py
 
 clean:
