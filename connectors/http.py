@@ -75,6 +75,12 @@ def new_http_client(timeout_s: float = 15.0) -> httpx.AsyncClient:
 CONNECTION_RETRIES = 2  # fresh connections tried after one broke before an answer
 
 
+def _core(reply: Reply) -> bool:
+    """Whether the reply's rate-limit headers are about the credential's main budget (the bucket's): GitHub names
+    others in ``x-ratelimit-resource`` (``search``, 30/min), which must not drain or block it."""
+    return reply.headers.get("x-ratelimit-resource", "core").strip().lower() in ("core", "")
+
+
 class _BrokenConnection(Exception):
     """The connection failed before an answer arrived (connect, read or protocol error): safe to retry."""
 
@@ -177,8 +183,8 @@ class ApiClient:
                                              retry_after_s=limited.wait_s)
                 log.warning("%s %s %s is rate limited (HTTP %d); retrying in %.1f s", self.source, request.method,
                             route, reply.status, wait)
-                if stats.gate is None:  # with a gate, the retry's token waits (bounded) until the API allows it
-                    await asyncio.sleep(wait)
+                if stats.gate is None or not _core(reply):  # with a gate, the retry's token waits (bounded)
+                    await asyncio.sleep(wait)  # until the API allows it; another budget's wait is ours to keep
                 continue
             if reply.ok:
                 problems = self.errors.body_error(reply)
@@ -330,6 +336,8 @@ class ApiClient:
 
     @staticmethod
     def _note_budget(reply: Reply, stats: ScanStats) -> None:
+        if not _core(reply):
+            return
         remaining = reply.headers.get("x-ratelimit-remaining")
         limit = reply.headers.get("x-ratelimit-limit")
         if remaining is not None and remaining.isdigit():
@@ -343,6 +351,8 @@ class ApiClient:
         refuses requests (a rate-limit answer's wait, or until ``x-ratelimit-reset`` once nothing is left)."""
         if stats.gate is None:
             return
+        if not _core(reply):
+            return  # another budget of the API (GitHub's search, 30/min): the caller handles it, not the bucket
         text = reply.headers.get("x-ratelimit-remaining", "").strip()
         remaining = int(text) if text.isdigit() else None
         blocked = limited_s

@@ -110,6 +110,10 @@ class TableSpec:
     # The connector can list what changed since a time (``ChangeListing``): a cached scan is then refreshed by
     # fetching only the changes and merging them by the (single-column) primary key.
     delta_refresh: bool = False
+    # Columns whose pushed conditions may send the scan down another access path that cannot return the primary
+    # key (GitHub's search, for author / merged_at): the planner then adds no delta key, so the cache refetches
+    # such a scan in full, which that path makes cheap.
+    keyless_filters: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
@@ -214,6 +218,7 @@ class ScanStats:
     rows: int = 0  # rows handed back (after the connector's own filtering)
     listed: int = 0  # rows the API listed, before any filtering: what planner statistics record
     not_modified: int = 0  # of api_calls, those answered 304 from a stored body: no rate-limit token spent
+    access: str = ""  # the access path the connector took when it chooses at run time (EXPLAIN ANALYZE's upstream)
     rate_limit_remaining: int | None = None
     rate_limit_limit: int | None = None
     budget: CallBudget | None = None

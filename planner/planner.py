@@ -216,7 +216,7 @@ class Planner:
         rewritten = [(rewrite(bind_literals(c, params)), c) for c in conditions]
         verdict, local = self._verdict(seen, found, rewritten)
         scan_limit, order = self._scan_limit(seen, found, params, verdict, local, decision)
-        keyed = _delta_key(spec, columns, scan_limit)
+        keyed = _delta_key(spec, columns, scan_limit, {c.predicate.column for c in verdict.pushed})
         columns += keyed
         requests = split_requests(spec, columns, verdict, scan_limit, order=order)
         unmasked = [(n, c) for n, c in rewritten if not _names(n) & set(decision.masks)]
@@ -539,10 +539,12 @@ def _final_sql(tree: exp.Expr, steps: Sequence[ScanStep]) -> str:
     return tree.sql(dialect="duckdb")
 
 
-def _delta_key(spec: TableSpec, columns: tuple[str, ...], limit: int | None) -> tuple[str, ...]:
+def _delta_key(spec: TableSpec, columns: tuple[str, ...], limit: int | None, pushed: set[str]
+               ) -> tuple[str, ...]:
     """The primary key, when a table refreshed by deltas would not otherwise fetch it: the cache merges changes
-    by it. Fetched, then dropped before DuckDB like any hidden column (it costs no API call: a listed field)."""
-    if not spec.delta_refresh or len(spec.primary_key) != 1 or limit is not None:
+    by it. Fetched, then dropped before DuckDB like any hidden column (it costs no API call: a listed field).
+    Not when a pushed condition may take a path that cannot return it (``TableSpec.keyless_filters``)."""
+    if not spec.delta_refresh or len(spec.primary_key) != 1 or limit is not None or spec.keyless_filters & pushed:
         return ()
     key = spec.primary_key[0]
     return () if key in columns or spec.column(key).fetch != "list" else (key,)

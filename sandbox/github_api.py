@@ -27,6 +27,7 @@ from sandbox.github_commits import list_commits
 from sandbox.github_etag import revalidate
 from sandbox.github_issues import list_issues
 from sandbox.github_reviews import list_reviews
+from sandbox.github_search import search_issues
 from sandbox.seed import ORG, REPOS, PullRequest, Seed, User
 
 DOCS = "https://docs.github.com/rest"
@@ -66,6 +67,7 @@ class GitHubStandIn:
             Route("/repositories/{repo_id:int}/commits", self._guard(self.list_commits)),
             Route("/repos/{owner}/{repo}/pulls/{number:int}/reviews", self._guard(self.list_reviews)),
             Route("/repositories/{repo_id:int}/pulls/{number:int}/reviews", self._guard(self.list_reviews)),
+            Route("/search/issues", self._guard(self.search, counts=False)),  # its own 30/min budget
             Route("/rate_limit", self._guard(self.rate_limit, counts=False)),
             *control_routes(self.log, self.faults),
             Route("/_sandbox/mutate", self.mutate, methods=["POST"]),
@@ -235,6 +237,9 @@ class GitHubStandIn:
 
     async def list_commits(self, request: Request) -> Response:
         return await list_commits(self, request, validation_error)  # sandbox/github_commits.py
+
+    async def search(self, request: Request) -> Response:
+        return await search_issues(self, request, error, validation_error)  # sandbox/github_search.py
 
     async def list_reviews(self, request: Request) -> Response:
         return await list_reviews(self, request)  # sandbox/github_reviews.py

@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import functools
 import itertools
+import logging
 import math
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
@@ -28,13 +29,16 @@ from connectors.github.commits import COMMITS, scan_commits
 from connectors.github.issues import ISSUES, scan_issues
 from connectors.github.repositories import REPOSITORIES, scan_repositories
 from connectors.github.reviews import REVIEWS, scan_reviews
+from connectors.github.search import SEARCH, SEARCH_CAP, SearchWindow, decode_search, search_query
 from connectors.github.tables import DETAIL_WIRE, PULL_REQUESTS, PULL_WIRE, USER_WIRE, USERS
 from connectors.http import ApiClient, HttpLimits
 from connectors.memo import Memo
 from connectors.requester import BearerAuth, GitHubErrors, LinkHeader, PageRequest, RecordSelector, paginate
 from connectors.topn import TopN
+from core.errors import RateLimitExhausted, UpstreamError
 from core.types import Changes, Predicate, ScanRequest, ScanStats, TableSpec
 
+log = logging.getLogger("omnisql.connectors")
 API_VERSION = "2022-11-28"  # the default; 2026-03-10 is accepted too (both response shapes decode)
 API_VERSIONS = ("2022-11-28", "2026-03-10")
 ETAG_CACHE_BYTES = 8 << 20
@@ -43,6 +47,7 @@ _LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")  # anything else canno
 MAX_PAGES = 1000  # per listing; at 100 rows a page that is 100,000 pull requests per repository
 _PAGES = LinkHeader()
 _ARRAY = RecordSelector(())
+_ITEMS = RecordSelector(("items",))
 # Route templates: what logs and error messages name (the concrete URLs carry filter values).
 ORG_REPOS = "/orgs/{org}/repos"
 PULLS = "/repos/{owner}/{repo}/pulls"
@@ -75,6 +80,7 @@ class GitHubConnector:
                              concurrency=config.concurrency, limits=config.limits, etags=etags, headers={
                                  "Accept": "application/vnd.github+json", "X-GitHub-Api-Version": config.api_version,
                                  "User-Agent": "omnisql/0.1"})
+        self.searches = SearchWindow()  # GitHub's 30 searches a minute per token
 
     def tables(self) -> Sequence[TableSpec]:
         repos = len(self.config.repo_teams)
@@ -167,8 +173,61 @@ class GitHubConnector:
     async def _user(self, login: str, stats: ScanStats) -> Any:
         return await self.api.get_json(f"{self.base}/users/{quote(login, safe='')}", stats, USER, missing_ok=True)
 
+    def describe_request(self, request: ScanRequest) -> str:
+        """EXPLAIN's ``upstream``: for pull requests, the search (when it saves calls) or the listing."""
+        if request.table != PULL_REQUESTS.name:
+            return ""
+        query = search_query(self.config.org, request)
+        if query is not None:
+            return f"GET {SEARCH} q={query} (lists per repository past {SEARCH_CAP} results or 30 searches/min)"
+        return f"GET {PULLS} per repository, state={_state_param(request.predicates)}"
+
+    async def _search(self, query: str, request: ScanRequest, stats: ScanStats) -> list[pa.RecordBatch] | None:
+        """The scan through the search API, or None (nothing yielded yet) when the listing must answer: over
+        1,000 results, incomplete results, no room in the 30/min window, or a search the API refused."""
+        if not self.searches.take():
+            stats.access = "listing (30 searches/min spent)"
+            return None
+        needed = tuple(set(request.columns) | {p.column for p in request.predicates})
+        first = PageRequest("GET", f"{self.base}{SEARCH}", {"q": query, "per_page": 100})
+        batches = []
+        try:
+            async with contextlib.aclosing(paginate(self.api, first, _PAGES, _ITEMS, stats, SEARCH,
+                                                    self.config.max_pages)) as pages:
+                async for page in pages:
+                    if page.number == 1:
+                        body = page.reply.json()
+                        total = body.get("total_count") if isinstance(body, dict) else None
+                        if not isinstance(total, int) or total > SEARCH_CAP or body.get("incomplete_results"):
+                            stats.access = f"listing (search found {total} results, over {SEARCH_CAP} or incomplete)"
+                            return None
+                        if not self.searches.take(max(math.ceil(total / 100) - 1, 0)):
+                            stats.access = "listing (30 searches/min spent)"
+                            return None
+                    stats.listed += len(page.records)
+                    batch = filter_batch(decode_search(page.records, needed, self.config.repo_teams),
+                                         request.row_filters)
+                    batches.append(pa.RecordBatch.from_arrays([batch.column(n) for n in request.columns],
+                                                              schema=PULL_REQUESTS.schema_for(request.columns)))
+        except (RateLimitExhausted, UpstreamError) as exc:
+            log.warning("GitHub search failed (%s); listing instead", type(exc).__name__)
+            stats.access = f"listing (the search failed: {type(exc).__name__})"
+            return None
+        stats.rows += sum(b.num_rows for b in batches)
+        stats.access = f"GET {SEARCH} q={query}"
+        return batches
+
     async def _pulls(self, request: ScanRequest, stats: ScanStats) -> AsyncIterator[pa.RecordBatch]:
         out_schema = PULL_REQUESTS.schema_for(request.columns)
+        query = search_query(self.config.org, request)
+        if query is not None:
+            found = await self._search(query, request, stats)
+            if found is not None:
+                for batch in found:
+                    yield batch
+                if not found:
+                    yield pa.RecordBatch.from_pylist([], schema=out_schema)
+                return
         repos = await self._repos(request.predicates, stats)
         listings = self._listings(repos, request.predicates)
         scan = _Scan(request, stats, Memo())

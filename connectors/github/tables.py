@@ -22,12 +22,15 @@ PULL_REQUESTS = TableSpec(
     partitions=4,
     partition_column="repo",  # repositories; the connector replaces this with the configured count
     delta_refresh=True,  # sort=updated&direction=desc lists what changed since a time (scan_changes)
+    keyless_filters=frozenset({"author", "merged_at"}),  # GET /search/issues has no pull request id
     columns=(
         ColumnSpec("pr_id", pa.int64(), "GitHub's pull request id", nullable=False, distinct_estimate=400),
         ColumnSpec("number", pa.int64(), "Pull request number within its repository", nullable=False),
         ColumnSpec("repo", pa.string(), "Repository name (without the org)", nullable=False,
                    filter=FilterCap(EQ_IN, exact=True, max_in=50, example="repo = 'web-frontend'")),
         ColumnSpec("title", pa.string(), "Title"),
+        # Not pushed yet (the search path can use it): a filterable author sends the planner's bind-join search
+        # into a loop on `LEFT JOIN github.users u ON u.name = gh.author`.
         ColumnSpec("author", pa.string(), "Login of the author"),
         ColumnSpec("author_email", pa.string(), "Public email of the author (null when hidden); one "
                    "GET /users/{login} per distinct author", fetch="user"),
@@ -48,7 +51,8 @@ PULL_REQUESTS = TableSpec(
         ColumnSpec("labels", pa.list_(pa.string()), "Label names"),
         ColumnSpec("created_at", TS, "Creation time (UTC)"),
         ColumnSpec("updated_at", TS, "Last update (UTC)"),
-        ColumnSpec("merged_at", TS, "Merge time (UTC); null when not merged"),
+        ColumnSpec("merged_at", TS, "Merge time (UTC); null when not merged",  # only narrows: GET /search/issues
+                   filter=FilterCap(ops(">", ">="), exact=False, example="merged_at >= TIMESTAMP '2026-03-01'")),
     ),
     fetch_costs={"detail": "one request per row", "user": "one request per distinct author"},
 )
