@@ -131,7 +131,34 @@ def crossover(edge: JoinEdge, steps: Sequence[ScanStep], estimator: Estimator) -
 def _priced(edge: JoinEdge, steps: Sequence[ScanStep], mode: JoinMode, n_keys: int, estimator: Estimator) -> int:
     """Estimated calls of the target step under ``mode`` with ``n_keys`` keys (placeholder values)."""
     target = replace(steps[edge.target], binding=_binding(edge, steps, mode, n_keys))
-    return estimator.cost(target.spec, bound_requests(target, mode, range(n_keys), placeholder=True))[1]
+    return keyed_cost(target, mode, n_keys, estimator)[1]
+
+
+SEMI_PRICED_KEYS = 100_000  # a semi-join's key filter is priced with at most this many placeholder keys
+
+
+def keyed_cost(step: ScanStep, mode: JoinMode, n_keys: int, estimator: Estimator) -> tuple[int, int, float]:
+    """(pages, calls, rows) of ``step`` bound to ``n_keys`` keys, priced from at most two requests however many
+    keys there are: an estimate can say 100 million (every GitHub user), and materializing that many placeholder
+    keys or requests would stall planning and exhaust memory."""
+    if mode == "semi":
+        requests = bound_requests(step, mode, range(min(n_keys, SEMI_PRICED_KEYS)), placeholder=True)
+        pages, calls = estimator.cost(step.spec, requests)
+        return pages, calls, estimator.rows_returned(step.spec, requests)
+    assert step.binding is not None
+    allowed = [p for p in step.requests[0].predicates if p.column == step.binding.column and p.op in ("=", "IN")]
+    if allowed:  # an existing = / IN on the join column: only its values can be keys
+        n_keys = min(n_keys, min(len(set(p.values)) for p in allowed))
+    size = 1 if mode == "per_row" else step.binding.batch
+    full, rest = divmod(n_keys, size)
+    pages, calls, rows = 0, 0, 0.0
+    for count, keys in ((full, size), (1, rest)):
+        if count and keys:
+            requests = bound_requests(step, mode, range(keys), placeholder=True)
+            one_pages, one_calls = estimator.cost(step.spec, requests)
+            pages, calls = pages + count * one_pages, calls + count * one_calls
+            rows += count * estimator.rows_returned(step.spec, requests)
+    return pages, calls, rows
 
 
 def _depends_on(bindings: dict[int, tuple[JoinEdge, JoinMode, int]], step: int, other: int) -> bool:
@@ -199,7 +226,5 @@ def bind_step(step: ScanStep, edge: JoinEdge, mode: JoinMode, n_keys: int, steps
     max_keys = crossover(edge, steps, estimator) if mode == "bind" and not step.missing_required else None
     binding = _binding(edge, steps, mode, n_keys, key_sql, key_params, max_keys)
     bound = replace(step, binding=binding)
-    requests = bound_requests(bound, mode, range(n_keys), placeholder=True)
-    pages, calls = estimator.cost(step.spec, requests)
-    rows = round(estimator.rows_returned(step.spec, requests))
-    return replace(bound, est_pages=pages, est_calls=calls, est_rows=rows)
+    pages, calls, rows = keyed_cost(bound, mode, n_keys, estimator)
+    return replace(bound, est_pages=pages, est_calls=calls, est_rows=round(rows))

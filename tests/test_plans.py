@@ -139,3 +139,16 @@ def test_typed_time_literals_are_pushed_as_utc_instants() -> None:
     jql = build_jql(pushed, {"updated_at": ("updated", "date"), "created_at": ("created", "date")}, {}, "")
     assert 'updated >= "2026-06-07 09:30"' in jql and 'created <= "2026-06-15 16:30"' in jql
     assert 'created >= "2026-05-09 10:00"' in jql
+
+
+@pytest.mark.timeout(60)
+def test_a_huge_key_estimate_is_priced_without_materializing_keys() -> None:
+    """github.users is estimated at 100 million rows before its binding narrows it: pricing a join from it must
+    not build that many placeholder keys (it stalled planning and ate memory: a one-query denial of service)."""
+    for sql in ("SELECT ji.issue_key FROM github.pull_requests gh JOIN github.users u ON u.login = gh.author "
+                "JOIN jira.issues ji ON ji.issue_key = u.name",
+                "SELECT ji.issue_key FROM github.pull_requests gh JOIN github.users u ON u.login = gh.author "
+                "JOIN jira.issues ji ON ji.assignee = u.name"):
+        p = plan(sql)
+        assert [s.alias for s in p.steps] == ["gh", "u", "ji"]
+        assert p.steps[1].binding is not None and p.steps[1].binding.source == 0
