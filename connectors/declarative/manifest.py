@@ -16,7 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.declarative.validate import Located, ManifestError, Problem, read_located, schema_problems
+from connectors.declarative.validate import Document, ManifestError, Problem, read_document, schema_problems
 from core.types import Op
 
 __all__ = ["AuthDef", "ChangesDef", "ColumnDef", "ErrorDef", "FilterDef", "Manifest", "OrderDef", "PagingDef",
@@ -198,7 +198,7 @@ def load_manifest(path: str | Path) -> Manifest:
 
     name = str(path)
     try:
-        doc = read_located(Path(path).read_text())
+        doc = read_document(Path(path).read_text())
     except OSError as exc:
         raise ManifestError([f"{name}: cannot read the manifest: {exc.strerror or exc}"]) from exc
     except yaml.YAMLError as exc:
@@ -208,7 +208,7 @@ def load_manifest(path: str | Path) -> Manifest:
     return parse_manifest(doc, name)
 
 
-def parse_manifest(doc: Located, source: str = "<manifest>") -> Manifest:
+def parse_manifest(doc: Document, source: str = "<manifest>") -> Manifest:
     problems = schema_problems(doc)
     if problems:
         raise ManifestError([p.render(source) for p in problems])
@@ -241,7 +241,7 @@ def parse_manifest(doc: Located, source: str = "<manifest>") -> Manifest:
         errors=errors, max_pages=int(raw.get("max_pages", 1000)), source=source)
 
 
-def _table(doc: Located, where: tuple[str | int, ...], raw: dict[str, Any], found: list[Problem]) -> TableDef:
+def _table(doc: Document, where: tuple[str | int, ...], raw: dict[str, Any], found: list[Problem]) -> TableDef:
     columns = tuple(ColumnDef(name=c["name"], kind=c["type"], path=_path(c.get("path", c["name"]))
                               if c["type"] != "json" or c.get("path") else _path(c["name"]),
                               item=c.get("item"), nullable=bool(c.get("nullable", True)),
@@ -277,7 +277,7 @@ def _table(doc: Located, where: tuple[str | int, ...], raw: dict[str, Any], foun
                     changes=_changes(doc, where + ("changes",), raw, by_name, filters, found))
 
 
-def _changes(doc: Located, where: tuple[str | int, ...], raw: dict[str, Any], columns: Mapping[str, ColumnDef],
+def _changes(doc: Document, where: tuple[str | int, ...], raw: dict[str, Any], columns: Mapping[str, ColumnDef],
              filters: tuple[FilterDef, ...], found: list[Problem]) -> ChangesDef | None:
     spec = raw.get("changes")
     if spec is None:
@@ -295,7 +295,7 @@ def _changes(doc: Located, where: tuple[str | int, ...], raw: dict[str, Any], co
     return ChangesDef(spec["column"], tuple(spec.get("keep") or ()), float(spec.get("slack_s", 0.0)))
 
 
-def _request(doc: Located, where: tuple[str | int, ...], raw: dict[str, Any], found: list[Problem]) -> RequestDef:
+def _request(doc: Document, where: tuple[str | int, ...], raw: dict[str, Any], found: list[Problem]) -> RequestDef:
     gql = raw.get("graphql") or {}
     document = gql.get("document")
     declared = _check_document(doc, where + ("graphql", "document"), document, found) if document else frozenset()
@@ -306,7 +306,7 @@ def _request(doc: Located, where: tuple[str | int, ...], raw: dict[str, Any], fo
                       language=dict(raw.get("query_language") or {}), declared=declared)
 
 
-def _check_document(doc: Located, where: tuple[str | int, ...], document: str, found: list[Problem]
+def _check_document(doc: Document, where: tuple[str | int, ...], document: str, found: list[Problem]
                     ) -> frozenset[str]:
     """The document must parse and be one operation (values only ever travel as its variables); returns the
     variables it declares."""
@@ -324,7 +324,7 @@ def _check_document(doc: Located, where: tuple[str | int, ...], document: str, f
     return frozenset(v.variable.name.value for v in operations[0].variable_definitions or ())
 
 
-def _paging(doc: Located, where: tuple[str | int, ...], raw: dict[str, Any], request: RequestDef,
+def _paging(doc: Document, where: tuple[str | int, ...], raw: dict[str, Any], request: RequestDef,
             found: list[Problem]) -> PagingDef:
     kind = raw["type"]
     paging = PagingDef(type=kind, page_size=int(raw.get("page_size", 100)), page_size_param=raw.get("page_size_param"),
@@ -349,7 +349,7 @@ def _paging(doc: Located, where: tuple[str | int, ...], raw: dict[str, Any], req
     return paging
 
 
-def _filter(doc: Located, where: tuple[str | int, ...], raw: dict[str, Any], columns: Mapping[str, ColumnDef],
+def _filter(doc: Document, where: tuple[str | int, ...], raw: dict[str, Any], columns: Mapping[str, ColumnDef],
             request: RequestDef, found: list[Problem]) -> FilterDef:
     targets = [k for k in TARGETS if k in raw]
     ops: frozenset[Op] = frozenset(raw["ops"])
