@@ -13,8 +13,8 @@ from urllib.parse import quote
 
 import pyarrow as pa
 
-from connectors.decode import WireField, decode_page, map_values
-from connectors.filtering import filter_batch
+from connectors.decode import WireField, decode_page
+from connectors.github.rows import request_rows
 from connectors.http import ApiClient
 from connectors.requester import LinkHeader, PageRequest, RecordSelector, paginate
 from core.types import ColumnSpec, FilterCap, Predicate, ScanRequest, ScanStats, TableSpec, ops
@@ -91,11 +91,7 @@ async def scan_commits(api: ApiClient, base: str, org: str, repos: list[str], re
                     continue
                 cols = decode_page(page.records, schema, _WIRE, "GitHub")
                 cols["repo"] = pa.array([repo] * len(page.records), pa.string())
-                if "team_id" in schema.names:
-                    cols["team_id"] = map_values(cols["repo"], repo_teams)
-                batch = pa.RecordBatch.from_pydict({n: cols[n] for n in schema.names}, schema=schema)
-                batch = filter_batch(batch, request.row_filters, request.residual)
-                batch = pa.RecordBatch.from_arrays([batch.column(n) for n in out.names], schema=out)
+                batch = request_rows(cols, schema, out, repo_teams, request)
                 stats.rows += batch.num_rows
                 if batch.num_rows:
                     yield batch

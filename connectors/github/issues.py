@@ -16,8 +16,8 @@ from urllib.parse import quote
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectors.decode import WireField, decode_page, map_values
-from connectors.filtering import filter_batch
+from connectors.decode import WireField, decode_page
+from connectors.github.rows import request_rows
 from connectors.github.versions import first_logins
 from connectors.http import ApiClient
 from connectors.requester import LinkHeader, PageRequest, RecordSelector, paginate
@@ -98,11 +98,7 @@ async def scan_issues(api: ApiClient, base: str, org: str, repos: list[str], rep
                 if "assignee" in cols:  # 2026-03-10 has no singular ``assignee``: the first of ``assignees``
                     cols["assignee"] = pc.coalesce(cols["assignee"], first_logins(issues, "assignees"))
                 cols["repo"] = pa.array([repo] * len(issues), pa.string())
-                if "team_id" in schema.names:
-                    cols["team_id"] = map_values(cols["repo"], repo_teams)
-                batch = pa.RecordBatch.from_pydict({n: cols[n] for n in schema.names}, schema=schema)
-                batch = filter_batch(batch, request.row_filters, request.residual)
-                batch = pa.RecordBatch.from_arrays([batch.column(n) for n in out.names], schema=out)
+                batch = request_rows(cols, schema, out, repo_teams, request)
                 stats.rows += batch.num_rows
                 if batch.num_rows:
                     yield batch
