@@ -134,6 +134,27 @@ def flightsql_dbapi_python() -> Path:
     return isolated_venv("flightsql-dbapi", "test-flightsql-dbapi")
 
 
+@pytest.fixture(scope="module")
+def running() -> Iterator[tuple[Any, Any]]:
+    """A GitHub and Jira sandbox of the module's own and an in-process demo service over it, with an admin ADBC
+    connection: for suites with seeds of their own (issues, commits, reviews, projects)."""
+    import adbc_driver_flightsql.dbapi as flightsql
+
+    from demo.tenant import UNTHROTTLED, demo_config, demo_tokens
+    from flight_server.app import start_service
+    from sandbox.server import start_sandbox
+
+    sandbox = start_sandbox()
+    info = {k: v for k, v in sandbox.info().items() if k in ("github", "jira")}
+    service = start_service(demo_config(info, "127.0.0.1", 0, UNTHROTTLED))
+    conn = flightsql.connect(service.uri, db_kwargs={
+        "adbc.flight.sql.authorization_header": f"Bearer {demo_tokens()['token_admin']}"})
+    yield sandbox, conn
+    conn.close()
+    service.stop()
+    sandbox.stop()
+
+
 @pytest.fixture(scope="session")
 def oracle() -> Iterator[Any]:
     """The truth answers are compared with: the sandbox's seed as DuckDB tables, built without any connector

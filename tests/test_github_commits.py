@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import adbc_driver_flightsql.dbapi as flightsql
 import duckdb
 import pyarrow as pa
 import pytest
@@ -17,23 +16,6 @@ from sandbox.seed import ORG, build_seed, team_of_repo
 from sandbox.server import Sandbox
 from tests.answers import adbc_answer, assert_same_answer, is_ordered
 from tests.oracle import connect_oracle, oracle_answer
-
-
-@pytest.fixture(scope="module")
-def running() -> Iterator[tuple[Sandbox, Any]]:
-    from demo.tenant import UNTHROTTLED, demo_config, demo_tokens
-    from flight_server.app import start_service
-    from sandbox.server import start_sandbox
-
-    sandbox = start_sandbox()
-    info = {k: v for k, v in sandbox.info().items() if k in ("github", "jira")}
-    service = start_service(demo_config(info, "127.0.0.1", 0, UNTHROTTLED))
-    conn = flightsql.connect(service.uri, db_kwargs={
-        "adbc.flight.sql.authorization_header": f"Bearer {demo_tokens()['token_admin']}"})
-    yield sandbox, conn
-    conn.close()
-    service.stop()
-    sandbox.stop()
 
 
 @pytest.fixture(scope="module")
