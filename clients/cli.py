@@ -3,150 +3,33 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import dataclasses
 import json
 import logging
 import os
-import signal
 import sys
-import threading
-from pathlib import Path
 from typing import Any
 
-__all__ = ["main"]
+from clients.serve_cmd import (
+    DEFAULT_HOST,
+    DEFAULT_HTTP_PORT,
+    DEFAULT_PORT,
+    LIMIT_FLAGS,
+    NO_DEMO,
+    cmd_serve,
+    demo_launcher,
+    http_settings,
+    listen_overrides,
+    wait_forever,
+    write_info,
+)
 
-
-def _write_info(path: str | None, info: dict[str, Any]) -> None:
-    if path:
-        tmp = Path(path).with_suffix(".tmp")
-        tmp.write_text(json.dumps(info, indent=2))
-        os.replace(tmp, path)  # atomic: a reader never sees half a file
-
-
-def _wait_forever() -> None:
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with contextlib.suppress(KeyboardInterrupt):
-        stop.wait()
-
-
-_NO_DEMO = ("the demo runs from a source checkout of OmniSQL (the sandbox is not part of the installed product): "
-            "run `make demo` there")
-
-
-def _demo() -> Any:
-    """The demo launcher (``demo/``), or None where only the product is installed."""
-    try:
-        import demo.launch
-    except ImportError:
-        return None
-    return demo.launch
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    from flight_server.app import start_service
-    from flight_server.config import ConfigError, load_config
-    from flight_server.governance import GovernanceError, apply_serve_flags
-
-    sandbox = None
-    launcher = _demo() if args.demo else None
-    if args.demo and args.config:
-        print("omnisql serve: give --demo or --config, not both (the demo serves its own tenant)", file=sys.stderr)
-        return 2
-    if args.demo:
-        if launcher is None:
-            print(f"omnisql serve --demo: {_NO_DEMO}", file=sys.stderr)
-            return 2
-        sandbox, config = launcher.start_demo(args.host or DEFAULT_HOST,
-                                              DEFAULT_PORT if args.port is None else args.port, args.github_rate_limit)
-    else:
-        if not args.config:
-            print("omnisql serve: give --demo, or --config PATH (a tenant YAML file; see README)", file=sys.stderr)
-            return 2
-        try:
-            config = load_config(args.config)
-        except ConfigError as exc:
-            print(f"omnisql serve: {exc}", file=sys.stderr)
-            return 2
-    config = listen_overrides(config, args)
-    if args.query_deadline_s is not None:
-        config = dataclasses.replace(config, deadline_s=args.query_deadline_s)
-    overrides = {key: value for key in LIMIT_FLAGS if (value := getattr(args, key)) is not None}
-    if overrides:
-        config = dataclasses.replace(config, limits=dataclasses.replace(config.limits, **overrides))
-    try:  # --redis, --cache-max-bytes, --default-max-staleness-ms, --rate-limit-* (flight_server/governance.py)
-        config = apply_serve_flags(config, args)
-    except GovernanceError as exc:
-        print(f"omnisql serve: {exc}", file=sys.stderr)
-        if sandbox:
-            sandbox.stop()
-        return 2
-    settings = http_settings(args, config, launcher if sandbox is not None else None)
-    exporter = args.trace_exporter or config.trace_exporter
-    try:
-        if args.workers > 1:  # one process per core on one port (flight_server/workers.py)
-            from flight_server.workers import start_workers
-
-            service: Any = start_workers(config, args.workers, settings, exporter)
-        else:
-            service = start_service(config, settings, exporter)
-    except (ConfigError, OSError) as exc:
-        print(f"omnisql serve: {exc}", file=sys.stderr)
-        if sandbox:
-            sandbox.stop()
-        return 2
-    info: dict[str, Any] = {"flight_uri": service.uri, "pid": os.getpid()}
-    if service.http_url:
-        info["http_url"] = service.http_url
-    if sandbox is not None and launcher is not None:
-        info["tokens"] = launcher.demo_tokens()
-        info["sandbox"] = sandbox.info()
-        print(launcher.banner(service.uri, sandbox, service.http_url))
-    else:
-        print(f"OmniSQL is serving Flight SQL at {service.uri}")
-        if service.http_url:
-            print(f"HTTP API, web console and /metrics at {service.http_url}/")
-    sys.stdout.flush()
-    _write_info(args.info_file, info)
-    _wait_forever()
-    service.stop()
-    if sandbox:
-        sandbox.stop()
-    return 0
-
-
-DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8815
-DEFAULT_HTTP_PORT = 8001
-
-
-def http_settings(args: argparse.Namespace, config: Any, launcher: Any) -> Any:
-    """The HTTP gateway's settings from ``--http-port``/``--no-http``/``--http-max-rows``, else the config's
-    ``listen.http_port`` (None: no gateway); the demo's console also gets a token picker and the seed's queries."""
-    from flight_server.gateway.state import HttpSettings
-
-    port = config.http_port if args.http_port is None else args.http_port
-    if args.no_http or port is None:
-        return None
-    tokens, templates = {}, {}
-    if launcher is not None:
-        tokens = {key.removeprefix("token_"): token for key, token in launcher.demo_tokens().items()}
-        templates = dict(launcher.SEED_QUERIES)
-    return HttpSettings(port=port, max_rows=args.http_max_rows, demo_tokens=tokens, templates=templates)
-
-
-def listen_overrides(config: Any, args: argparse.Namespace) -> Any:
-    """The tenant's ``listen`` section with only the flags the user passed on top (``--host``, ``--port``,
-    ``--tls-cert``, ``--tls-key``): a flag left out never resets what the file says."""
-    given = {key: value for key, value in (("host", args.host), ("port", args.port), ("tls_cert_file", args.tls_cert),
-                                           ("tls_key_file", args.tls_key)) if value is not None}
-    return dataclasses.replace(config, **given) if given else config
+__all__ = ["LIMIT_FLAGS", "build_parser", "cmd_serve", "http_settings", "listen_overrides", "main"]
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    launcher = _demo()
+    launcher = demo_launcher()
     if launcher is None:
-        print(f"omnisql sandbox: {_NO_DEMO}", file=sys.stderr)
+        print(f"omnisql sandbox: {NO_DEMO}", file=sys.stderr)
         return 2
     try:
         faults = launcher.parse_fault_specs(args.faults)
@@ -156,24 +39,10 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     sandbox = launcher.start_sandbox(host=args.host, github_rate_limit=args.github_rate_limit, faults=faults)
     print(json.dumps(sandbox.info() | {"faults": faults}, indent=2))
     sys.stdout.flush()
-    _write_info(args.info_file, {"sandbox": sandbox.info(), "faults": faults})
-    _wait_forever()
+    write_info(args.info_file, {"sandbox": sandbox.info(), "faults": faults})
+    wait_forever()
     sandbox.stop()
     return 0
-
-
-# ``serve`` flags for the tenant config's limit keys (flight_server/limits.py): key → (size or n, help).
-LIMIT_FLAGS = {
-    "duckdb_memory_limit": ("size", "memory DuckDB may use for all queries together, e.g. 4GiB; default a "
-                                    "quarter of RAM"),
-    "max_result_bytes": ("size", "the largest result one query may return; default 512MiB"),
-    "max_api_calls_per_query": ("n", "refuse a query estimated to make more API calls; default 5000"),
-    "max_concurrent_queries": ("n", "queries planned or run at once, all principals; default 16"),
-    "max_concurrent_queries_per_principal": ("n", "queries one principal may plan or run at once; default 4"),
-    "max_prepared_statements_per_principal": ("n", "open prepared statements per principal; more closes its "
-                                                   "least recently used; default 100"),
-    "max_upload_bytes": ("size", "the largest DoPut (bound parameters), e.g. 16MiB; default 16MiB"),
-}
 
 
 def _size(text: str) -> int:
@@ -303,9 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "overrides listen.tls_cert_file; default: plaintext)")
     serve.add_argument("--tls-key", metavar="PEM",
                        help="private key for --tls-cert (overrides listen.tls_key_file; default: none)")
-    serve.add_argument("--workers", type=_count, default=1, metavar="N",
+    serve.add_argument("--workers", type=_count, default=None, metavar="N",
                        help="serving processes sharing the port (SO_REUSEPORT), e.g. one per core; without Redis each "
-                            "gets 1/N of the rate limits and query caps (default: %(default)s)")
+                            "gets 1/N of the rate limits and query caps (overrides workers; default: the config's, "
+                            "else 1)")
     serve.add_argument("--query-deadline-s", type=float, default=None,
                        help="stop any query (planning, fetching, DuckDB) after this many seconds "
                             "(overrides query_deadline_s; default 60)")
@@ -319,10 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="port of the HTTP API, web console, /metrics and health checks, on the same host; 0 "
                             f"picks a free one (overrides listen.http_port; default: the config's, else "
                             f"{DEFAULT_HTTP_PORT})")
-    serve.add_argument("--no-http", action="store_true", help="serve Flight SQL only, no HTTP (default: off)")
-    serve.add_argument("--http-max-rows", type=_count, default=10_000, metavar="N",
+    serve.add_argument("--no-http", action="store_true",
+                       help="serve Flight SQL only, no HTTP (overrides listen.http_port as null does; default: off)")
+    serve.add_argument("--http-max-rows", type=_count, default=None, metavar="N",
                        help="the most rows a JSON answer of POST /v1/query holds; more is refused (Arrow answers "
-                            "and Flight have no such cap) (default: %(default)s)")
+                            "and Flight have no such cap) (overrides http_max_rows; default: the config's, else "
+                            "10000)")
     serve.add_argument("--trace-exporter", choices=("none", "console", "otlp"), default=None,
                        help="where OpenTelemetry spans go: nowhere, stderr, or OTLP/HTTP to "
                             "$OTEL_EXPORTER_OTLP_ENDPOINT (overrides tracing.exporter; default: the config's, else "

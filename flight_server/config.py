@@ -20,6 +20,7 @@ from connectors.ratelimit import RateLimits
 from connectors.registry import ConnectorConfig, Registry, default_registry
 from connectors.settings import SettingError
 from flight_server import tenant_schema
+from flight_server.gateway.state import DEFAULT_MAX_ROWS
 from flight_server.governance import CacheSettings, GovernanceError, parse_cache, parse_rate_limits
 from flight_server.limits import LimitError, ServerLimits, parse_deadline, parse_limits
 from planner.engine import JOIN_STRATEGIES
@@ -63,6 +64,8 @@ class TenantConfig:
     cache: CacheSettings = CacheSettings()
     http_port: int | None = 8001  # ``listen.http_port``: the HTTP gateway (flight_server/gateway/); None: none
     trace_exporter: str = "none"  # ``tracing.exporter`` (flight_server/tracing.py)
+    http_max_rows: int = DEFAULT_MAX_ROWS  # ``http_max_rows``: the most rows one JSON answer of POST /v1/query holds
+    workers: int = 1  # ``workers``: serving processes on the port (``serve --workers``; flight_server/workers.py)
     share_port: bool = False  # SO_REUSEPORT: set for the processes of ``serve --workers N`` (flight_server/workers.py)
 
     def connector_configs(self) -> tuple[ConnectorConfig, ...]:
@@ -181,7 +184,9 @@ def _from_raw(raw: dict[str, Any]) -> TenantConfig:
                         pushdown=bool(planner.get("pushdown", True)), join_strategy=join_strategy,
                         tls_cert_file=listen.get("tls_cert_file"), tls_key_file=listen.get("tls_key_file"), jwt=jwt,
                         rate_limits=rate_limits, cache=cache, http_port=listen.get("http_port", 8001),
-                        trace_exporter=str((raw.get("tracing") or {}).get("exporter", "none")))
+                        trace_exporter=str((raw.get("tracing") or {}).get("exporter", "none")),
+                        http_max_rows=int(raw.get("http_max_rows", DEFAULT_MAX_ROWS)),
+                        workers=int(raw.get("workers", 1)))
 
 
 def _policy(raw: dict[str, Any]) -> Policy:

@@ -139,6 +139,11 @@ def test_missing_or_wrong_credentials_are_401(demo: dict[str, Any], headers: dic
     (b'{"sql": "SELECT ?", "params": [99999999999999999999999]}', "out of range"),
     (b'{"sql": "SELECT 1", "metadata": {"max_staleness_ms": -1}}', "max_staleness_ms"),
     (b'{"sql": "SELECT 1", "metadata": {"allow_stale": "yes"}}', "allow_stale"),
+    (b'{"sql": "SELECT 1", "metadata": {"default_schema": 3}}', "metadata.default_schema must be a string"),
+    (b'{"sql": "SELECT 1", "metadata": {"default_schema": "jria"}}',
+     "metadata.default_schema 'jria' is not a schema you may read; did you mean 'jira'?"),
+    (b'{"sql": "SELECT 1", "metadata": {"schema": "jira"}}', "unknown key(s) in metadata: schema; expected "
+                                                            "max_staleness_ms, allow_stale, default_schema"),
     (b'{"sql": "SELEC 1"}', "syntax"),
     (b'{"sql": "SELECT \'abc"}', "every quote and comment is closed"),
     (b'{"sql": "SELECT nope FROM jira.issues"}', "nope"),
@@ -162,6 +167,17 @@ def test_a_huge_body_is_refused_before_it_is_read(demo: dict[str, Any]) -> None:
 
     streamed = httpx.post(f"{demo['http_url']}/v1/query", content=chunks(), headers=ADMIN, timeout=30)
     assert_error(streamed, 413, "RESOURCE_EXHAUSTED")
+
+
+def test_a_default_schema_resolves_unqualified_names_like_the_session_option(demo: dict[str, Any]) -> None:
+    """Flight clients set the session option ``schema``; an HTTP caller says ``metadata.default_schema``."""
+    for schema in ("jira", "github"):  # both have a table named issues
+        qualified = post(demo, {"sql": f"SELECT count(*) AS n FROM {schema}.issues"}).json()["rows"]
+        for spelled in (schema, schema.upper()):
+            answer = post(demo, {"sql": "SELECT count(*) AS n FROM issues", "metadata": {"default_schema": spelled}})
+            assert answer.json()["rows"] == qualified, answer.text
+    unset = post(demo, {"sql": "SELECT count(*) AS n FROM pull_requests", "metadata": {"default_schema": None}})
+    assert unset.status_code == 200, unset.text  # unique names need no schema; null (or "") sets none
 
 
 def test_parameters_bind_like_flight(demo: dict[str, Any]) -> None:

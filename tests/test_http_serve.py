@@ -1,7 +1,8 @@
 """``omnisql serve``'s HTTP options as a user runs them: the demo prints the console's address and writes
 ``http_url``; ``--trace-exporter console`` prints the spans; a tenant file's ``listen.http_port`` and
-``tracing.exporter`` do the same, the flags overriding them; ``--no-http`` serves Flight only; a taken HTTP port
-stops the start with a clear message (exit 2), never a traceback; with ``--tls-cert/--tls-key`` it is HTTPS."""
+``tracing.exporter`` do the same and its ``http_max_rows`` caps a JSON answer, the flags overriding them;
+``--no-http`` serves Flight only; a taken HTTP port stops the start with a clear message (exit 2), never a
+traceback; with ``--tls-cert/--tls-key`` it is HTTPS."""
 
 from __future__ import annotations
 
@@ -103,7 +104,7 @@ def test_the_tenant_file_sets_the_http_port_and_the_exporter(demo: dict[str, Any
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     port = free_port()
     config = sandbox_tenant(demo, tmp_path / "tenant.yaml", f"{{host: 127.0.0.1, port: 0, http_port: {port}}}")
-    config.write_text(config.read_text() + "tracing: {exporter: console}\n")
+    config.write_text(config.read_text() + "tracing: {exporter: console}\nhttp_max_rows: 2\n")
     info_file = tmp_path / "info.json"
     process = subprocess.Popen([sys.executable, "-m", "clients.cli", "serve", "--config", str(config), "--info-file",
                                 str(info_file)], cwd=ROOT, env=sandbox_env(demo), stdout=subprocess.DEVNULL,
@@ -117,6 +118,10 @@ def test_the_tenant_file_sets_the_http_port_and_the_exporter(demo: dict[str, Any
         answer = httpx.post(f"http://127.0.0.1:{port}/v1/query", json={"sql": "SELECT 1 AS one"}, timeout=30,
                             headers={"X-User-Token": "admin-secret"}).json()
         assert answer["rows"] == [{"one": 1}]
+        three = {"sql": "SELECT * FROM (VALUES (1), (2), (3)) AS t(x)"}
+        capped = httpx.post(f"http://127.0.0.1:{port}/v1/query", json=three, timeout=30,
+                            headers={"X-User-Token": "admin-secret"})
+        assert capped.status_code == 413 and "(http_max_rows: 2" in capped.json()["error"]["message"]
         time.sleep(0.5)
     finally:
         stop(process)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from core import tracing
-from core.errors import ResourceExhausted, Unauthenticated
+from core.errors import InvalidQuery, ResourceExhausted, Unauthenticated
 from flight_server.auth import authenticate
 from flight_server.gateway.answer import arrow_stream, columns, header_json, json_rows, metadata
 from flight_server.gateway.errors import HttpProblem, error_response
@@ -148,9 +149,23 @@ def _serve(state: GatewayState, request: Request, raw: bytes, arrow: bool, trace
     return JSONResponse(payload, headers={"X-OmniSQL-Trace-Id": answer.meta["trace_id"]})
 
 
+def _schema(state: GatewayState, principal: Principal, schema: str | None) -> str | None:
+    """``metadata.default_schema``, checked as Flight's session option is: only a schema the principal may read
+    (one it may not read is answered as one that does not exist)."""
+    if schema is None:
+        return None
+    schemas = state.engine.visible_catalog(principal).schemas
+    if schema not in schemas:
+        close = difflib.get_close_matches(schema, schemas, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"schemas: {', '.join(schemas)}"
+        raise InvalidQuery(f"metadata.default_schema {schema!r} is not a schema you may read; {hint}")
+    return schema
+
+
 def _run(state: GatewayState, principal: Principal, body: QueryRequest, arrow: bool,
          disconnect: _Disconnect) -> _Answer:
-    options = QueryOptions(max_staleness_ms=body.max_staleness_ms, allow_stale=body.allow_stale)
+    options = QueryOptions(max_staleness_ms=body.max_staleness_ms, allow_stale=body.allow_stale,
+                           default_schema=_schema(state, principal, body.default_schema))
     with query_scope(state.engine, state.admission, principal, options, transport="http",
                      on_cancel=disconnect.register) as ctx, collected(ctx.trace_id) as spans:
         root_span_id = trace.get_current_span().get_span_context().span_id or None  # the query's root span
@@ -158,9 +173,9 @@ def _run(state: GatewayState, principal: Principal, body: QueryRequest, arrow: b
             table = state.engine.execute(body.sql, body.params, ctx)
             if not arrow and table.num_rows > state.max_rows:
                 raise ResourceExhausted(
-                    f"the result has {table.num_rows} rows, more than a JSON answer holds (--http-max-rows = "
-                    f"{state.max_rows}); add a LIMIT, ask for Arrow IPC (Accept: {ARROW_STREAM}), or use Flight "
-                    "SQL (ADBC, the omnisql CLI) for large results")
+                    f"the result has {table.num_rows} rows, more than a JSON answer holds (http_max_rows: "
+                    f"{state.max_rows}, or serve --http-max-rows); add a LIMIT, ask for Arrow IPC (Accept: "
+                    f"{ARROW_STREAM}), or use Flight SQL (ADBC, the omnisql CLI) for large results")
         except BaseException as exc:
             record_query(state.engine, ctx, body.sql, None, exc)
             raise

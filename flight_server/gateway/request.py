@@ -17,7 +17,7 @@ __all__ = ["ARROW_STREAM", "MAX_BODY_BYTES", "QueryRequest", "parse_body", "want
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 MAX_BODY_BYTES = 1 << 20  # SQL and parameters, not data: a megabyte is plenty
 _KEYS = {"sql", "params", "metadata"}
-_METADATA_KEYS = {"max_staleness_ms", "allow_stale"}
+_METADATA_KEYS = ("max_staleness_ms", "allow_stale", "default_schema")
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class QueryRequest:
     params: pa.Table | None  # one row: the values bound to ?, $1, ... (None when there are none)
     max_staleness_ms: int | None
     allow_stale: bool
+    default_schema: str | None = None  # unqualified table names resolve here (Flight: the session option ``schema``)
 
 
 def parse_body(raw: bytes) -> QueryRequest:
@@ -44,17 +45,21 @@ def parse_body(raw: bytes) -> QueryRequest:
         raise InvalidQuery('"sql" is required: the SQL text of one query, as a string')
     metadata = body.get("metadata") or {}
     if not isinstance(metadata, dict):
-        raise InvalidQuery('"metadata" must be an object: {"max_staleness_ms": N, "allow_stale": false}')
-    unknown = sorted(set(metadata) - _METADATA_KEYS)
+        raise InvalidQuery('"metadata" must be an object: {"max_staleness_ms": N, "allow_stale": false, '
+                           '"default_schema": "jira"}')
+    unknown = sorted(set(metadata) - set(_METADATA_KEYS))
     if unknown:
-        raise InvalidQuery(f"unknown key(s) in metadata: {', '.join(unknown)}; expected max_staleness_ms, allow_stale")
+        raise InvalidQuery(f"unknown key(s) in metadata: {', '.join(unknown)}; expected {', '.join(_METADATA_KEYS)}")
     staleness = metadata.get("max_staleness_ms")
     if staleness is not None and (isinstance(staleness, bool) or not isinstance(staleness, int) or staleness < 0):
         raise InvalidQuery('metadata.max_staleness_ms must be a whole number of milliseconds >= 0')
     allow_stale = metadata.get("allow_stale", False)
     if not isinstance(allow_stale, bool):
         raise InvalidQuery("metadata.allow_stale must be true or false")
-    return QueryRequest(sql, _params(body.get("params")), staleness, allow_stale)
+    schema = metadata.get("default_schema")
+    if schema is not None and not isinstance(schema, str):
+        raise InvalidQuery('metadata.default_schema must be a string naming a schema, e.g. "jira" (or null: none)')
+    return QueryRequest(sql, _params(body.get("params")), staleness, allow_stale, schema.lower() if schema else None)
 
 
 def _params(values: Any) -> pa.Table | None:
