@@ -174,6 +174,10 @@ class ApiClient:
                 self.retry.backoff_s * 2 ** attempt
             await self._adapt(reply, stats, wait)
             if limited is not None and wait is not None:
+                if wait > self.retry.max_wait_s or attempt == self.retry.max_attempts:
+                    log.warning("%s %s %s: the rate limit is exhausted (HTTP %d; it refills in %.0f s); the query "
+                                "fails with RATE_LIMIT_EXHAUSTED", self.source, request.method, route, reply.status,
+                                wait)
                 if wait > self.retry.max_wait_s:
                     raise RateLimitExhausted(
                         f"{self.source} rate limit is exhausted; it refills in {wait:.0f} s. Retry after that, or "
@@ -368,6 +372,8 @@ class ApiClient:
             detail = describe_body(reply, self.errors.messages(reply), self._redactions(request))
         hint = {401: "check the connector credentials", 403: "check the credentials' permissions",
                 404: "check names in the query (repository, project)"}.get(reply.status, "retry later")
+        if reply.status in (401, 403):  # an operator's problem (a revoked or narrowed token), not the query's
+            log.warning("%s %s %s answered HTTP %d: %s", self.source, request.method, route, reply.status, hint)
         return UpstreamError(f"{self.source} answered HTTP {reply.status} to {request.method} {route}: {detail}; "
                              f"{hint}")
 

@@ -80,7 +80,7 @@ def test_a_slow_api_is_504_after_the_deadline(faulty: dict[str, Any], faults: Sa
     faults.faults("jira", latency_s=DEADLINE_S + 2)
     started = time.monotonic()
     response = post(faulty, "SELECT issue_key FROM jira.issues WHERE project = 'MOB'")
-    assert response.status_code == 504 and response.json()["error"]["code"] in ("SOURCE_TIMEOUT", "QUERY_TIMEOUT")
+    assert response.status_code == 504 and response.json()["error"]["code"] == "SOURCE_TIMEOUT", response.text
     assert time.monotonic() - started < DEADLINE_S + 1.5
     assert_error(response, 504, response.json()["error"]["code"])
 
