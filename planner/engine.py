@@ -104,7 +104,10 @@ class Engine:
 
     def scope_of(self, principal: Principal) -> str:
         """The principal's security scope under the policy (principals who see the same share one), computed
-        once per identity (user, tenant, roles and attributes: everything the policy can match on)."""
+        once per identity (user, tenant, roles and attributes: everything the policy can match on). A policy
+        whose answers may change (an external decision point) is asked every time: it caches them itself."""
+        if not self.policy.static:
+            return self.policy.scope(principal, self.catalog.tables.values())
         identity = (principal.user, principal.tenant, principal.roles, tuple(sorted(principal.attributes.items())))
         with self._scope_lock:
             scope = self._scopes.get(identity)

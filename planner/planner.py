@@ -212,7 +212,7 @@ class Planner:
         names = [c.name for c in spec.columns]
         wanted = used | filter_columns
         columns = tuple(n for n in names if n in wanted) or (seen.primary_key[:1] or (seen.columns[0].name,))
-        conditions = [*found.where, row_filter] if row_filter is not None else found.where
+        conditions = [*found.where, *_conjuncts(row_filter)] if row_filter is not None else found.where
         rewritten = [(rewrite(bind_literals(c, params)), c) for c in conditions]
         verdict, local = self._verdict(seen, found, rewritten)
         scan_limit, order = self._scan_limit(seen, found, params, verdict, local, decision)
@@ -527,6 +527,13 @@ def _order_column(select: exp.Select, key: exp.Expr) -> exp.Column | None:
             return None
         key = target.unalias()
     return key if isinstance(key, exp.Column) and key.table else None
+
+
+def _conjuncts(condition: exp.Expr) -> list[exp.Expr]:
+    """A row filter's AND-ed parts, each pushed or kept local on its own as a WHERE's are (the executor still
+    re-checks the whole filter)."""
+    condition = condition.unnest()
+    return list(condition.flatten()) if isinstance(condition, exp.And) else [condition]
 
 
 def _final_sql(tree: exp.Expr, steps: Sequence[ScanStep]) -> str:

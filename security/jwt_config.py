@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["ALGORITHMS", "ClaimMap", "IdentityConfigError", "JwtSettings", "parse_identity"]
+__all__ = ["ALGORITHMS", "ClaimMap", "IdentityConfigError", "JwtSettings", "is_loopback_host", "parse_identity"]
 
 ALGORITHMS = ("RS256", "ES256")  # asymmetric only: never none, never HS* (a public key must not be a secret)
 MAX_LEEWAY_S = 300.0
@@ -84,12 +84,13 @@ def _check_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return
-    if parts.scheme == "http" and parts.hostname and _loopback(parts.hostname):
+    if parts.scheme == "http" and parts.hostname and is_loopback_host(parts.hostname):
         return
     raise IdentityConfigError(f"{_JWT}.jwks_url must be an https:// URL (http:// only for a loopback host)")
 
 
-def _loopback(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
+    """localhost or a loopback address: the one place plain http may carry keys or decisions."""
     if host == "localhost":
         return True
     try:

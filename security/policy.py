@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import sqlglot
 from sqlglot import exp
@@ -27,7 +27,8 @@ from core.types import TableSpec
 from security.masks import MIN_KEY_BYTES, Mask, mask_supports
 from security.principals import Principal
 
-__all__ = ["ALLOW_ALL", "Policy", "PolicyError", "Rule", "TableDecision", "parse_policy"]
+__all__ = ["ALLOW_ALL", "Policy", "PolicyError", "Rule", "TableDecision", "bind_row_filter", "decision_fingerprint",
+           "parse_mask", "parse_policy", "parse_row_filter", "unknown_filter_columns"]
 
 _VARIABLE = re.compile(r":user\.([A-Za-z_][A-Za-z0-9_]*)")
 _VAR_PREFIX = "__omnisql_user_"
@@ -91,9 +92,13 @@ class TableDecision:
 
 @dataclass(frozen=True)
 class Policy:
+    """``static``: the decisions depend only on the principal and never change while the server runs, so the
+    engine may remember a principal's scope for good (a decision point's answers may change: it sets False)."""
+
     rules: tuple[Rule, ...] = ()
     default: Literal["allow", "deny"] = "deny"
     mask_key: bytes = b""
+    static: ClassVar[bool] = True
 
     def decide(self, principal: Principal, spec: TableSpec) -> TableDecision:
         table = spec.qualified_name
@@ -103,7 +108,7 @@ class Policy:
         if rule.access == "deny":
             return TableDecision(table, False, rule.name)
         names = {c.name for c in spec.columns}
-        row_filter = _bind(rule.row_filter, principal) if rule.row_filter else None
+        row_filter = bind_row_filter(rule.row_filter, principal) if rule.row_filter else None
         masks = {c: m for c, m in rule.masks.items() if m is not None and c in names}
         denied = frozenset(c for c, m in rule.masks.items() if m is None and c in names)
         return TableDecision(table, True, rule.name, row_filter, masks, denied)
@@ -111,9 +116,8 @@ class Policy:
     def scope(self, principal: Principal, specs: Iterable[TableSpec]) -> str:
         """A fingerprint of everything this principal may see: principals with the same decisions share it
         (and so may share cached rows and learned statistics); any difference separates them."""
-        decisions = [(d.table, d.allowed, d.row_filter.sql("duckdb") if d.row_filter is not None else None,
-                      sorted((c, m.kind, m.keep) for c, m in d.masks.items()), sorted(d.denied_columns))
-                     for d in (self.decide(principal, s) for s in sorted(specs, key=lambda s: s.qualified_name))]
+        decisions = [decision_fingerprint(self.decide(principal, s))
+                     for s in sorted(specs, key=lambda s: s.qualified_name)]
         digest = hashlib.sha256(json.dumps([principal.tenant, decisions], default=str).encode()).hexdigest()
         return f"{principal.tenant}:{digest[:16]}"
 
@@ -124,9 +128,7 @@ class Policy:
             for spec in matched:
                 names = {c.name for c in spec.columns}
                 if rule.row_filter:
-                    parsed = _parse_filter(rule.row_filter, rule.name)
-                    unknown = {c.name for c in parsed.find_all(exp.Column)
-                               if not c.name.startswith(_VAR_PREFIX)} - names
+                    unknown = unknown_filter_columns(parse_row_filter(rule.row_filter, rule.name), spec)
                     if unknown:
                         raise PolicyError(f"policy rule {rule.name!r}: row_filter names {sorted(unknown)}, which "
                                           f"{spec.qualified_name} does not have (columns: {sorted(names)})")
@@ -148,7 +150,20 @@ class Policy:
 ALLOW_ALL = Policy(default="allow")  # a tenant without a policy section (documented; warned at start-up)
 
 
-def _parse_filter(text: str, rule: str) -> exp.Expr:
+def decision_fingerprint(decision: TableDecision) -> list[Any]:
+    """Everything a decision lets through, as JSON-able data: equal fingerprints, equal access (scopes)."""
+    row_filter = decision.row_filter.sql("duckdb") if decision.row_filter is not None else None
+    return [decision.table, decision.allowed, row_filter,
+            sorted((c, m.kind, m.keep) for c, m in decision.masks.items()), sorted(decision.denied_columns)]
+
+
+def unknown_filter_columns(parsed: exp.Expr, spec: TableSpec) -> set[str]:
+    """The columns a parsed row filter names that ``spec`` does not have (principal variables aside)."""
+    return {c.name for c in parsed.find_all(exp.Column) if not c.name.startswith(_VAR_PREFIX)} \
+        - {c.name for c in spec.columns}
+
+
+def parse_row_filter(text: str, rule: str) -> exp.Expr:
     try:
         parsed = sqlglot.parse_one(_VARIABLE.sub(lambda m: _VAR_PREFIX + m.group(1), text), dialect="duckdb")
     except SqlglotError as exc:
@@ -159,7 +174,7 @@ def _parse_filter(text: str, rule: str) -> exp.Expr:
     return parsed
 
 
-def _bind(text: str, principal: Principal) -> exp.Expr:
+def bind_row_filter(text: str, principal: Principal) -> exp.Expr:
     """The row filter with each ``:user.x`` replaced by a literal of the principal's value (NULL when the
     principal has no such attribute: the filter then admits no row)."""
     values: dict[str, Any] = {**principal.attributes, "name": principal.user, "tenant": principal.tenant}
@@ -170,7 +185,7 @@ def _bind(text: str, principal: Principal) -> exp.Expr:
             return exp.Null() if value is None else exp.Literal.string(str(value))
         return node
 
-    return _parse_filter(text, "?").transform(replace)
+    return parse_row_filter(text, "?").transform(replace)
 
 
 def parse_policy(raw: Mapping[str, Any], mask_key: bytes) -> Policy:
@@ -193,13 +208,13 @@ def parse_policy(raw: Mapping[str, Any], mask_key: bytes) -> Policy:
             raise PolicyError(f"policy rule {name!r}: access must be allow or deny, not {access!r}")
         row_filter = entry.get("row_filter")
         if row_filter is not None:
-            _parse_filter(str(row_filter), name)
+            parse_row_filter(str(row_filter), name)
         rules.append(Rule(name=name, tables=_strings(entry.get("tables", ["*"]), name, "tables"),
                           users=_strings(match.get("users", []), name, "match.users"),
                           roles=_strings(match.get("roles", []), name, "match.roles"),
                           attributes={str(k): str(v) for k, v in (match.get("attributes") or {}).items()},
                           access=access, row_filter=str(row_filter) if row_filter is not None else None,
-                          masks={str(c): _mask(v, name, str(c)) for c, v in (entry.get("masks") or {}).items()}))
+                          masks={str(c): parse_mask(v, name, str(c)) for c, v in (entry.get("masks") or {}).items()}))
     return Policy(tuple(rules), default, mask_key)
 
 
@@ -211,15 +226,16 @@ def _strings(value: Any, rule: str, key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _mask(value: Any, rule: str, column: str) -> Mask | None:
-    """``redact | null | hash | email | deny | partial`` or ``{partial: N}`` / ``partial:N``."""
+def parse_mask(value: Any, rule: str, column: str) -> Mask | None:
+    """``redact | null | hash | email | deny | partial`` or ``{partial: N}`` / ``partial:N`` (None: deny)."""
     if value == "deny":
         return None
-    if isinstance(value, dict) and set(value) == {"partial"}:
-        return Mask("partial", int(value["partial"]))
+    if isinstance(value, dict) and set(value) == {"partial"} and isinstance(value["partial"], int) \
+            and not isinstance(value["partial"], bool) and value["partial"] >= 0:
+        return Mask("partial", value["partial"])
     if isinstance(value, str) and value.startswith("partial:") and value[8:].isdigit():
         return Mask("partial", int(value[8:]))
     if value in MASK_KINDS and value != "partial":
         return Mask(value)
     raise PolicyError(f"policy rule {rule!r}: mask for {column} must be one of {', '.join(MASK_KINDS)}, deny or "
-                      f"{{partial: N}}, not {value!r}")
+                      f"{{partial: N}} (N a whole number >= 0), not {value!r}")
