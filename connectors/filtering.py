@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from core.types import Predicate
 
-__all__ = ["filter_batch", "predicate_expression"]
+__all__ = ["contains_mask", "filter_batch", "predicate_expression"]
 
 
 def predicate_expression(predicate: Predicate, typ: pa.DataType) -> pc.Expression:
@@ -39,7 +39,18 @@ def predicate_expression(predicate: Predicate, typ: pa.DataType) -> pc.Expressio
         return pc.starts_with(column, pattern=values[0])
     if op == "IS_NULL":
         return column.is_null()
-    raise ValueError(f"unknown operator {op}")
+    raise ValueError(f"no Arrow expression for operator {op}")  # CONTAINS: contains_mask
+
+
+def contains_mask(values: pa.Array, value: object) -> pa.Array:
+    """``list_contains(values, value)`` as DuckDB answers it: null for a null list, else whether an element
+    equals ``value`` (Arrow has no list-contains kernel: the flattened elements are matched back to their rows)."""
+    elements = pc.list_flatten(values)
+    parents = pc.list_parent_indices(values)
+    hits = pc.filter(parents, pc.fill_null(pc.equal(elements, pa.scalar(value, type=elements.type)), False))
+    rows = pc.subtract(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), len(values))), 1)
+    found = pc.is_in(rows, value_set=pc.cast(hits, pa.int64()))
+    return pc.if_else(values.is_null(), pa.scalar(None, pa.bool_()), found)
 
 
 def filter_batch(batch: pa.RecordBatch, predicates: Iterable[Predicate],
@@ -49,9 +60,13 @@ def filter_batch(batch: pa.RecordBatch, predicates: Iterable[Predicate],
     ``residual`` is an optimisation only (the engine re-applies it): if it cannot be evaluated on this batch it
     is skipped, never turned into an error."""
     names = set(batch.schema.names)
-    terms = [predicate_expression(p, batch.schema.field(p.column).type) for p in predicates if p.column in names]
+    present = [p for p in predicates if p.column in names]
+    terms = [predicate_expression(p, batch.schema.field(p.column).type) for p in present if p.op != "CONTAINS"]
     if terms:
         batch = batch.filter(functools.reduce(operator.and_, terms))
+    for p in present:
+        if p.op == "CONTAINS":
+            batch = batch.filter(contains_mask(batch.column(p.column), p.values[0]))
     if residual is not None:
         with contextlib.suppress(pa.ArrowException, TypeError, ValueError):
             batch = batch.filter(residual)

@@ -34,11 +34,13 @@ __all__ = [
     "RequestGate",
     "ScanRequest",
     "ScanStats",
+    "SearchPath",
     "TableSpec",
 ]
 
-# Operators a connector may declare; LIKE_PREFIX is ``col LIKE 'abc%'`` with no other wildcard.
-Op = Literal["=", "<>", "IN", "<", "<=", ">", ">=", "BETWEEN", "LIKE_PREFIX", "IS_NULL"]
+# Operators a connector may declare; LIKE_PREFIX is ``col LIKE 'abc%'`` with no other wildcard; CONTAINS is
+# ``list_contains(col, value)`` on a list column (GitHub's ``label:``).
+Op = Literal["=", "<>", "IN", "<", "<=", ">", ">=", "BETWEEN", "LIKE_PREFIX", "IS_NULL", "CONTAINS"]
 OPERATORS: frozenset[Op] = frozenset(get_args(Op))
 
 
@@ -87,6 +89,38 @@ class ColumnSpec:
 
 
 @dataclass(frozen=True)
+class SearchPath:
+    """A second way to list a table that costs one call per ``page_size`` matches, with no per-partition listing
+    and at most ``cap`` matches reachable (GitHub's ``/search/issues``). Declared so the estimator prices a scan
+    the way the connector will run it: the connector takes the path when ``applies`` (it may still refuse a
+    value it cannot quote safely, or fall back to listing past ``cap``). Each value of an IN list on a
+    ``narrowing`` column is one search of its own (no OR in the search syntax)."""
+
+    columns: frozenset[str]  # what a search result carries
+    filters: frozenset[str]  # conditions the search can take or the rows are filtered by
+    narrowing: frozenset[str]  # at least one pushed condition on these makes the path worth taking
+    page_size: int = 100
+    cap: int = 1000
+    max_fanout: int = 1  # IN values on a narrowing column searched one by one, up to this many
+
+    def applies(self, request: ScanRequest) -> bool:
+        """Whether a request can go this way: searchable columns and conditions, at least one narrowing
+        condition, and nothing (limit, order, prefilter, residual) that only the listing honours."""
+        if request.limit is not None or request.order_by or request.prefilters or request.residual is not None:
+            return False
+        if not set(request.columns) <= self.columns:
+            return False
+        if any(p.column not in self.filters for p in request.predicates):
+            return False
+        return any(p.column in self.narrowing for p in request.predicates) and self.fanout(request) <= self.max_fanout
+
+    def fanout(self, request: ScanRequest) -> int:
+        """Searches one request needs: one per IN value on a narrowing column."""
+        return max((len(p.values) for p in request.predicates if p.column in self.narrowing and p.op == "IN"),
+                   default=1)
+
+
+@dataclass(frozen=True)
 class TableSpec:
     """A table as data. ``row_estimate``, ``page_size``, ``request_overhead`` and ``partitions`` feed the
     planner's API-call estimates: one request costs ``request_overhead + max(pages, partitions)`` calls (GitHub
@@ -114,6 +148,7 @@ class TableSpec:
     # key (GitHub's search, for author / merged_at): the planner then adds no delta key, so the cache refetches
     # such a scan in full, which that path makes cheap.
     keyless_filters: frozenset[str] = frozenset()
+    search: SearchPath | None = None  # a second, cheaper listing for narrow requests (priced by the estimator)
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
@@ -160,6 +195,8 @@ class Predicate:
             return f"{self.column} IS NULL"
         if self.op == "LIKE_PREFIX":
             return f"{self.column} LIKE {self.values[0] + '%'!r}"
+        if self.op == "CONTAINS":
+            return f"list_contains({self.column}, {_shown(self.values[0])})"
         return f"{self.column} {self.op} {_shown(self.values[0])}"
 
 

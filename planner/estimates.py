@@ -16,7 +16,7 @@ from core.types import Predicate, ScanRequest, TableSpec
 __all__ = ["Estimator", "Statistics", "USER_LOOKUP_CAP"]
 
 SELECTIVITY = {"=": 0.1, "<>": 0.9, "<": 0.3, "<=": 0.3, ">": 0.3, ">=": 0.3, "BETWEEN": 0.2,
-               "LIKE_PREFIX": 0.2, "IS_NULL": 0.1}
+               "LIKE_PREFIX": 0.2, "IS_NULL": 0.1, "CONTAINS": 0.2}
 USER_LOOKUP_CAP = 25  # distinct users a lookup column touches at most, when nothing better is known
 
 
@@ -115,11 +115,19 @@ class Estimator:
         returned = listed
         for p in request.prefilters:
             returned = min(returned, self.rows_per_value(spec, p.column) * len(p.values))
+        lookups = self.lookup_calls(spec, request.columns, returned)
+        searched = 0  # first pages of searches that found too much (the listing then answers)
+        if spec.search is not None and spec.search.applies(request):
+            searches = spec.search.fanout(request)
+            if listed / searches <= spec.search.cap:  # one call per page of each search, no per-partition listing
+                pages = searches * max(math.ceil(listed / searches / spec.search.page_size), 1)
+                return pages, pages + lookups, returned
+            searched = searches
         partitions = spec.partitions
         for p in request.predicates:
             if p.column == spec.partition_column and p.op in ("=", "IN"):
                 partitions = min(partitions, len(p.values))
-        calls = spec.request_overhead + max(pages, partitions) + self.lookup_calls(spec, request.columns, returned)
+        calls = searched + spec.request_overhead + max(pages, partitions) + lookups
         return pages, calls, returned
 
     def rows_returned(self, spec: TableSpec, requests: Sequence[ScanRequest]) -> float:

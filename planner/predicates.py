@@ -81,8 +81,22 @@ def _like_prefix(pattern: exp.Expr) -> str | None:
     return prefix if prefix and not any(ch in prefix for ch in "%_\\") else None
 
 
+def _contains(node: exp.ArrayContains, spec: TableSpec) -> Predicate | None:
+    """``list_contains(labels, 'bug')`` (DuckDB's spellings all parse to ArrayContains) on a list column."""
+    column = node.this
+    if not isinstance(column, exp.Column) or column.name not in {c.name for c in spec.columns}:
+        return None
+    typ = spec.column(column.name).type
+    if not pa.types.is_list(typ):
+        return None
+    value = _coerce(node.expression, typ.value_type)
+    return None if value is _NO or value is None else Predicate(column.name, "CONTAINS", (value,))
+
+
 def to_predicate(condition: exp.Expr, spec: TableSpec) -> Predicate | None:
     node = condition.unnest()
+    if isinstance(node, exp.ArrayContains):
+        return _contains(node, spec)
     column = node.this if isinstance(node, exp.In | exp.Between | exp.Like | exp.Is) else node.args.get("this")
     if not isinstance(column, exp.Column) or column.name not in {c.name for c in spec.columns}:
         return None

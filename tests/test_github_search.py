@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 
 from connectors.github.connector import GitHubConfig, GitHubConnector
-from connectors.github.search import SearchWindow, search_query
+from connectors.github.search import SearchWindow, search_queries
 from connectors.http import new_http_client
 from connectors.ratelimit import RateLimit, RateLimiter, RateLimits
 from core.types import Predicate, ScanRequest, ScanStats
@@ -113,11 +113,11 @@ def test_thirty_searches_a_minute(sandbox: Any) -> None:
 def test_hostile_logins_never_reach_the_search(sandbox: Any) -> None:
     for value in ("x author:ana", "ana repo:other/x", "a\nb", "ana' OR '1", "-" * 5):
         request = ScanRequest("pull_requests", COLUMNS, (Predicate("author", "=", (value,)),))
-        assert search_query("acme-corp", request) is None
-    assert search_query("acme corp", ScanRequest("pull_requests", COLUMNS, (Predicate("author", "=", ("ana",)),))) \
+        assert search_queries("acme-corp", request) is None
+    assert search_queries("acme corp", ScanRequest("pull_requests", COLUMNS, (Predicate("author", "=", ("ana",)),))) \
         is None
     with_branch = ScanRequest("pull_requests", (*COLUMNS, "branch"), (Predicate("author", "=", ("ana",)),))
-    assert search_query("acme-corp", with_branch) is None  # search items have no head branch
+    assert search_queries("acme-corp", with_branch) is None  # search items have no head branch
 
 
 def test_search_headers_leave_the_core_bucket_alone(sandbox: Any) -> None:

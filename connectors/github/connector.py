@@ -29,7 +29,7 @@ from connectors.github.commits import COMMITS, scan_commits
 from connectors.github.issues import ISSUES, scan_issues
 from connectors.github.repositories import REPOSITORIES, scan_repositories
 from connectors.github.reviews import REVIEWS, scan_reviews
-from connectors.github.search import SEARCH, SEARCH_CAP, SearchWindow, decode_search, search_query
+from connectors.github.search import SEARCH, SEARCH_CAP, SearchWindow, decode_search, search_queries
 from connectors.github.tables import DETAIL_WIRE, PULL_REQUESTS, PULL_WIRE, USER_WIRE, USERS
 from connectors.http import ApiClient, HttpLimits
 from connectors.memo import Memo
@@ -177,51 +177,68 @@ class GitHubConnector:
         """EXPLAIN's ``upstream``: for pull requests, the search (when it saves calls) or the listing."""
         if request.table != PULL_REQUESTS.name:
             return ""
-        query = search_query(self.config.org, request)
-        if query is not None:
-            return f"GET {SEARCH} q={query} (lists per repository past {SEARCH_CAP} results or 30 searches/min)"
+        queries = search_queries(self.config.org, request)
+        if queries is not None:
+            return (f"GET {SEARCH} {_shown(queries)} (lists per repository past {SEARCH_CAP} results a search or "
+                    "30 searches/min)")
         return f"GET {PULLS} per repository, state={_state_param(request.predicates)}"
 
-    async def _search(self, query: str, request: ScanRequest, stats: ScanStats) -> list[pa.RecordBatch] | None:
-        """The scan through the search API, or None (nothing yielded yet) when the listing must answer: over
-        1,000 results, incomplete results, no room in the 30/min window, or a search the API refused."""
-        if not self.searches.take():
+    async def _search(self, queries: tuple[str, ...], request: ScanRequest, stats: ScanStats
+                      ) -> list[pa.RecordBatch] | None:
+        """The scan through the search API, or None (nothing yielded yet) when the listing must answer: no room
+        in the 30/min window, a search over 1,000 results, one that says or shows it is incomplete (fewer items
+        than its ``total_count``), or a search the API refused. Never a truncated answer."""
+        if not self.searches.take(len(queries)):
             stats.access = "listing (30 searches/min spent)"
             return None
-        needed = tuple(set(request.columns) | {p.column for p in request.predicates})
-        first = PageRequest("GET", f"{self.base}{SEARCH}", {"q": query, "per_page": 100})
-        batches = []
+        batches: list[pa.RecordBatch] = []
         try:
-            async with contextlib.aclosing(paginate(self.api, first, _PAGES, _ITEMS, stats, SEARCH,
-                                                    self.config.max_pages)) as pages:
-                async for page in pages:
-                    if page.number == 1:
-                        body = page.reply.json()
-                        total = body.get("total_count") if isinstance(body, dict) else None
-                        if not isinstance(total, int) or total > SEARCH_CAP or body.get("incomplete_results"):
-                            stats.access = f"listing (search found {total} results, over {SEARCH_CAP} or incomplete)"
-                            return None
-                        if not self.searches.take(max(math.ceil(total / 100) - 1, 0)):
-                            stats.access = "listing (30 searches/min spent)"
-                            return None
-                    stats.listed += len(page.records)
-                    batch = filter_batch(decode_search(page.records, needed, self.config.repo_teams),
-                                         request.row_filters)
-                    batches.append(pa.RecordBatch.from_arrays([batch.column(n) for n in request.columns],
-                                                              schema=PULL_REQUESTS.schema_for(request.columns)))
+            for query in queries:
+                refused = await self._search_one(query, request, stats, batches)
+                if refused is not None:
+                    stats.access = f"listing ({refused})"
+                    return None
         except (RateLimitExhausted, UpstreamError) as exc:
             log.warning("GitHub search failed (%s); listing instead", type(exc).__name__)
             stats.access = f"listing (the search failed: {type(exc).__name__})"
             return None
         stats.rows += sum(b.num_rows for b in batches)
-        stats.access = f"GET {SEARCH} q={query}"
+        stats.access = f"GET {SEARCH} {_shown(queries)}"
         return batches
+
+    async def _search_one(self, query: str, request: ScanRequest, stats: ScanStats, batches: list[pa.RecordBatch]
+                          ) -> str | None:
+        """One search's rows appended to ``batches``; or why the listing must answer instead."""
+        needed = tuple(set(request.columns) | {p.column for p in request.predicates})
+        first = PageRequest("GET", f"{self.base}{SEARCH}", {"q": query, "per_page": 100})
+        total, items = 0, 0
+        async with contextlib.aclosing(paginate(self.api, first, _PAGES, _ITEMS, stats, SEARCH,
+                                                self.config.max_pages)) as pages:
+            async for page in pages:
+                body = page.reply.json()
+                if not isinstance(body, dict) or body.get("incomplete_results"):
+                    return "the search said its results are incomplete"
+                if page.number == 1:
+                    found = body.get("total_count")
+                    if not isinstance(found, int) or isinstance(found, bool) or found > SEARCH_CAP:
+                        return f"search found {found} results, over {SEARCH_CAP}"
+                    total = found
+                    if not self.searches.take(max(math.ceil(total / 100) - 1, 0)):
+                        return "30 searches/min spent"
+                items += len(page.records)
+                stats.listed += len(page.records)
+                batch = filter_batch(decode_search(page.records, needed, self.config.repo_teams), request.row_filters)
+                batches.append(pa.RecordBatch.from_arrays([batch.column(n) for n in request.columns],
+                                                          schema=PULL_REQUESTS.schema_for(request.columns)))
+        if items < total:
+            return f"the search gave {items} of the {total} results it found"
+        return None
 
     async def _pulls(self, request: ScanRequest, stats: ScanStats) -> AsyncIterator[pa.RecordBatch]:
         out_schema = PULL_REQUESTS.schema_for(request.columns)
-        query = search_query(self.config.org, request)
-        if query is not None:
-            found = await self._search(query, request, stats)
+        queries = search_queries(self.config.org, request)
+        if queries is not None:
+            found = await self._search(queries, request, stats)
             if found is not None:
                 for batch in found:
                     yield batch
@@ -362,6 +379,11 @@ class _Scan:
     request: ScanRequest
     stats: ScanStats
     users: Memo  # login → GET /users/{login} body
+
+
+def _shown(queries: tuple[str, ...]) -> str:
+    """The searches as EXPLAIN shows them: ``q=...``, or one ``q=...`` per author joined by `` | ``."""
+    return " | ".join(f"q={q}" for q in queries)
 
 
 def _state_param(predicates: Sequence[Predicate]) -> str:

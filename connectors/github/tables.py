@@ -5,10 +5,17 @@ from __future__ import annotations
 import pyarrow as pa
 
 from connectors.decode import WireField
-from core.types import ColumnSpec, FilterCap, TableSpec, ops
+from core.types import ColumnSpec, FilterCap, SearchPath, TableSpec, ops
 
 TS = pa.timestamp("us", tz="UTC")
 EQ_IN = ops("=", "IN")
+# GET /search/issues (connectors/github/search.py): what a search item carries, which conditions it takes (or the
+# rows are filtered by), and which make it cheaper than listing every repository.
+SEARCH_PATH = SearchPath(
+    columns=frozenset({"number", "repo", "title", "author", "status", "team_id", "diff_link", "labels",
+                       "created_at", "updated_at", "merged_at"}),
+    filters=frozenset({"repo", "team_id", "status", "author", "labels", "merged_at"}),
+    narrowing=frozenset({"author", "labels", "merged_at"}), max_fanout=5)
 
 PULL_REQUESTS = TableSpec(
     schema_name="github",
@@ -22,16 +29,19 @@ PULL_REQUESTS = TableSpec(
     partitions=4,
     partition_column="repo",  # repositories; the connector replaces this with the configured count
     delta_refresh=True,  # sort=updated&direction=desc lists what changed since a time (scan_changes)
-    keyless_filters=frozenset({"author", "merged_at"}),  # GET /search/issues has no pull request id
+    keyless_filters=SEARCH_PATH.narrowing,  # GET /search/issues has no pull request id
+    search=SEARCH_PATH,
     columns=(
         ColumnSpec("pr_id", pa.int64(), "GitHub's pull request id", nullable=False, distinct_estimate=400),
         ColumnSpec("number", pa.int64(), "Pull request number within its repository", nullable=False),
         ColumnSpec("repo", pa.string(), "Repository name (without the org)", nullable=False,
                    filter=FilterCap(EQ_IN, exact=True, max_in=50, example="repo = 'web-frontend'")),
         ColumnSpec("title", pa.string(), "Title"),
-        # Not pushed yet (the search path can use it): a filterable author sends the planner's bind-join search
-        # into a loop on `LEFT JOIN github.users u ON u.name = gh.author`.
-        ColumnSpec("author", pa.string(), "Login of the author"),
+        # Only the search path sends it (author:LOGIN, case-insensitive: inexact; one search per login of an IN
+        # list, up to SEARCH_PATH.max_fanout); the listing filters rows. A long IN list stays one request (one
+        # listing), never a listing per batch.
+        ColumnSpec("author", pa.string(), "Login of the author", distinct_estimate=25,
+                   filter=FilterCap(EQ_IN, exact=False, max_in=1000, example="author = 'octocat'")),
         ColumnSpec("author_email", pa.string(), "Public email of the author (null when hidden); one "
                    "GET /users/{login} per distinct author", fetch="user"),
         # state=open is exact; 'closed' and 'merged' both map to state=closed, so the API only narrows;
@@ -48,7 +58,9 @@ PULL_REQUESTS = TableSpec(
         ColumnSpec("additions", pa.int64(), "Lines added; one GET /pulls/{n} per row", fetch="detail"),
         ColumnSpec("deletions", pa.int64(), "Lines deleted; one GET /pulls/{n} per row", fetch="detail"),
         ColumnSpec("diff_link", pa.string(), "URL of the diff"),
-        ColumnSpec("labels", pa.list_(pa.string()), "Label names"),
+        # Only the search path sends it (label:"NAME", case-insensitive: inexact); the listing filters rows.
+        ColumnSpec("labels", pa.list_(pa.string()), "Label names",
+                   filter=FilterCap(ops("CONTAINS"), exact=False, example="list_contains(labels, 'bug')")),
         ColumnSpec("created_at", TS, "Creation time (UTC)"),
         ColumnSpec("updated_at", TS, "Last update (UTC)"),
         ColumnSpec("merged_at", TS, "Merge time (UTC); null when not merged",  # only narrows: GET /search/issues
