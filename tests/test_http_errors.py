@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,6 +107,24 @@ def test_a_client_that_leaves_cancels_its_query(faulty: dict[str, Any], faults: 
     faults.faults("jira", latency_s=0.0)
     log = post(faulty, "SELECT outcome FROM omnisql.query_log ORDER BY started_at DESC LIMIT 1").json()
     assert log["rows"] == [{"outcome": "CANCELLED"}]
+
+
+def test_a_running_query_is_in_flight_on_metrics(faulty: dict[str, Any], faults: SandboxLog) -> None:
+    faults.faults("jira", latency_s=1.5)
+
+    def inflight() -> float:
+        text = httpx.get(f"{faulty['http_url']}/metrics", timeout=10).text
+        found = re.search(r"^omnisql_inflight_queries (\S+)$", text, re.MULTILINE)
+        assert found, text
+        return float(found.group(1))
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        running = pool.submit(post, faulty, "SELECT issue_key FROM jira.issues WHERE project = 'MOB' AND "
+                                            "status = 'Open'")
+        time.sleep(0.7)
+        during = inflight()
+        assert running.result().status_code == 200
+    assert during == 1 and inflight() == 0
 
 
 def test_a_spent_rate_limit_is_429_with_retry_after(faulty: dict[str, Any], faults: SandboxLog) -> None:

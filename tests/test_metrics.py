@@ -5,11 +5,13 @@ ran (HTTP and Flight alike, a query counted once however many RPCs it took), and
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from core import errors
 from tests.test_http_api import ADMIN
 
 NAMES = {"omnisql_queries", "omnisql_query_latency_seconds", "omnisql_upstream_requests",
@@ -77,7 +79,16 @@ def test_labels_never_carry_user_input(demo: dict[str, Any]) -> None:
     httpx.get(f"{demo['http_url']}/{marker}")
     text = httpx.get(f"{demo['http_url']}/metrics").text
     assert marker not in text and "admin" not in text
+    codes = {"ok", "other", "INTERNAL", "SESSION_NOT_FOUND"} | {getattr(errors, n).code for n in errors.__all__
+                                                                if hasattr(getattr(errors, n), "code")}
+    connectors = {"github", "jira", "salesforce", "linear", "statuspage", "other"}
+    closed: dict[str, Callable[[str], bool]] = {
+        "status": lambda v: v in codes or re.fullmatch(r"[1-5]\d\d|error", v) is not None,
+        "transport": lambda v: v in ("http", "flight", "other"), "connector": connectors.__contains__,
+        "le": lambda v: re.fullmatch(r"[0-9.e+-]+|\+Inf", v) is not None}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             for name, label in sample.labels.items():
                 assert re.fullmatch(r"[A-Za-z0-9_.+-]{0,40}", label), (sample.name, name, label)
+                if sample.name.startswith("omnisql_"):  # each label from its own closed set
+                    assert name in closed and closed[name](label), (sample.name, name, label)
