@@ -24,6 +24,7 @@ from flight_server.gateway.state import DEFAULT_MAX_ROWS
 from flight_server.governance import CacheSettings, GovernanceError, parse_cache, parse_rate_limits
 from flight_server.limits import LimitError, ServerLimits, parse_deadline, parse_limits
 from planner.engine import JOIN_STRATEGIES
+from security.decision_point import decision_point_policy
 from security.jwt_config import IdentityConfigError, JwtSettings, parse_identity
 from security.policy import ALLOW_ALL, Policy, PolicyError, parse_policy
 from security.principals import Principal
@@ -190,15 +191,17 @@ def _from_raw(raw: dict[str, Any]) -> TenantConfig:
 
 
 def _policy(raw: dict[str, Any]) -> Policy:
-    """The ``policy:`` section; the key for hash/email masks comes from ``policy.mask_key_env``."""
+    """The ``policy:`` section: rules, or an external ``decision_point`` (security/decision_point.py); the key
+    for hash/email masks comes from ``policy.mask_key_env``."""
     section = raw.get("policy")
     if section is None:
         return ALLOW_ALL
     if not isinstance(section, dict):
-        raise ConfigError("policy must be a mapping (default, mask_key_env, rules)")
+        raise ConfigError("policy must be a mapping (default, mask_key_env, rules or decision_point)")
     key = _env("policy", section, "mask_key").encode() if section.get("mask_key_env") else b""
+    rest = {k: v for k, v in section.items() if k != "mask_key_env"}
     try:
-        return parse_policy({k: v for k, v in section.items() if k != "mask_key_env"}, key)
+        return decision_point_policy(rest, key) if "decision_point" in rest else parse_policy(rest, key)
     except PolicyError as exc:
         raise ConfigError(str(exc)) from exc
 

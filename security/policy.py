@@ -192,7 +192,8 @@ def parse_policy(raw: Mapping[str, Any], mask_key: bytes) -> Policy:
     """The ``policy:`` section of the tenant YAML (see README, Security)."""
     unknown_keys = set(raw) - {"default", "rules"}
     if unknown_keys:
-        raise PolicyError(f"policy: unknown key(s) {sorted(unknown_keys)}; expected default, mask_key_env, rules")
+        raise PolicyError(f"policy: unknown key(s) {sorted(unknown_keys)}; expected default, mask_key_env, rules "
+                          "(or decision_point)")
     default = raw.get("default", "deny")
     if default not in ("allow", "deny"):
         raise PolicyError(f"policy.default must be allow or deny, not {default!r}")

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import adbc_driver_flightsql.dbapi as flightsql
@@ -23,6 +24,7 @@ import pytest
 from connectors.github.tables import PULL_REQUESTS
 from demo.tenant import MASK_KEY, REPO_TEAMS, UNTHROTTLED, demo_config
 from flight_server.app import RunningService, start_service
+from flight_server.config import ConfigError, load_config
 from sandbox.seed import build_seed, team_of_project
 from sandbox.server import Sandbox, start_sandbox
 from security.decision_answer import AnswerError, read_answer
@@ -376,3 +378,52 @@ def test_an_answer_binds_principal_values_as_literals() -> None:
     assert decision.row_filter.sql("duckdb") == "team_id = 'x''); DROP TABLE t; --'"
     assert (decision.rule, decision.denied_columns, decision.masks["author"].keep) == ("decision point: devs",
                                                                                        {"diff_link"}, 2)
+
+
+# -- the tenant file -----------------------------------------------------------------------------------------------
+PRINCIPAL_LINE = "principals: [{user: a, token_env: T}]\n"
+
+
+def _load(tmp_path: Path, text: str) -> Any:
+    path = tmp_path / "t.yaml"
+    path.write_text(PRINCIPAL_LINE + text)
+    return load_config(path)
+
+
+def test_a_tenant_file_configures_the_decision_point(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("T", "token")
+    monkeypatch.setenv("DP_TOKEN", "dp-secret")
+    monkeypatch.setenv("MASKS", "k" * 32)
+    config = _load(tmp_path, "policy:\n  mask_key_env: MASKS\n  decision_point:\n"
+                             "    url: https://opa.internal:8181/v1/data/omnisql/decision\n"
+                             "    timeout_ms: 250\n    cache_ttl_s: 5\n    token_env: DP_TOKEN\n")
+    policy = config.policy
+    assert isinstance(policy, DecisionPointPolicy) and not policy.static and policy.mask_key == b"k" * 32
+    settings = policy.point.settings
+    assert (settings.timeout_s, settings.cache_ttl_s, settings.token) == (0.25, 5.0, "dp-secret")
+    assert "dp-secret" not in repr(settings)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("policy:\n  decision_point: {url: 'http://127.0.0.1:8181/d', timout_ms: 5}\n",
+     "3:52: policy.decision_point.timout_ms: unknown key; did you mean 'timeout_ms'?"),
+    ("policy:\n  decision_point:\n    url: ftp://opa\n",
+     "4:5: policy.decision_point.url must be an https:// URL (http:// only for a loopback host), not 'ftp://opa'"),
+    ("policy:\n  decision_point:\n    url: https://opa\n    cache_ttl_s: 0\n",
+     "5:5: policy.decision_point.cache_ttl_s must be above 0, not 0"),
+    ("policy:\n  decision_point:\n    url: https://opa\n    token_env: UNSET_DP_TOKEN\n",
+     "5:5: policy.decision_point.token_env: environment variable UNSET_DP_TOKEN (from "
+     "policy.decision_point.token_env) is not set"),
+    ("policy:\n  decision_point:\n    url: http://opa.internal/d\n",
+     "4:5: policy.decision_point.url is required: an https:// URL (http:// only for a loopback host)"),
+    ("policy:\n  default: allow\n  decision_point:\n    url: https://opa\n",
+     "3:3: policy.decision_point: leave out policy.default; the decision point decides every table"),
+])
+def test_tenant_file_errors_name_the_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str,
+                                         expected: str) -> None:
+    monkeypatch.setenv("T", "token")
+    monkeypatch.delenv("UNSET_DP_TOKEN", raising=False)
+    with pytest.raises(ConfigError) as raised:
+        _load(tmp_path, text)
+    (problem,) = raised.value.problems
+    assert problem.split(":", 1)[1].startswith(expected), problem
