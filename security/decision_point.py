@@ -96,6 +96,9 @@ def decision_point_policy(raw: Mapping[str, Any], mask_key: bytes, environ: Mapp
 
 def _url(value: Any) -> str:
     parts = urlsplit(value) if isinstance(value, str) else None
+    if parts is not None and (parts.username or parts.password):  # a URL is logged: keep secrets out of it
+        raise PolicyError(f"{_SECTION}.url must not carry credentials; name the token's variable in "
+                          f"{_SECTION}.token_env")
     if parts is not None and parts.hostname and (parts.scheme == "https" or (
             parts.scheme == "http" and is_loopback_host(parts.hostname))):
         return str(value)

@@ -28,7 +28,7 @@ from flight_server.config import ConfigError, load_config
 from sandbox.seed import build_seed, team_of_project
 from sandbox.server import Sandbox, start_sandbox
 from security.decision_answer import AnswerError, read_answer
-from security.decision_point import DecisionPointPolicy, decision_point_policy
+from security.decision_point import DecisionPointError, DecisionPointPolicy, decision_point_policy
 from security.principals import Principal
 
 SEED = build_seed()
@@ -304,6 +304,47 @@ def test_a_changed_answer_applies_once_the_cached_one_expires(world: World) -> N
         FLIPPED.clear()
 
 
+def test_each_principal_is_its_own_scope_and_a_changed_answer_a_new_one(world: World) -> None:
+    policy = _policy(world.decider.url, cache_ttl_s=0.05)
+    try:
+        specs = list(world.service.engine.catalog.tables.values())
+        dev = Principal("flip", "acme", ("developer",), {"team": "mobile"})
+        twin = Principal("twin", "acme", ("developer",), {"team": "mobile"})  # the same answers as dev
+        first = policy.scope(dev, specs)
+        assert first == policy.scope(dev, specs) and first != policy.scope(twin, specs)
+        FLIPPED.set()
+        time.sleep(0.1)
+        assert policy.scope(dev, specs) != first
+    finally:
+        FLIPPED.clear()
+        policy.point.close()
+
+
+def test_the_decision_points_own_token_is_sent_and_never_logged(world: World, caplog: pytest.LogCaptureFixture
+                                                                ) -> None:
+    policy = decision_point_policy({"decision_point": {"url": world.decider.url, "token_env": "DP"}}, MASK_KEY,
+                                   {"DP": "s3cret-dp"})
+    try:
+        assert policy.decide(Principal("tokened", "acme", ("admin",)), PULL_REQUESTS).allowed
+        (question,) = [q for q in world.decider.questions if q["body"]["input"]["principal"]["user"] == "tokened"]
+        assert {k.lower(): v for k, v in question["headers"].items()}["authorization"] == "Bearer s3cret-dp"
+    finally:
+        policy.point.close()
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    down = decision_point_policy({"decision_point": {"url": f"http://127.0.0.1:{port}/d?k=v",
+                                                     "token_env": "DP"}}, MASK_KEY, {"DP": "s3cret-dp"})
+    try:
+        with caplog.at_level("WARNING", "omnisql.policy"), pytest.raises(DecisionPointError, match="cannot be reached"):
+            down.decide(Principal("tokened", "acme", ("admin",)), PULL_REQUESTS)
+    finally:
+        down.point.close()
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert f"http://127.0.0.1:{port}/d failed" in logged
+    assert not any(secret in logged for secret in ("s3cret-dp", "k=v"))
+
+
 # -- fail closed ---------------------------------------------------------------------------------------------------
 UNAVAILABLE = "UPSTREAM_ERROR: the policy decision point"
 
@@ -416,6 +457,9 @@ def test_a_tenant_file_configures_the_decision_point(tmp_path: Path, monkeypatch
      "policy.decision_point.token_env) is not set"),
     ("policy:\n  decision_point:\n    url: http://opa.internal/d\n",
      "4:5: policy.decision_point.url is required: an https:// URL (http:// only for a loopback host)"),
+    ("policy:\n  decision_point:\n    url: https://opa:pw@opa.internal/d\n",
+     "4:5: policy.decision_point.url must not carry credentials; name the token's variable in "
+     "policy.decision_point.token_env"),
     ("policy:\n  default: allow\n  decision_point:\n    url: https://opa\n",
      "3:3: policy.decision_point: leave out policy.default; the decision point decides every table"),
 ])
