@@ -17,7 +17,10 @@ import httpx
 
 from connectors.github.connector import GitHubConfig
 from connectors.jira.connector import JiraConfig
+from connectors.mcp.connector import McpConfig
 from connectors.registry import ConnectorConfig, default_registry
+from connectors.salesforce.connector import SalesforceConfig
+from flight_server.app_probes import mcp_probe, salesforce_probe
 from flight_server.config import ConfigError, TenantConfig, load_config, read_document
 from flight_server.connector_check import ManifestConfig, probe_manifest
 from security.policy import PolicyError
@@ -80,18 +83,32 @@ def probe(entry: ConnectorConfig, env: Mapping[str, str], timeout_s: float = TIM
     """One request to the connector's API with its credentials."""
     config = entry.config
     if isinstance(config, ManifestConfig):  # one row of its first table, through the connector itself
-        return Probe(entry.name, *probe_manifest(config, entry.name))
+        return _manifest(entry.name, config, env)
+    if isinstance(config, McpConfig):  # initialize + tools/list, through the connector itself
+        return Probe(entry.name, *mcp_probe(entry.name, config, env, timeout_s))
     try:
         with httpx.Client(timeout=timeout_s, follow_redirects=False) as http:
             if isinstance(config, GitHubConfig):
                 return _github(entry.name, config, http, env)
             if isinstance(config, JiraConfig):
                 return _jira(entry.name, config, http, env)
+            if isinstance(config, SalesforceConfig):
+                return Probe(entry.name, *salesforce_probe(entry.name, config, http, env))
     except httpx.HTTPError as exc:
         base = getattr(config, "base_url", "?")
         return Probe(entry.name, False, f"cannot reach {base} ({type(exc).__name__}: {str(exc)[:120]}); check "
                                         f"connectors.{entry.name}.base_url")
     return Probe(entry.name, True, f"no probe for connector type {entry.type}; not checked")
+
+
+def _manifest(name: str, config: ManifestConfig, env: Mapping[str, str]) -> Probe:
+    """A refused credential (HTTP 401/403) names the variables that hold this connector's secrets."""
+    ok, message = probe_manifest(config, name)
+    if not ok and ("HTTP 401" in message or "HTTP 403" in message):
+        held = [f"{var} (connectors.{name}.{key})" for key, var in sorted(env.items())]
+        if held:
+            message += f"; fix {' or '.join(held)}"
+    return Probe(name, ok, message)
 
 
 def _redirect(name: str, base: str, reply: httpx.Response) -> Probe:
@@ -145,11 +162,21 @@ def _jira(name: str, config: JiraConfig, http: httpx.Client, env: Mapping[str, s
     base = config.base_url.rstrip("/")
     email_var = env.get("email_env", "the e-mail")
     token_var = env.get("api_token_env", "the API token")
-    reply = http.get(f"{base}/rest/api/3/myself", auth=(config.email, config.api_token),
-                     headers={"Accept": "application/json", "User-Agent": "omnisql-config-check"})
+    headers = {"Accept": "application/json", "User-Agent": "omnisql-config-check"}
+    if config.access_token:  # OAuth 2.0 (3LO) at https://api.atlassian.com/ex/jira/{cloudId}
+        reply = http.get(f"{base}/rest/api/3/myself", headers={**headers,
+                                                               "Authorization": f"Bearer {config.access_token}"})
+    else:
+        reply = http.get(f"{base}/rest/api/3/myself", auth=(config.email, config.api_token), headers=headers)
     status = reply.status_code
     if 300 <= status < 400:
         return _redirect(name, base, reply)
+    if status in (401, 403) and config.access_token:
+        bearer_var = env.get("access_token_env", "the access token")
+        return Probe(name, False, f"Jira answered {status}: the OAuth access token in {bearer_var} "
+                                  f"(connectors.{name}.access_token_env) was refused (expired, revoked or for "
+                                  f"another site); fix {bearer_var}, and check that connectors.{name}.base_url is "
+                                  "https://api.atlassian.com/ex/jira/{cloudId}")
     if status in (401, 403):
         return Probe(name, False, f"Jira answered {status}: the e-mail in {email_var} (connectors.{name}.email_env) "
                                   f"and the API token in {token_var} (connectors.{name}.api_token_env) were refused; "

@@ -73,8 +73,27 @@ def build_server() -> MCPServer:
     return server
 
 
-def serve_http(host: str = "127.0.0.1") -> tuple[str, Any]:
-    """Streamable HTTP on a free port in a daemon thread; returns (url of /mcp, the uvicorn server)."""
+def _bearer(app: Any, token: str) -> Any:
+    """The app behind ``Authorization: Bearer <token>``: anything else is a 401 with ``WWW-Authenticate``, as an
+    MCP server with authorization answers (MCP spec: Authorization), before any JSON-RPC is read."""
+    from starlette.responses import JSONResponse
+
+    async def guarded(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            sent = dict(scope.get("headers") or ()).get(b"authorization", b"").decode("latin-1")
+            if sent != f"Bearer {token}":
+                reply = JSONResponse({"error": "invalid_token", "error_description": "Authentication required"},
+                                     401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+                await reply(scope, receive, send)
+                return
+        await app(scope, receive, send)
+
+    return guarded
+
+
+def serve_http(host: str = "127.0.0.1", token: str | None = None) -> tuple[str, Any]:
+    """Streamable HTTP on a free port in a daemon thread; returns (url of /mcp, the uvicorn server). With a
+    ``token``, every request must carry it as a Bearer token."""
     import uvicorn
 
     sock = socket.socket()
@@ -82,6 +101,8 @@ def serve_http(host: str = "127.0.0.1") -> tuple[str, Any]:
     port = sock.getsockname()[1]
     sock.close()
     app = build_server().streamable_http_app()
+    if token is not None:
+        app = _bearer(app, token)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     server.install_signal_handlers = lambda: None  # type: ignore[attr-defined,method-assign]
     threading.Thread(target=server.run, name="omnisql-mcp-sandbox", daemon=True).start()
