@@ -27,7 +27,7 @@ def sandbox() -> Iterator[Any]:
 
     box = start_sandbox()
     url, server = serve_http(token=MCP_TOKEN)
-    box.mcp_url = url
+    box.mcp_url = url  # type: ignore[attr-defined]
     try:
         yield box
     finally:
