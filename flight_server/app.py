@@ -55,6 +55,7 @@ class RunningService:
         if self.gateway is not None:
             self.gateway.stop()
         self.server.stop()
+        self.engine.policy.close()  # a decision point's connections and workers
         try:
             self.loop.run(close_connectors(self.connectors, self.http, self.governance), timeout=CLOSE_TIMEOUT_S)
         except Exception:  # shutting down regardless: say so, keep going

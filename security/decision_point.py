@@ -272,5 +272,8 @@ class DecisionPointPolicy(Policy):
         digest = hashlib.sha256(json.dumps([_identity(principal), prints]).encode()).hexdigest()
         return f"{principal.tenant}:{digest[:16]}"
 
+    def close(self) -> None:
+        self.point.close()
+
     def validate(self, specs: Sequence[TableSpec]) -> None:
         """Nothing to check at start-up: each answer is checked as it arrives (security/decision_answer.py)."""

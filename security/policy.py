@@ -121,6 +121,9 @@ class Policy:
         digest = hashlib.sha256(json.dumps([principal.tenant, decisions], default=str).encode()).hexdigest()
         return f"{principal.tenant}:{digest[:16]}"
 
+    def close(self) -> None:
+        """Release what the policy holds (a decision point's connections); rules hold nothing."""
+
     def validate(self, specs: Sequence[TableSpec]) -> None:
         """Every row filter and mask names columns of every table its rule can match (checked at start-up)."""
         for rule in self.rules:
