@@ -9,6 +9,7 @@ turns each ``FlightData`` back into Arrow IPC."""
 from __future__ import annotations
 
 import json
+import secrets
 import struct
 import threading
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ __all__ = ["CallCancelled", "FlightRpc", "PlanInfo", "RpcError", "TableEntry", "
 SERVICE = "/arrow.flight.protocol.FlightService/"
 ERROR_CODE_HEADER = "x-omnisql-error-code"
 TRACE_HEADER = "x-omnisql-trace-id"
+PROGRESS_ACTION = "omnisql.QueryProgress"  # flight_server/progress.py
 _CONTINUATION = b"\xff\xff\xff\xff"
 _EOS = _CONTINUATION + b"\x00\x00\x00\x00"
 
@@ -106,11 +108,14 @@ class FlightRpc:
         else:
             self.channel = grpc.insecure_channel(target, options=options)
         self.uri = uri
-        self.metadata = [("authorization", f"Bearer {token}"), *(headers or {}).items()]
+        # Our calls name their trace (W3C traceparent), so the trace id of a query is known before it runs: the
+        # progress line asks the server about it while DoGet is still fetching.
+        self.trace_id: str | None = secrets.token_hex(16)
+        self.metadata = [("authorization", f"Bearer {token}"),
+                         ("traceparent", f"00-{self.trace_id}-{secrets.token_hex(8)}-01"), *(headers or {}).items()]
         self._lock = threading.Lock()
         self._call: Any = None
         self._cancelled = False
-        self.trace_id: str | None = None
 
     def close(self) -> None:
         self.channel.close()
@@ -218,6 +223,19 @@ class FlightRpc:
                 yield from batches
         except grpc.RpcError as exc:
             raise self._error(exc) from None
+
+    def progress(self, timeout_s: float = 2.0) -> dict[str, Any]:
+        """The server's ``omnisql.QueryProgress`` for our trace: ``running`` and, while it runs, ``api_calls`` per
+        connector so far. Empty when the server cannot say (an older server, a failed call): progress is a nicety."""
+        method = self.channel.unary_stream(SERVICE + "DoAction", request_serializer=flight_pb2.Action.SerializeToString,
+                                           response_deserializer=flight_pb2.Result.FromString)
+        try:
+            results = list(method(flight_pb2.Action(type=PROGRESS_ACTION, body=str(self.trace_id).encode()),
+                                  metadata=self.metadata, timeout=timeout_s))
+            answer = json.loads(results[0].body) if results else {}
+        except (grpc.RpcError, ValueError):
+            return {}
+        return answer if isinstance(answer, dict) else {}
 
     # -- Flight SQL commands -----------------------------------------------------------------------------------
     def plan(self, sql: str) -> PlanInfo:

@@ -14,22 +14,20 @@ import os
 import re
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
 
 import pyarrow as pa
 
-from clients.flight_rpc import CallCancelled, FlightRpc, RpcError, TableEntry
+from clients.flight_rpc import CallCancelled, FlightRpc, PlanInfo, RpcError, TableEntry
+from clients.progress import Progress, watch_progress
 from clients.render import json_rows, render_table, render_vertical, write_csv_header, write_csv_rows
 
 __all__ = ["FORMATS", "TABLE_MAX_ROWS", "cmd_describe", "cmd_query", "cmd_tables", "explain_error", "max_rows"]
 
 FORMATS = ("table", "json", "csv", "arrow")
 TABLE_MAX_ROWS = 50  # the table format's default; the machine formats print every row
-PROGRESS_DELAY_S = 0.3  # queries that finish sooner show no progress line at all
 EXIT_CANCELLED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 _TOKEN_HELP = "pass `--token` or set `OMNISQL_TOKEN`"
 
@@ -41,56 +39,6 @@ def max_rows(text: str) -> int | str:
     if not text.strip().isdigit():
         raise argparse.ArgumentTypeError(f"must be a whole number or 'all', not {text!r}")
     return int(text)
-
-
-# -- progress ------------------------------------------------------------------------------------------------------
-class Progress:
-    """One line on stderr, redrawn in place while the query runs — only when stderr is a terminal. It shows the
-    elapsed time and, once the query is planned, the API calls the plan estimates (the server reports no live
-    count while a query runs; ``omnisql.query_log`` has the actual count afterwards)."""
-
-    def __init__(self, stream: TextIO, enabled: bool) -> None:
-        self.stream, self.enabled = stream, enabled
-        self.started = time.monotonic()
-        self.phase = "planning"
-        self.estimate: int | None = None
-        self.rows = 0
-        self.shown = False
-        self.stopped = False
-        self._lock = threading.Lock()
-
-    def set(self, phase: str, estimate: int | None = None, rows: int | None = None) -> None:
-        with self._lock:
-            self.phase = phase
-            if estimate is not None:
-                self.estimate = estimate
-            if rows is not None:
-                self.rows = rows
-
-    def text(self) -> str:
-        elapsed = time.monotonic() - self.started
-        parts = [f"{self.phase} {elapsed:.1f} s"]
-        if self.estimate is not None:
-            parts.append(f"plan: ~{self.estimate} API call{'s' if self.estimate != 1 else ''}")
-        if self.rows:
-            parts.append(f"{self.rows:,} rows")
-        return "omnisql: " + " · ".join(parts) + " · Ctrl-C cancels"
-
-    def tick(self) -> None:
-        with self._lock:
-            if not self.enabled or self.stopped or time.monotonic() - self.started < PROGRESS_DELAY_S:
-                return
-            self.stream.write("\r\x1b[K" + self.text())
-            self.stream.flush()
-            self.shown = True
-
-    def stop(self) -> None:
-        """Clear the line for good (before the result is printed, or an error)."""
-        with self._lock:
-            if self.shown and not self.stopped:
-                self.stream.write("\r\x1b[K")
-                self.stream.flush()
-            self.stopped = True
 
 
 # -- errors --------------------------------------------------------------------------------------------------------
@@ -371,27 +319,33 @@ def cmd_query(args: argparse.Namespace) -> int:
         plan = rpc.plan(sql)
         estimate = plan.metadata.get("est_api_calls")
         progress.set("running", estimate=estimate if isinstance(estimate, int) else None)
-        schema, batches = plan.schema, iter(())
-        streams = [rpc.stream(ticket) for ticket in plan.tickets]
-        if streams:
-            schema = streams[0][0] or schema
-
-        def all_batches() -> Iterator[pa.RecordBatch]:
-            rows = 0
-            for _, part in streams:
-                for batch in part:
-                    rows += batch.num_rows
-                    progress.set("receiving", rows=rows)
-                    yield batch
-
-        batches = all_batches()
-        counted = write_result(args.format, schema or pa.schema([]), batches, limit, vertical, progress)
-        note = truncation_note(counted, limit)
-        if note:
-            print(note, file=sys.stderr)
-        return 0
+        with watch_progress(rpc, progress):
+            return _fetch_and_write(args, rpc, plan, progress, limit, vertical)
 
     return _run(args, work, args.sql)
+
+
+def _fetch_and_write(args: argparse.Namespace, rpc: FlightRpc, plan: PlanInfo, progress: Progress,
+                     limit: int | None, vertical: bool) -> int:
+    """DoGet every ticket and print the batches as they come; the truncation note, if any, on stderr."""
+    schema = plan.schema
+    streams = [rpc.stream(ticket) for ticket in plan.tickets]
+    if streams:
+        schema = streams[0][0] or schema
+
+    def all_batches() -> Iterator[pa.RecordBatch]:
+        rows = 0
+        for _, part in streams:
+            for batch in part:
+                rows += batch.num_rows
+                progress.set("receiving", rows=rows)
+                yield batch
+
+    counted = write_result(args.format, schema or pa.schema([]), all_batches(), limit, vertical, progress)
+    note = truncation_note(counted, limit)
+    if note:
+        print(note, file=sys.stderr)
+    return 0
 
 
 def _tables_table(entries: list[TableEntry]) -> pa.Table:

@@ -13,6 +13,7 @@ from opentelemetry.trace import SpanKind
 from core import tracing
 from core.errors import ResourceExhausted
 from flight_server.admission import Admission
+from flight_server.progress import RUNNING
 from planner.engine import Engine, OnCancel, QueryContext, QueryOptions
 from security.audit import audit_query, outcome_of
 from security.principals import Principal
@@ -47,6 +48,7 @@ def query_scope(engine: Engine, admission: Admission, principal: Principal, opti
                     raise Busy(exc.args[0]) from exc
                 ctx = engine.context(principal, options, on_cancel)
                 ctx.trace_id = tracing.trace_id_of(root) or ctx.trace_id
+                stack.enter_context(RUNNING.track(ctx.trace_id, principal))  # live API calls (progress.py)
                 yield ctx
         except BaseException as exc:
             root.set_attribute("omnisql.outcome", outcome_of(exc))

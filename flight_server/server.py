@@ -13,7 +13,7 @@ import pyarrow as pa
 from google.protobuf.message import Message
 
 from core.errors import InvalidQuery, QueryCancelled, Unsupported
-from flight_server import metadata, sessions
+from flight_server import metadata, progress, sessions
 from flight_server.admission import Admission
 from flight_server.call import TRACE_HEADER, Call
 from flight_server.column_metadata import annotate_result_schema
@@ -62,7 +62,8 @@ class FlightSqlService:
                ("SetSessionOptions", "Set session options: catalog, schema, max_staleness_ms (starts a session, "
                                      "named by the arrow_flight_session_id cookie)"),
                ("GetSessionOptions", "The session's options (catalog, schema, max_staleness_ms)"),
-               ("CloseSession", "End the session"))
+               ("CloseSession", "End the session"),
+               (progress.ACTION, progress.DESCRIPTION))
 
     def __init__(self, engine: Engine, secret: bytes | None = None, limits: ServerLimits | None = None) -> None:
         self.engine = engine
@@ -221,6 +222,8 @@ class FlightSqlService:
                 raise InvalidQuery("ClosePreparedStatement needs an ActionClosePreparedStatementRequest body")
             self.statements.close(request.prepared_statement_handle, call.principal.user)
             return []
+        if action_type == progress.ACTION:
+            return [progress.answer(call.principal, body)]
         if action_type in UNSUPPORTED_ACTIONS:
             raise Unsupported(UNSUPPORTED_ACTIONS[action_type])
         if action_type in sessions.ACTION_TYPES:

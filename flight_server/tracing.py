@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
 from core import tracing
 from flight_server.metrics import MetricsFromSpans
+from flight_server.progress import RUNNING
 
 __all__ = ["EXPORTERS", "TracingError", "add_processor", "collected", "remove_processor", "setup_tracing"]
 
@@ -111,6 +112,7 @@ def setup_tracing(exporter: str = "none") -> None:
             _provider.add_span_processor(_dispatch)
             add_processor(_collector)
             add_processor(MetricsFromSpans())
+            add_processor(RUNNING)  # each running query's API calls so far (flight_server/progress.py)
             tracing.install(_provider.get_tracer("omnisql"))
         if exporter != "none" and exporter not in _exporters:
             _exporters[exporter] = _exporter_processor(exporter)

@@ -188,6 +188,17 @@ def test_progress_is_drawn_on_a_terminal_and_cleared_before_the_result(demo: dic
     assert "(1 row)" in tail and "omnisql: running" not in tail
 
 
+def test_progress_counts_the_api_calls_so_far_per_source(demo: dict[str, Any], slow_jira: None) -> None:
+    """The server reports a running query's API calls per connector (flight_server/progress.py): the line shows
+    them as the pages come, before the query ends."""
+    child = spawn(demo, "query", "SELECT count(*) FROM jira.issues WHERE status <> 'Done'")
+    child.expect(r"omnisql: running \d+\.\d s · plan: ~\d+ API calls? · so far: jira ([2-9]|\d\d) · Ctrl-C cancels")
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130, child.before
+
+
 def test_no_progress_when_stderr_is_not_a_terminal(demo: dict[str, Any], slow_jira: None) -> None:
     done = piped(demo, "query", "SELECT count(*) AS n FROM jira.issues WHERE project = 'WEB'")
     assert done.returncode == 0 and done.stderr == b"" and b"(1 row)" in done.stdout
