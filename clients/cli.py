@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from clients.serve_cmd import (
+    DEFAULT_GITHUB_RATE_LIMIT,
     DEFAULT_HOST,
     DEFAULT_HTTP_PORT,
     DEFAULT_PORT,
@@ -36,7 +37,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"omnisql sandbox: --faults {exc}", file=sys.stderr)
         return 2
-    sandbox = launcher.start_sandbox(host=args.host, github_rate_limit=args.github_rate_limit, faults=faults)
+    sandbox = launcher.start_sandbox(host=args.host, github_rate_limit=args.github_rate_limit or
+                                     DEFAULT_GITHUB_RATE_LIMIT, faults=faults)
     print(json.dumps(sandbox.info() | {"faults": faults}, indent=2))
     sys.stdout.flush()
     write_info(args.info_file, {"sandbox": sandbox.info(), "faults": faults})
@@ -211,9 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
                               "truncate_next, malformed_next, drop_next, etags (github; false: no 304s). E.g. "
                               "--faults github:latency_ms=200,error_rate=0.1 (default: none)")
     sandbox.set_defaults(func=cmd_sandbox)
-    for parser_ in (serve, sandbox):
-        parser_.add_argument("--github-rate-limit", type=int, default=5000, metavar="N",
-                             help="the sandbox GitHub's hourly request budget (default: %(default)s, as GitHub's)")
+    for parser_, only in ((serve, "with --demo only; "), (sandbox, "")):
+        parser_.add_argument("--github-rate-limit", type=int, default=None, metavar="N",
+                             help=f"the sandbox GitHub's hourly request budget ({only}default: "
+                                  f"{DEFAULT_GITHUB_RATE_LIMIT}, as GitHub's)")
     for name, help_text in (("query", "run a SQL query against a running server"),
                             ("explain", "show how a query would be fetched: API calls, pushdown, bind joins")):
         q = command(name, help_text)

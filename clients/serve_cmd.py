@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_HTTP_PORT", "DEFAULT_PORT", "LIMIT_FLAGS", "NO_DEMO", "NO_TENANT_KEY",
-           "ServeSettings", "cmd_serve", "demo_launcher", "http_settings", "listen_overrides", "serve_settings",
-           "wait_forever", "write_info"]
+__all__ = ["DEFAULT_GITHUB_RATE_LIMIT", "DEFAULT_HOST", "DEFAULT_HTTP_PORT", "DEFAULT_PORT", "LIMIT_FLAGS",
+           "NO_DEMO", "NO_TENANT_KEY", "ServeSettings", "cmd_serve", "demo_launcher", "http_settings",
+           "listen_overrides", "serve_settings", "wait_forever", "write_info"]
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8815
 DEFAULT_HTTP_PORT = 8001
+DEFAULT_GITHUB_RATE_LIMIT = 5000  # the sandbox GitHub's hourly budget, as GitHub's
 
 # ``serve`` flags that no tenant key stands behind, and why (the README's "Flags without a tenant key").
 NO_TENANT_KEY = {
@@ -127,12 +128,14 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any, Any] | str:
 
     if args.demo and args.config:
         return "give --demo or --config, not both (the demo serves its own tenant)"
+    if args.github_rate_limit is not None and not args.demo:
+        return "--github-rate-limit sets the sandbox GitHub's budget (with --demo); a tenant file's GitHub sets its own"
     if args.demo:
         launcher = demo_launcher()
         if launcher is None:
             return f"--demo: {NO_DEMO}"
-        sandbox, config = launcher.start_demo(args.host or DEFAULT_HOST,
-                                              DEFAULT_PORT if args.port is None else args.port, args.github_rate_limit)
+        sandbox, config = launcher.start_demo(args.host or DEFAULT_HOST, DEFAULT_PORT if args.port is None else
+                                              args.port, args.github_rate_limit or DEFAULT_GITHUB_RATE_LIMIT)
         return sandbox, config, launcher
     if not args.config:
         return "give --demo, or --config PATH (a tenant YAML file; see README)"

@@ -151,3 +151,15 @@ def test_the_new_keys_are_checked_with_their_line(lines: str, message: str, tmp_
     with pytest.raises(ConfigError) as raised:
         load_config(path)
     assert raised.value.problems == [f"{path}:{message}"]
+
+
+def test_a_demo_only_flag_with_a_tenant_file_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Like ``--demo --config``: a flag that would be silently ignored is refused, naming why."""
+    from clients.serve_cmd import cmd_serve
+
+    args = build_parser().parse_args(["serve", "--config", str(tmp_path / "t.yaml"), "--github-rate-limit", "10"])
+    assert cmd_serve(args) == 2
+    assert capsys.readouterr().err.strip() == ("omnisql serve: --github-rate-limit sets the sandbox GitHub's budget "
+                                               "(with --demo); a tenant file's GitHub sets its own")
+    demo = build_parser().parse_args(["serve", "--demo"])
+    assert demo.github_rate_limit is None  # the demo's default (5000) is applied where the sandbox starts
