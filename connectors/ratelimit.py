@@ -136,6 +136,10 @@ class MemoryBuckets:
             bucket.tokens = min(bucket.tokens, 0.0)
 
     async def peek(self, key: str, limit: RateLimit) -> tuple[float, float]:
+        return self.peek_now(key, limit)
+
+    def peek_now(self, key: str, limit: RateLimit) -> tuple[float, float]:
+        """``peek`` without the event loop: a read of plain numbers, safe from any thread."""
         bucket = self.buckets.get(key)
         if bucket is None:
             return float(limit.burst), 0.0
@@ -254,10 +258,15 @@ class RateLimiter:
     async def status(self, credential: str) -> BudgetStatus:
         """The credential's budget now (``<tenant>/<connector name>``), without spending from it."""
         limit = self.limits.for_connector(credential.rpartition("/")[2])
-        tokens, blocked = await self.store.peek(credential, limit)
-        reset = max(limit.burst - tokens, 0.0) / limit.refill_per_s + blocked
-        return BudgetStatus(max(int(tokens), 0) if blocked <= 0 else 0, limit.burst, limit.refill_per_s, reset,
-                            blocked)
+        return _status(limit, *await self.store.peek(credential, limit))
+
+    def status_now(self, credential: str) -> BudgetStatus | None:
+        """``status`` without a trip to the event loop when the buckets live in this process; None when they
+        live elsewhere (Redis), where only ``status`` can read them."""
+        if not isinstance(self.store, MemoryBuckets):
+            return None
+        limit = self.limits.for_connector(credential.rpartition("/")[2])
+        return _status(limit, *self.store.peek_now(credential, limit))
 
     def later(self, coro: Any) -> None:
         """Run ``coro`` without waiting for it (a token given back while the query is being cancelled)."""
@@ -307,3 +316,8 @@ class Gate:
         if blocked_for_s is None and (remaining is None or remaining >= self.limit.burst):
             return
         await self.limiter.store.observe(self.credential, self.limit, remaining, blocked_for_s)
+
+
+def _status(limit: RateLimit, tokens: float, blocked: float) -> BudgetStatus:
+    reset = max(limit.burst - tokens, 0.0) / limit.refill_per_s + blocked
+    return BudgetStatus(max(int(tokens), 0) if blocked <= 0 else 0, limit.burst, limit.refill_per_s, reset, blocked)

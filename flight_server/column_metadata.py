@@ -8,6 +8,8 @@ reflection understands (``BIGINT``, ``DOUBLE``, ``VARCHAR``, ``BOOLEAN``, ``TIME
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import pyarrow as pa
 
 from core.sqltypes import precision_scale, sql_type_name
@@ -46,7 +48,14 @@ def _with_metadata(field: pa.Field, extra: dict[str, str]) -> pa.Field:
 
 def annotate_result_schema(schema: pa.Schema) -> pa.Schema:
     """``schema`` with the Flight SQL column metadata on every field (TYPE_NAME, PRECISION, SCALE, IS_*); types,
-    nullability, names and existing metadata are kept, so the data still matches."""
+    nullability, names and existing metadata are kept, so the data still matches. Remembered per schema (its IPC
+    bytes: pyarrow's schema equality ignores field metadata), so a repeated query's answer costs a lookup."""
+    return _annotated(schema.serialize().to_pybytes())
+
+
+@lru_cache(maxsize=1024)
+def _annotated(serialized: bytes) -> pa.Schema:
+    schema = pa.ipc.read_schema(pa.py_buffer(serialized))
     return pa.schema([_with_metadata(f, column_metadata(f)) for f in schema], metadata=schema.metadata)
 
 

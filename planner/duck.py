@@ -20,6 +20,7 @@ __all__ = ["Duck"]
 
 DEFAULT_MEMORY_FRACTION = 0.25  # of physical RAM, for all queries together
 DEFAULT_MAX_RESULT_BYTES = 512 * 1024 * 1024
+RESULT_BATCH_ROWS = 64 * 1024  # rows per result batch (Flight frames of a few MB for typical widths)
 
 
 def default_memory_limit() -> int:
@@ -78,14 +79,11 @@ class Duck:
                 cursor.register(name, table)
             size = 0
             with control.guard(cursor.interrupt):
-                reader = cursor.sql(sql, params=list(params) or None).to_arrow_reader(64 * 1024)
+                reader = cursor.sql(sql, params=list(params) or None).to_arrow_reader(RESULT_BATCH_ROWS)
                 yield reader.schema
                 for batch in reader:
                     size += batch.nbytes
-                    if size > self.max_result_bytes:
-                        raise ResourceExhausted(
-                            f"the result is larger than {_size(self.max_result_bytes)} (max_result_bytes); add a "
-                            "LIMIT, filter or aggregate, or select fewer columns")
+                    self.check_result_size(size)
                     yield batch
         except duckdb.InterruptException as exc:
             raise control.error() from exc
@@ -100,6 +98,13 @@ class Duck:
             raise InvalidQuery(_clean(str(exc))) from exc
         finally:
             cursor.close()
+
+    def check_result_size(self, size: int) -> None:
+        """Refuse a result of ``size`` bytes (so far) beyond ``max_result_bytes``."""
+        if size > self.max_result_bytes:
+            raise ResourceExhausted(
+                f"the result is larger than {_size(self.max_result_bytes)} (max_result_bytes); add a LIMIT, "
+                "filter or aggregate, or select fewer columns")
 
     def result_schema(self, sql: str, views: dict[str, pa.Schema], params: Sequence[duckdb.Value] = (),
                       control: QueryControl | None = None) -> pa.Schema:

@@ -184,7 +184,6 @@ class Engine:
             for batch in reader:
                 ctx.counters.rows += batch.num_rows
                 yield batch
-            self.note_budgets(ctx)
 
         return pa.RecordBatchReader.from_batches(reader.schema, counted())
 
@@ -244,20 +243,13 @@ class Engine:
               ) -> QueryResult:
         """Plan and run once under one context: its deadline covers planning, fetching and DuckDB."""
         ctx = ctx or self.context()
-        result = self.executor.execute(self.plan(sql, params, ctx), ctx)
-        self.note_budgets(ctx)
-        return result
+        return self.executor.execute(self.plan(sql, params, ctx), ctx)
 
     def note_budgets(self, ctx: QueryContext) -> None:
-        """Fill ``ctx.rate_limits``: the API budget now of each connector the query reads (no API call)."""
-        if self.throttle is None:
-            return
-        connectors = dict.fromkeys(t.partition(".")[0] for t in ctx.tables)
-        for name in connectors:
-            if name in SYSTEM_SCHEMAS:
-                continue
-            status = self.loop.run(self.throttle.status(f"{ctx.tenant}/{name}"), timeout=5)
-            ctx.rate_limits[name] = status.as_dict()
+        """Fill ``ctx.rate_limits``: the API budget now of each connector the query reads (no API call), in one
+        trip to the I/O loop (a DoGet's fetch fills them on the loop itself: ``Executor``)."""
+        if self.executor.budgeted(ctx) and not self.executor.note_budgets_now(ctx):
+            self.loop.run(self.executor.note_budgets(ctx), timeout=5)
 
 
 def _within_budget(plan: FetchPlan, limit: int | None) -> None:

@@ -18,12 +18,13 @@ from connectors.ratelimit import RateLimiter
 from core import tracing
 from core.errors import SourceTimeout
 from core.types import ChangeListing, Changes, Connector, Counting, Describing, ScanRequest, ScanStats, TableSpec
-from planner.access import secure_table
+from planner.access import SYSTEM_SCHEMAS, secure_table
+from planner.arrow_final import ArrowFinal
 from planner.binding import bound_requests
 from planner.cache import ChangesLoader, FetchKind, ScanCache
 from planner.context import QueryContext
 from planner.control import QueryControl
-from planner.duck import Duck
+from planner.duck import RESULT_BATCH_ROWS, Duck
 from planner.estimates import Estimator
 from planner.plan import FetchPlan, ScanStep, strategy_label, view_name
 from planner.planner import EXPLAIN_SCHEMA
@@ -150,20 +151,52 @@ class Executor:
     def _final(self, plan: FetchPlan, steps: list[StepResult], ctx: QueryContext) -> pa.RecordBatchReader:
         """The final SQL over the steps' rows as zero-copy views, in the plan's announced schema."""
         views = {s.view_name: r.table for s, r in zip(plan.steps, steps, strict=True)}
+        if plan.arrow_final is not None:
+            table = _arrow_final(plan.arrow_final, views[plan.arrow_final.view], plan.schema)
+            if table is not None:
+                self.duck.check_result_size(table.nbytes)
+                return pa.RecordBatchReader.from_batches(plan.schema, table.to_batches(RESULT_BATCH_ROWS))
         reader = self.duck.stream(plan.final_sql, views, plan.params.duckdb_values(), ctx.control)
         if reader.schema == plan.schema:
             return reader
         return pa.RecordBatchReader.from_batches(plan.schema, (b.cast(plan.schema) for b in reader))
 
     async def _fetch_all(self, plan: FetchPlan, ctx: QueryContext) -> list[StepResult]:
+        """The steps' rows, then the budgets they left (``note_budgets``) in the same trip to the loop."""
         if plan.explain == "EXPLAIN":
-            return [StepResult(s.schema.empty_table(), ScanStats(), 0.0) for s in plan.steps]
-        control = ctx.control
-        try:
-            return await asyncio.wait_for(self._run_steps(plan, ctx), control.remaining())
-        except TimeoutError as exc:
-            raise SourceTimeout(f"the sources did not answer within the query deadline of {control.deadline_s:g} s;"
-                                " narrow the query or retry") from exc
+            steps = [StepResult(s.schema.empty_table(), ScanStats(), 0.0) for s in plan.steps]
+        else:
+            control = ctx.control
+            try:
+                steps = await asyncio.wait_for(self._run_steps(plan, ctx), control.remaining())
+            except TimeoutError as exc:
+                raise SourceTimeout(f"the sources did not answer within the query deadline of "
+                                    f"{control.deadline_s:g} s; narrow the query or retry") from exc
+        await self.note_budgets(ctx)
+        return steps
+
+    def budgeted(self, ctx: QueryContext) -> list[str]:
+        """The governed connectors the query reads (their budgets go into its answer)."""
+        names = dict.fromkeys(t.partition(".")[0] for t in ctx.tables)
+        return [n for n in names if n not in SYSTEM_SCHEMAS] if self.throttle is not None else []
+
+    def note_budgets_now(self, ctx: QueryContext) -> bool:
+        """``note_budgets`` from this thread when the buckets are in this process (no trip to the loop); False
+        when they must be read on the loop (Redis)."""
+        names = self.budgeted(ctx)
+        statuses = [self.throttle.status_now(f"{ctx.tenant}/{n}") for n in names] if self.throttle else []
+        if any(status is None for status in statuses):
+            return False
+        ctx.rate_limits.update((n, s.as_dict()) for n, s in zip(names, statuses, strict=True) if s is not None)
+        return True
+
+    async def note_budgets(self, ctx: QueryContext) -> None:
+        """Fill ``ctx.rate_limits``: each governed connector's API budget now (no API call), read concurrently."""
+        names = self.budgeted(ctx)
+        if self.throttle is None or not names:
+            return
+        statuses = await asyncio.gather(*(self.throttle.status(f"{ctx.tenant}/{n}") for n in names))
+        ctx.rate_limits.update((n, status.as_dict()) for n, status in zip(names, statuses, strict=True))
 
     async def _run_steps(self, plan: FetchPlan, ctx: QueryContext) -> list[StepResult]:
         """Every step starts at once, except that a bound step first awaits the one step it takes keys from
@@ -330,3 +363,11 @@ def _lookups(step: ScanStep) -> str | None:
     costs = ", ".join(f"{c} ({step.spec.fetch_costs.get(step.spec.column(c).fetch, 'per row')})"
                       for c in step.lookups)
     return costs + (f", only for rows where {' AND '.join(step.prelookup)}" if step.prelookup else "")
+
+
+def _arrow_final(final: ArrowFinal, table: pa.Table, schema: pa.Schema) -> pa.Table | None:
+    """The final SQL as Arrow compute, or None when the fetched table is not as planned (then DuckDB runs it)."""
+    try:
+        return final.run(table, schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, KeyError):
+        return None

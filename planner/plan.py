@@ -10,6 +10,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from core.types import Predicate, ScanRequest, TableSpec
+from planner.arrow_final import ArrowFinal
 from planner.parameters import Parameters
 from security.masks import Mask
 
@@ -154,6 +155,7 @@ class FetchPlan:
     notes: tuple[str, ...] = field(default_factory=tuple)
     params: Parameters = field(default_factory=Parameters)  # bound by DuckDB in final_sql and key queries
     decisions: tuple[str, ...] = ()  # the policy decisions applied, as short strings (names only, no values)
+    arrow_final: ArrowFinal | None = None  # the final SQL as Arrow compute, when it is that simple (arrow_final.py)
 
     def waves(self) -> list[list[ScanStep]]:
         """Steps grouped by dependency depth: a wave starts when every step it binds from has finished."""

@@ -22,6 +22,7 @@ from sqlglot.optimizer.scope import traverse_scope
 from core.errors import InvalidQuery
 from core.types import TableSpec
 from planner.access import check_denied_columns, decision_for, visible_catalog, visible_spec
+from planner.arrow_final import compile_arrow_final
 from planner.binding import JoinEdge, JoinStrategy, bind_step, choose_bindings
 from planner.binding import join_strategy as join_strategy_of
 from planner.catalog import Catalog
@@ -125,7 +126,10 @@ class Planner:
             final_sql, {s.view_name: s.schema for s in steps}, params.duckdb_values(),
             ctx.control if ctx else None)
         decisions = tuple(dict.fromkeys(line for d in query.decisions.values() for line in d.describe()))
-        return FetchPlan(tuple(steps), final_sql, schema, explain, params=params, decisions=decisions)
+        arrow_final = None if explain or params.duckdb_values() else compile_arrow_final(
+            final_sql, {s.view_name: s.schema for s in steps}, schema)
+        return FetchPlan(tuple(steps), final_sql, schema, explain, params=params, decisions=decisions,
+                         arrow_final=arrow_final)
 
     def _visible_catalog(self, principal: Principal | None, scope: str) -> Catalog:
         """The catalog as this principal sees it, built once per security scope (principals of one scope see
