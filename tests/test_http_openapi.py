@@ -49,5 +49,7 @@ def test_the_document_is_openapi_3_1_and_covers_every_route(demo: dict[str, Any]
     assert document["openapi"] == "3.1.0"
     assert set(document["paths"]) == {"/v1/query", "/healthz", "/readyz", "/metrics", "/openapi.json", "/",
                                       "/console/config"}
-    codes = set(document["paths"]["/v1/query"]["post"]["responses"])
-    assert {"200", "400", "401", "403", "413", "429", "503", "504"} <= codes
+    responses = document["paths"]["/v1/query"]["post"]["responses"]
+    assert set(responses) == {"200", "400", "401", "403", "413", "429", "499", "500", "501", "503", "504"}
+    limited = document["components"]["responses"][responses["429"]["$ref"].rsplit("/", 1)[1]]
+    assert {"Retry-After", "X-OmniSQL-Trace-Id"} <= set(limited["headers"])  # when to retry, in seconds
