@@ -353,7 +353,7 @@ def explain_table(plan: FetchPlan, actual: list[StepResult] | None,
             "ms": round(result.ms, 2) if result else None,
         })
     rows.append({"step": len(plan.steps), "wave": len(plan.waves()), "source_table": None, "alias": None,
-                 "strategy": "duckdb", "local": plan.final_sql, "requests": 0})
+                 "strategy": "arrow" if plan.arrow_final else "duckdb", "local": plan.final_sql, "requests": 0})
     return pa.Table.from_pylist(rows, schema=EXPLAIN_SCHEMA)
 
 

@@ -194,7 +194,9 @@ def test_unknown_paths_and_methods_answer_json(demo: dict[str, Any]) -> None:
 def test_explain_answers_the_plan(demo: dict[str, Any]) -> None:
     answer = post(demo, {"sql": "EXPLAIN SELECT * FROM github.pull_requests WHERE repo = 'web-frontend'"}).json()
     assert answer["rows"][0]["source_table"] == "github.pull_requests" and answer["api_calls"] == 0
-    assert answer["rows"][-1]["strategy"] == "duckdb"
+    assert answer["rows"][-1]["strategy"] == "arrow"  # a plain filter of one source: Arrow compute, not DuckDB
+    joined = post(demo, {"sql": "EXPLAIN SELECT count(*) FROM github.pull_requests WHERE repo = 'web-frontend'"})
+    assert joined.json()["rows"][-1]["strategy"] == "duckdb"
 
 
 def test_health_and_readiness(demo: dict[str, Any]) -> None:

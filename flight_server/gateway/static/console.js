@@ -116,8 +116,9 @@ function showPlan(rows) {
   const fields = ["strategy", "pushed_exact", "pushed_inexact", "local", "projection", "lookups", "binding", "limit",
                   "order_by", "requests", "est_api_calls", "est_pages", "api_calls", "rows", "cache_hits", "ms"];
   $("plan").replaceChildren(el("h3", {}, "Plan"), ...rows.map((row) => {
-    if (row.strategy === "duckdb") {
-      return el("div", {class: "step"}, el("h4", {}, `step ${row.step}: DuckDB`), el("pre", {}, row.local || ""));
+    if (row.strategy === "duckdb" || row.strategy === "arrow") {
+      const engine = row.strategy === "arrow" ? "Arrow compute" : "DuckDB";
+      return el("div", {class: "step"}, el("h4", {}, `step ${row.step}: ${engine}`), el("pre", {}, row.local || ""));
     }
     const kv = fields.filter((f) => row[f] !== null && row[f] !== undefined)
       .map((f) => el("div", {class: "kv"}, el("b", {}, f + ": "), String(row[f])));
