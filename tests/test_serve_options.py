@@ -163,3 +163,26 @@ def test_a_demo_only_flag_with_a_tenant_file_is_an_error(tmp_path: Path, capsys:
                                                "(with --demo); a tenant file's GitHub sets its own")
     demo = build_parser().parse_args(["serve", "--demo"])
     assert demo.github_rate_limit is None  # the demo's default (5000) is applied where the sandbox starts
+
+
+def test_the_container_command_lines_serve_the_ports_they_publish(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docker-compose.yml and the Dockerfile cannot run here (no Docker engine): their command lines are parsed by
+    the real CLI over the tenant file they mount, and must listen on every interface, on the ports published."""
+    import yaml
+
+    for name in ("GITHUB_TOKEN", "JIRA_EMAIL", "JIRA_API_TOKEN", "OMNISQL_TOKEN_ADMIN", "OMNISQL_SECRET"):
+        monkeypatch.setenv(name, "x")
+    config = load_config(ROOT / "tenant.example.yaml")
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    cmd = next(line for line in dockerfile.splitlines() if line.startswith("CMD "))
+    lines = {name: (s["command"], {p.rsplit(":", 1)[1] for p in s["ports"]}) for name, s in services.items()
+             if name.startswith("omnisql")}
+    lines["Dockerfile"] = (yaml.safe_load(cmd[len("CMD "):]), {p.split()[1] for p in dockerfile.splitlines()
+                                                                if p.startswith("EXPOSE ")})
+    assert len(lines) == 3
+    for name, (command, published) in lines.items():
+        assert command[:2] == ["omnisql", "serve"], name
+        settings = serve_settings(config, build_parser().parse_args(command[1:]))
+        assert settings.config.host == "0.0.0.0", name
+        assert published == {str(settings.config.port), str(settings.http.port)}, name
