@@ -134,7 +134,7 @@ async def search_issues(standin: Any, request: Request, error: Any, validation_e
         ([f'{url(page + 1)}; rel="next"', f'{url(last)}; rel="last"'] if page < last else []) + \
         ([f'{url(1)}; rel="first"'] if page > 1 else [])
     version = request.headers.get("x-github-api-version", "2022-11-28")
-    body = {"total_count": len(found), "incomplete_results": False,
+    body = {"total_count": len(found), "incomplete_results": False, "search_type": "lexical",  # no search_type asked
             "items": [_item(standin, base, p, version) for p in chunk]}
     headers = {**rate, **({"link": ", ".join(links)} if links else {})}
     return Response(json.dumps(body), headers=headers, media_type="application/json; charset=utf-8")
