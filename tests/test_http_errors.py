@@ -86,6 +86,14 @@ def test_a_slow_api_is_504_after_the_deadline(faulty: dict[str, Any], faults: Sa
     assert_error(response, 504, response.json()["error"]["code"])
 
 
+def test_a_query_past_its_deadline_in_duckdb_is_504_query_timeout(faulty: dict[str, Any]) -> None:
+    sql = ("SELECT count(*) AS n FROM jira.issues a CROSS JOIN jira.issues b CROSS JOIN jira.issues c "
+           "CROSS JOIN jira.issues d WHERE a.project = 'WEB'")
+    started = time.monotonic()
+    error = assert_error(post(faulty, sql, max_staleness_ms=60_000), 504, "QUERY_TIMEOUT")
+    assert "query_deadline_s" in error["message"] and time.monotonic() - started < DEADLINE_S + 2
+
+
 def test_more_queries_than_the_cap_are_429_with_retry_after(faulty: dict[str, Any], faults: SandboxLog) -> None:
     faults.faults("jira", latency_s=1.0)
     sql = "SELECT issue_key FROM jira.issues WHERE project = 'WEB' AND status = 'Open'"
