@@ -42,7 +42,8 @@ class _Watchdog:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="omnisql-deadlines", daemon=True)
                 self._thread.start()
-            self._wake.notify()
+            if self._heap[0][1] == handle:  # only an earlier wake-up needs the thread now (one switch per query
+                self._wake.notify()  # otherwise: deadlines arrive in order, so this is rare)
             return handle
 
     def cancel(self, handle: int) -> None:
