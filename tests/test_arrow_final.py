@@ -3,6 +3,8 @@ shape it does not cover so that DuckDB runs it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import duckdb
 import pyarrow as pa
 import pytest
@@ -88,7 +90,8 @@ def test_covered_shapes_answer_as_duckdb(sql: str) -> None:
 
 @pytest.mark.parametrize("sql", DECLINED)
 def test_other_shapes_are_left_to_duckdb(sql: str) -> None:
-    schema = Duck().result_schema(sql, SCHEMAS, [1] if "$1" in sql else [])
+    params: list[Any] = [1] if "$1" in sql else []
+    schema = Duck().result_schema(sql, SCHEMAS, params)
     assert compile_arrow_final(sql, SCHEMAS, schema) is None
 
 
