@@ -70,7 +70,8 @@ class ArrowFinal:
             mask = self.conditions[0].mask(table)
             for condition in self.conditions[1:]:
                 mask = pc.and_kleene(mask, condition.mask(table))
-            table = table.filter(mask)  # a NULL mask value drops the row, as WHERE does
+            if pc.all(mask, skip_nulls=False).as_py() is not True:  # the usual re-check of an exact pushdown
+                table = table.filter(mask)  # keeps every row: no copy. A NULL drops the row, as WHERE does
         return pa.Table.from_arrays([table.column(name) for name in self.columns], schema=schema)
 
 

@@ -104,3 +104,14 @@ def test_a_type_that_differs_from_the_announced_schema_is_declined() -> None:
 def test_ambiguous_column_names_are_declined() -> None:
     views = {VIEW: pa.schema([("a", pa.int64()), ("A", pa.int64())])}
     assert compile_arrow_final(f"SELECT a FROM {VIEW} AS t", views, pa.schema([("a", pa.int64())])) is None
+
+
+def test_a_recheck_that_keeps_every_row_passes_the_columns_through_uncopied() -> None:
+    table = pa.table({"n": pa.array(range(1000), pa.int64()), "s": pa.array(["x"] * 1000)})
+    sql = f"SELECT n, s FROM {VIEW} AS t WHERE s = 'x' AND n >= 0"
+    final = compile_arrow_final(sql, {VIEW: table.schema}, table.schema)
+    assert final is not None
+    got = final.run(table, table.schema)
+    assert got.column("n").chunk(0).buffers()[1].address == table.column("n").chunk(0).buffers()[1].address
+    narrowed = final.run(table.set_column(1, "s", pa.array(["x"] * 999 + [None])), table.schema)
+    assert narrowed.num_rows == 999  # a NULL in the re-check drops its row
