@@ -291,3 +291,16 @@ def test_http_with_a_bearer_token_lists_and_calls() -> None:
                                       sum(1 for i in INCIDENTS if i.service == "search"))
     finally:
         server.should_exit = True
+
+
+def test_a_cross_app_bind_join_from_a_tool(conn: Any, oracle: duckdb.DuckDBPyConnection) -> None:
+    """The tool's rows supply Salesforce's keys: ``Name IN (...)`` from the incidents' customers, shown in EXPLAIN
+    and paid for as one SOQL query instead of the accounts' full listing."""
+    sql = (f"SELECT i.id, a.name, a.tier__c FROM {LIST} i JOIN salesforce.accounts a ON a.name = i.customer "
+           "WHERE i.service = 'payments' AND i.status = 'resolved'")
+    plan = {s["source_table"]: s for s in adbc_answer(conn, f"EXPLAIN {sql}").to_pylist()}
+    accounts = plan["salesforce.accounts"]
+    assert accounts["strategy"] == "bind join" and accounts["binding"].startswith("name IN (keys of [0] i.customer)")
+    ran = {s["source_table"]: s for s in adbc_answer(conn, f"EXPLAIN ANALYZE {sql}").to_pylist()}
+    assert ran["salesforce.accounts"]["api_calls"] == 1 and ran[LIST]["api_calls"] == 1
+    assert_same_answer(adbc_answer(conn, sql), oracle_answer(oracle, sql), False, context=sql)

@@ -102,7 +102,10 @@ def table_from_describe(schema_name: str, table: str, describe: Mapping[str, Any
         columns.append(ColumnSpec(
             column, typ, str(field.get("label") or name), nullable=nillable,
             filter=_filter(kind, nillable, bool(field.get("filterable", True)), _example(column, kind)),
-            distinct_estimate=(row_estimate or default_rows) if kind == "id" else None))
+            # Ids, unique fields and the record name (an account's Name) pick about one row per value: a join
+            # from another app's names is then priced as the few rows it fetches, not a tenth of the table.
+            distinct_estimate=(row_estimate or default_rows)
+            if kind == "id" or field.get("unique") or field.get("nameField") else None))
         fields[column] = FieldRef(name, kind)
         wire[column] = WireField((name,), "timestamp" if kind == "datetime" else None)
         if not nillable and field.get("sortable", True) and kind in ("date", "datetime"):
