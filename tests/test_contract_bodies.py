@@ -1,8 +1,9 @@
 """Every field the connectors read from a stand-in's answer has the contract's shape (../shared/api-contracts;
 skipped when it is absent): GitHub pull requests (list and detail, both API versions) against the OpenAPI schemas,
 search, issues, commits and repositories against the spec's examples, Jira's ``/search/jql`` against its OpenAPI
-schema and composed example. The fields read are the connectors' own ``WireField`` paths, so a new column is checked
-the day it is added.
+schema and composed example, Linear's answer to the contract's own request against its example answer (Salesforce's
+describe and query pages are checked in test_salesforce_soql.py, MCP's messages by the SDK's models). The fields
+read are the connectors' own ``WireField`` paths, so a new column is checked the day it is added.
 
 Only read fields are held to the schemas: the stand-in leaves out what no connector reads (the dozens of
 ``*_url`` fields of nested users and repositories), which keeps its pages small for the benchmarks."""
@@ -193,3 +194,30 @@ def test_jira_search_has_the_openapi_shape(sandbox: Any) -> None:
         _like_example(issue, example["issues"][0], _paths(wire), "jira issue",  # CONTRACT.md: "may be null or
                       optional=frozenset({("fields", "assignee", "emailAddress")}))  # missing" (privacy settings)
     assert {i["fields"].get("assignee") is None for i in body["issues"]} == {True, False}
+
+
+def _leaves(value: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every path to a scalar (lists through their first element), for comparing an answer with an example."""
+    if isinstance(value, dict):
+        return [p for key, item in value.items() for p in _leaves(item, (*path, key))]
+    if isinstance(value, list):
+        return _leaves(value[0], (*path, "[]")) if value else [path]
+    return [path]
+
+
+def test_linear_answers_the_contracts_request_in_its_shape(sandbox: Any) -> None:
+    request = json.loads((CONTRACTS / "linear" / "issues-request.example.json").read_text())
+    example = json.loads((CONTRACTS / "linear" / "issues-response.example.json").read_text())
+    info = sandbox.info()["linear"]
+    variables = {"first": 50, "after": None, "filter": {"team": {"key": {"eq": "MOB"}}}}  # the seed's teams
+    reply = httpx.post(f"{info['base_url']}/graphql", json={"query": request["query"], "variables": variables},
+                       headers={"Authorization": info["api_key"], "Content-Type": "application/json"})
+    body = reply.json()
+    assert reply.status_code == 200 and "errors" not in body, body
+    nodes = body["data"]["issues"]["nodes"]
+    assert nodes and set(body["data"]["issues"]) == set(example["data"]["issues"])
+    for node in nodes:
+        for other in example["data"]["issues"]["nodes"]:
+            _like_example(node, other, _leaves(other), "linear issue")
+    page_info = example["data"]["issues"]["pageInfo"]
+    _like_example(body["data"]["issues"]["pageInfo"], page_info, _leaves(page_info), "linear pageInfo")
