@@ -11,6 +11,10 @@ Scenarios:
   ``execute`` + ``fetch_arrow_table``, at a few sizes. OmniSQL generates the rows by SQL, roapi serves the same
   rows from a parquet file it loaded, the bare server a prebuilt table (the transport's ceiling). The server's
   CPU and its RSS growth during the query (peak minus before; streaming keeps it near one batch window) too.
+- bulk, cached source table: the same rows as a *table* of a REST source (``perf/bulk_source.py`` through the
+  manifest ``perf/manifests/bulk.yaml``, one connector per size), served by a second OmniSQL process from its scan
+  cache (``SELECT * FROM bulk_<n>.rows``, filled once before timing): the transport's share of a real table's
+  answer, next to roapi and the bare server serving the same table.
 - cached single-source query: OmniSQL with ``x-omnisql-max-staleness-ms`` one hour (answered from its scan
   cache), roapi serving the same rows from a local parquet file (the bare server a prebuilt result).
 - OmniSQL's latency per stage from ``omnisql.query_log`` (planning, fetch, DuckDB, the rest).
@@ -31,6 +35,7 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import socket
 import statistics
 import subprocess
@@ -45,6 +50,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from perf.bulk_source import BulkSource
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "perf" / "results"
 ROAPI_VERSION = "0.12.7"
@@ -52,9 +59,11 @@ HOUR_MS = 3_600_000
 CACHED_SQL = "SELECT number, title, status FROM github.pull_requests WHERE repo = 'web-frontend' AND status = 'open'"
 ROAPI_CACHED_SQL = "SELECT number, title, status FROM pull_requests WHERE repo = 'web-frontend' AND status = 'open'"
 # range() in FROM is refused by OmniSQL on purpose (table functions); unnest(range(n)) in a subquery is not.
-BULK_SQL = "SELECT i AS a, i*2 AS b, i*0.5 AS c, i%7 AS d FROM (SELECT unnest(range({n})) AS i)"
+BULK_SQL = "SELECT i AS a, i*2 AS b, i*0.5::DOUBLE AS c, i%7 AS d FROM (SELECT unnest(range({n})) AS i)"
 BARE_BATCH_ROWS = 65_536  # the bare server's record batches: ~2.6 MB frames at 40 bytes a row
 SYSTEMS = ("OmniSQL", "roapi", "bare")
+TABLE = "OmniSQL table"  # OmniSQL serving the bulk rows as a cached source table (bulk scenario only)
+BULK_SYSTEMS = (*SYSTEMS, TABLE)
 STAGES = ("planning_ms", "fetch_ms", "duckdb_ms", "other_ms")
 READY_TRIES = 600  # × 0.1 s: how long a server may take to accept connections
 
@@ -151,6 +160,34 @@ def start_omnisql(tmp: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
         raise RuntimeError("the OmniSQL demo server did not start")
     time.sleep(0.2)  # the file is written once ready; let a partial write finish
     return process, json.loads(info_file.read_text())
+
+
+def start_omnisql_table(tmp: Path, source: BulkSource, bulk_rows: Sequence[int]
+                        ) -> tuple[subprocess.Popen[bytes], dict[str, Any], str]:
+    """An OmniSQL server whose tenant has one bulk connector per size (``bulk_<n>``, a table of n rows on
+    ``source``) and a scan cache big enough for all of them; (process, info, its user's token)."""
+    token = secrets.token_urlsafe(16)
+    connectors = "".join(f"  bulk_{n}:\n    type: manifest\n    manifest: {ROOT / 'perf/manifests/bulk.yaml'}\n"
+                         f"    base_url: {source.base_url(n)}\n    max_pages: {n // 50_000 + 2}\n"
+                         for n in bulk_rows)
+    tenant = tmp / "bulk_tenant.yaml"
+    tenant.write_text(f"tenant: bench\nlisten: {{host: 127.0.0.1, port: 0}}\nconnectors:\n{connectors}"
+                      "principals:\n  - {user: bench, token_env: OMNISQL_BENCH_TOKEN}\n"
+                      "cache: {max_bytes: 4GiB}\n")
+    info_file = tmp / "omnisql_table.info.json"
+    command = [sys.executable, "-m", "clients.cli", "serve", "--config", str(tenant), "--no-http",
+               "--info-file", str(info_file)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "OMNISQL_LOG_LEVEL": "WARNING", "OMNISQL_BENCH_TOKEN": token})
+    for _ in range(READY_TRIES):
+        if info_file.exists() or process.poll() is not None:
+            break
+        time.sleep(0.1)
+    if not info_file.exists():
+        process.kill()
+        raise RuntimeError("the OmniSQL bulk-table server did not start")
+    time.sleep(0.2)
+    return process, json.loads(info_file.read_text()), token
 
 
 def start_roapi(tmp: Path, tables: dict[str, Path]) -> tuple[subprocess.Popen[bytes], int]:
@@ -456,8 +493,9 @@ def plot(threads: Sequence[int], queries: dict[tuple[str, int, str], list[Run]],
 
     sizes = sorted({rows for rows, _ in bulk})
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for system in SYSTEMS:
-        errorbar(ax, [s / 1e6 for s in sizes], [[b.gbps for b in bulk[(s, system)]] for s in sizes], system)
+    for system in BULK_SYSTEMS:
+        errorbar(ax, [s / 1e6 for s in sizes], [[b.gbps for b in bulk[(s, system)]] for s in sizes],
+                 "OmniSQL (cached source table)" if system == TABLE else system)
     ax.set(title="bulk result through ADBC (4 numeric columns)", xlabel="rows (millions)",
            ylabel="GB/s (median, min–max)")
     ax.set_ylim(bottom=0)
@@ -511,6 +549,7 @@ def main() -> None:
     bulk_rows = [int(r) for r in args.bulk_rows.split(",")]
 
     processes: list[subprocess.Popen[bytes]] = []
+    source = BulkSource()  # the bulk rows as a REST table (perf/bulk_source.py), for the second OmniSQL
     with tempfile.TemporaryDirectory(prefix="omnisql-bench-") as tmp_name:
         tmp = Path(tmp_name)
         try:
@@ -530,6 +569,18 @@ def main() -> None:
             bare = Target("bare", f"grpc://127.0.0.1:{port}", process.pid, "q:select1", "q:cached",
                           lambda n: f"q:bulk{n}")
             targets = [omnisql, roapi, bare]
+            process, table_info, token = start_omnisql_table(tmp, source, bulk_rows)
+            processes.append(process)
+            omnisql_table = Target(TABLE, table_info["flight_uri"], process.pid, "SELECT 1", CACHED_SQL,
+                                   lambda n: f"SELECT * FROM bulk_{n}.rows",
+                                   {"adbc.flight.sql.authorization_header": f"Bearer {token}",
+                                    "adbc.flight.sql.rpc.call_header.x-omnisql-max-staleness-ms": str(HOUR_MS)})
+            for rows in bulk_rows:  # the first read lists the source (not timed); every timed one is a cache hit
+                began = time.monotonic()
+                with omnisql_table.connect() as conn, conn.cursor() as cur:
+                    filled = fetch(cur, omnisql_table.bulk(rows))
+                print(f"{TABLE}: bulk_{rows}.rows listed and cached, {filled.num_rows} rows "
+                      f"{filled.schema.types} in {time.monotonic() - began:.1f} s", flush=True)
 
             # Same answers everywhere before anything is timed (and OmniSQL's scan cache is filled).
             for target in targets:
@@ -559,7 +610,7 @@ def main() -> None:
                                 stages.setdefault(label, []).extend(query_log_stages(omnisql, log_n))
                                 client_ms.setdefault(label, []).extend(run.latencies_ms[-log_n:])
                 for rows in bulk_rows:
-                    for target in order:
+                    for target in [*order, omnisql_table]:
                         result = run_bulk(target, rows)
                         bulk.setdefault((rows, target.name), []).append(result)
                         if target is omnisql and rows == max(bulk_rows):
@@ -570,6 +621,7 @@ def main() -> None:
         finally:
             for process in processes:
                 stop(process)
+            source.stop()
 
     print(f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores; medians of {args.rounds} interleaved "
           f"rounds (min–max); {args.queries} queries per run; ADBC {_adbc_version()}\n")
@@ -583,12 +635,15 @@ def main() -> None:
                   + " | ".join(cell_queries(runs[s], cpu=scenario == "select1") for s in SYSTEMS)
                   + f" | {ratio(qps['OmniSQL'], qps['roapi'])} | {ratio(qps['OmniSQL'], qps['bare'])} |")
     for rows in bulk_rows:
-        runs_b = {s: bulk[(rows, s)] for s in SYSTEMS}
-        gbps = {s: [b.gbps for b in runs_b[s]] for s in SYSTEMS}
+        runs_b = {s: bulk[(rows, s)] for s in BULK_SYSTEMS}
+        gbps = {s: [b.gbps for b in runs_b[s]] for s in BULK_SYSTEMS}
         mb = statistics.median([b.nbytes for b in runs_b["OmniSQL"]]) / 1e6
-        print(f"| bulk {rows / 1e6:g}M rows × 4 columns ({mb:.0f} MB Arrow) | "
+        print(f"| bulk {rows / 1e6:g}M rows × 4 columns ({mb:.0f} MB Arrow), generated by SQL | "
               + " | ".join(cell_bulk(runs_b[s]) for s in SYSTEMS)
               + f" | {ratio(gbps['OmniSQL'], gbps['roapi'])} | {ratio(gbps['OmniSQL'], gbps['bare'])} |")
+        print(f"| bulk {rows / 1e6:g}M rows, a cached source table (`SELECT * FROM bulk_{rows}.rows`) | "
+              + " | ".join(cell_bulk(runs_b[s]) for s in (TABLE, "roapi", "bare"))
+              + f" | {ratio(gbps[TABLE], gbps['roapi'])} | {ratio(gbps[TABLE], gbps['bare'])} |")
 
     print("\nOmniSQL per stage (omnisql.query_log; ms, median (p25–p75)):\n")
     print("| query | n | " + " | ".join(s.removesuffix("_ms") for s in (*STAGES, "total_ms"))
