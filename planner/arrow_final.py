@@ -13,6 +13,9 @@ without a copy. So a plan whose final SQL is *only* that shape carries an ``Arro
   ``col IS [NOT] NULL``, over integer, string and boolean columns with literals of the same kind (no implicit
   cast whose rules could differ from DuckDB's; floats stay with DuckDB because of its NaN ordering).
 
+A table-free ``SELECT`` of literals only (``SELECT 1``: what connection pools and drivers send to check a
+connection) is answered by its one row, built once when the plan is made.
+
 Anything else compiles to None and runs in DuckDB. SQL's three-valued logic holds: a condition that is NULL for
 a row drops the row, as WHERE does. The differential suite compares both paths with DuckDB over the full data.
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -59,13 +63,18 @@ class Condition:
 
 @dataclass(frozen=True)
 class ArrowFinal:
-    """``SELECT columns FROM view WHERE conditions`` over the view's table, in the announced result schema."""
+    """``SELECT columns FROM view WHERE conditions`` over the view's table, in the announced result schema; or,
+    with ``constant``, a table-free query's one row."""
 
     view: str
     columns: tuple[str, ...]  # view columns, in output order
     conditions: tuple[Condition, ...]
+    constant: pa.Table | None = None
 
-    def run(self, table: pa.Table, schema: pa.Schema) -> pa.Table:
+    def run(self, table: pa.Table | None, schema: pa.Schema) -> pa.Table:
+        if self.constant is not None:
+            return self.constant
+        assert table is not None
         if self.conditions:
             mask = self.conditions[0].mask(table)
             for condition in self.conditions[1:]:
@@ -84,6 +93,8 @@ def compile_arrow_final(final_sql: str, views: Mapping[str, pa.Schema], result: 
         return None
     if not isinstance(tree, exp.Select) or {k for k, v in tree.args.items() if v} - _SELECT_PARTS:
         return None
+    if not tree.args.get("from_") and not tree.args.get("where"):
+        return _constant(tree.expressions, result)
     source = tree.args["from_"].this if tree.args.get("from_") else None
     if not isinstance(source, exp.Table) or source.args.get("db") or source.name not in views:
         return None
@@ -202,3 +213,35 @@ def _fits(value: int, type_: pa.DataType) -> bool:
     except (pa.ArrowInvalid, OverflowError):
         return False
     return True
+
+
+def _constant(expressions: list[exp.Expr], result: pa.Schema) -> ArrowFinal | None:
+    """``SELECT <literals>``'s one row in DuckDB's announced types, or None if a value is not a plain literal."""
+    if len(expressions) != len(result):
+        return None
+    arrays = []
+    for e, f in zip(expressions, result, strict=True):
+        node = e.this if isinstance(e, exp.Alias) else e
+        value = _constant_value(node, f.type)
+        if value is _NO:
+            return None
+        try:
+            arrays.append(pa.array([value], f.type))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
+            return None
+    return ArrowFinal("", (), (), constant=pa.Table.from_arrays(arrays, schema=result))
+
+
+def _constant_value(node: exp.Expr, type_: pa.DataType) -> Any:
+    if isinstance(node, exp.Null):
+        return None
+    if pa.types.is_decimal(type_) and isinstance(node, exp.Literal | exp.Neg):
+        literal = node.this if isinstance(node, exp.Neg) else node
+        if not isinstance(literal, exp.Literal) or literal.is_string:
+            return _NO
+        try:
+            value = Decimal(literal.this)
+        except ArithmeticError:
+            return _NO
+        return -value if isinstance(node, exp.Neg) else value
+    return _literal(node, type_)

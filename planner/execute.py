@@ -152,7 +152,7 @@ class Executor:
         """The final SQL over the steps' rows as zero-copy views, in the plan's announced schema."""
         views = {s.view_name: r.table for s, r in zip(plan.steps, steps, strict=True)}
         if plan.arrow_final is not None:
-            table = _arrow_final(plan.arrow_final, views[plan.arrow_final.view], plan.schema)
+            table = _arrow_final(plan.arrow_final, views.get(plan.arrow_final.view), plan.schema)
             if table is not None:
                 self.duck.check_result_size(table.nbytes)
                 return pa.RecordBatchReader.from_batches(plan.schema, table.to_batches(RESULT_BATCH_ROWS))
@@ -365,7 +365,7 @@ def _lookups(step: ScanStep) -> str | None:
     return costs + (f", only for rows where {' AND '.join(step.prelookup)}" if step.prelookup else "")
 
 
-def _arrow_final(final: ArrowFinal, table: pa.Table, schema: pa.Schema) -> pa.Table | None:
+def _arrow_final(final: ArrowFinal, table: pa.Table | None, schema: pa.Schema) -> pa.Table | None:
     """The final SQL as Arrow compute, or None when the fetched table is not as planned (then DuckDB runs it)."""
     try:
         return final.run(table, schema)

@@ -63,7 +63,20 @@ DECLINED = [
     f"SELECT number FROM {VIEW} AS t WHERE number = NULL",
     f"WITH x AS (SELECT * FROM {VIEW}) SELECT number FROM x",
     f"SELECT number FROM {VIEW} AS t UNION ALL SELECT number FROM {VIEW} AS t",
+    "SELECT 1 + 1",
+    "SELECT random() AS r",
+    "SELECT now()",
+    "SELECT 1 WHERE false",
+    "SELECT 1 LIMIT 0",
+    "SELECT DATE '2020-01-01'",
+    "SELECT [1, 2]",
+]
+
+CONSTANTS = [
     "SELECT 1",
+    "SELECT 'a' AS x, 1.5, TRUE, NULL, -3, 3000000000, 'it''s', -1.25",
+    "SELECT 1 AS a, 2 AS a",
+    "SELECT 99999999999999999999 AS big",
 ]
 
 
@@ -115,3 +128,12 @@ def test_a_recheck_that_keeps_every_row_passes_the_columns_through_uncopied() ->
     assert got.column("n").chunk(0).buffers()[1].address == table.column("n").chunk(0).buffers()[1].address
     narrowed = final.run(table.set_column(1, "s", pa.array(["x"] * 999 + [None])), table.schema)
     assert narrowed.num_rows == 999  # a NULL in the re-check drops its row
+
+
+@pytest.mark.parametrize("sql", CONSTANTS)
+def test_a_select_of_literals_answers_its_row_as_duckdb(sql: str) -> None:
+    expected = _duckdb(sql)
+    final = compile_arrow_final(sql, {}, expected.schema)
+    assert final is not None, sql
+    got = final.run(None, expected.schema)
+    assert got.schema == expected.schema and _rows(got) == _rows(expected)
