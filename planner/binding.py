@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, get_args
 
+from sqlglot import exp
+
 from core.types import Predicate, ScanRequest
 from planner.estimates import Estimator
 from planner.plan import Binding, JoinMode, ScanStep
@@ -128,9 +130,26 @@ def crossover(edge: JoinEdge, steps: Sequence[ScanStep], estimator: Estimator) -
     return low
 
 
+def keyless(step: ScanStep, column: str) -> ScanStep:
+    """``step`` without its delta key when it is bound on a column that may send it down a path that cannot return
+    the key (``TableSpec.keyless_filters``: GitHub's search by author), as the planner does for such a pushed
+    condition: the cache then refetches the scan in full, and the search path stays open to the bound keys."""
+    spec = step.spec
+    key = spec.primary_key[0] if len(spec.primary_key) == 1 else None
+    if column not in spec.keyless_filters or key is None or key not in step.hidden:
+        return step
+    filtered = step.row_filter is not None and key in {c.name for c in step.row_filter.find_all(exp.Column)}
+    if filtered or (step.visible is not None and key not in {c.name for c in step.visible.columns}):
+        return step  # hidden for the policy (a row filter reads it, or it is denied), not as a delta key
+    columns = tuple(c for c in step.columns if c != key)
+    return replace(step, columns=columns, hidden=tuple(c for c in step.hidden if c != key),
+                   requests=tuple(replace(r, columns=columns) for r in step.requests))
+
+
 def _priced(edge: JoinEdge, steps: Sequence[ScanStep], mode: JoinMode, n_keys: int, estimator: Estimator) -> int:
     """Estimated calls of the target step under ``mode`` with ``n_keys`` keys (placeholder values)."""
-    target = replace(steps[edge.target], binding=_binding(edge, steps, mode, n_keys))
+    target = steps[edge.target] if mode != "bind" else keyless(steps[edge.target], edge.target_column)
+    target = replace(target, binding=_binding(edge, steps, mode, n_keys))
     return keyed_cost(target, mode, n_keys, estimator)[1]
 
 
@@ -225,6 +244,6 @@ def bind_step(step: ScanStep, edge: JoinEdge, mode: JoinMode, n_keys: int, steps
     """``step`` with its binding (and, for a bind join, its crossover) and the estimate of the bound fetch."""
     max_keys = crossover(edge, steps, estimator) if mode == "bind" and not step.missing_required else None
     binding = _binding(edge, steps, mode, n_keys, key_sql, key_params, max_keys)
-    bound = replace(step, binding=binding)
+    bound = replace(keyless(step, edge.target_column) if mode == "bind" else step, binding=binding)
     pages, calls, rows = keyed_cost(bound, mode, n_keys, estimator)
     return replace(bound, est_pages=pages, est_calls=calls, est_rows=round(rows))

@@ -213,3 +213,17 @@ def test_explain_shows_the_search_and_its_estimate(sandbox: Any, conn: Any) -> N
     assert planned["pushed_inexact"] == f"author = '{who}'; list_contains(labels, 'ux')"
     assert ran["upstream"] == f"GET /search/issues {q}"
     assert planned["est_api_calls"] == ran["api_calls"] == 1
+
+
+def test_a_bind_join_on_author_searches(sandbox: Any, conn: Any) -> None:
+    """Logins from github.users bind pull_requests.author: two searches instead of listing every repository (the
+    bound scan keeps no delta key, which search could not return)."""
+    a, b = _authors(sandbox, 2)
+    sql = ("SELECT gh.number, gh.repo, u.login FROM github.users u JOIN github.pull_requests gh ON gh.author = u.login "
+           f"WHERE u.login IN ('{a}', '{b}')")
+    plan = {r["alias"]: r for r in adbc_answer(conn, f"EXPLAIN ANALYZE {sql}").to_pylist()}
+    assert plan["gh"]["strategy"] == "bind join" and plan["gh"]["binding"].startswith("author IN (keys of [0] u.login)")
+    assert plan["gh"]["upstream"] == f"GET /search/issues q=is:pr org:acme-corp author:{a} | q=is:pr org:acme-corp " \
+                                     f"author:{b}"
+    assert plan["gh"]["est_api_calls"] == 2 <= plan["gh"]["api_calls"] <= 4
+    assert_same_answer(adbc_answer(conn, sql), oracle_answer(connect_oracle(), sql), False, sql)
