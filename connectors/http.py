@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pyarrow as pa
 from opentelemetry.trace import SpanKind
 
 from connectors.conditional import EtagCache, Stored
@@ -141,9 +142,12 @@ class ApiClient:
                         expect: type | None = None) -> Any:
         return self.json(await self.send(PageRequest("POST", url, body=body), stats, route), route, expect)
 
-    def json(self, reply: Reply, route: str, expect: type | None = None) -> Any:
+    def json(self, reply: Reply, route: str, expect: type | None = None,
+             records: tuple[tuple[str, ...], pa.DataType] | None = None) -> Any:
+        """The reply's JSON body; with ``records`` (a path and the records' wire type) the array there keeps only
+        the fields that type reads."""
         try:
-            body = reply.json()
+            body = reply.pruned_json(*records) if records is not None else reply.json()
         except ValueError as exc:
             raise UpstreamError(f"{self.source} returned a body that is not JSON for {route}; retry later") from exc
         if expect is not None and not isinstance(body, expect):

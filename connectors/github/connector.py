@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectors.conditional import EtagCache, scope_of
-from connectors.decode import decode_page, map_values
+from connectors.decode import decode_page, map_values, wire_type
 from connectors.filtering import filter_batch
 from connectors.github.commits import COMMITS, scan_commits
 from connectors.github.issues import ISSUES, scan_issues
@@ -47,6 +47,8 @@ _LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")  # anything else canno
 MAX_PAGES = 1000  # per listing; at 100 rows a page that is 100,000 pull requests per repository
 _PAGES = LinkHeader()
 _ARRAY = RecordSelector(())
+_PULL_LISTED = PULL_REQUESTS.schema_for([c.name for c in PULL_REQUESTS.columns if c.fetch == "list"])
+_PULL_RECORD = wire_type(_PULL_LISTED, PULL_WIRE)  # the only fields a listed pull request is parsed for
 _ITEMS = RecordSelector(("items",))
 # Route templates: what logs and error messages name (the concrete URLs carry filter values).
 ORG_REPOS = "/orgs/{org}/repos"
@@ -138,7 +140,7 @@ class GitHubConnector:
         batches: list[pa.RecordBatch] = []
         first = PageRequest("GET", f"{self.base}/repos/{self._repo_path(repo)}/pulls", params)
         async with contextlib.aclosing(paginate(self.api, first, _PAGES, _ARRAY, scan.stats, PULLS,
-                                                self.config.max_pages)) as pages:
+                                                self.config.max_pages, _PULL_RECORD)) as pages:
             async for page in pages:
                 scan.stats.listed += len(page.records)
                 if not page.records:
@@ -323,7 +325,7 @@ class GitHubConnector:
     async def _list(self, repo: str, params: dict[str, Any], scan: _Scan) -> AsyncGenerator[pa.RecordBatch, None]:
         first = PageRequest("GET", f"{self.base}/repos/{self._repo_path(repo)}/pulls", params)
         async with contextlib.aclosing(paginate(self.api, first, _PAGES, _ARRAY, scan.stats, PULLS,
-                                                self.config.max_pages)) as pages:
+                                                self.config.max_pages, _PULL_RECORD)) as pages:
             async for page in pages:
                 scan.stats.listed += len(page.records)
                 if page.records:
@@ -337,11 +339,10 @@ class GitHubConnector:
     # -- decoding and hydration --------------------------------------------------------------------------------
     async def _to_batch(self, items: list[dict[str, Any]], scan: _Scan) -> pa.RecordBatch:
         request, stats = scan.request, scan.stats
-        listed = [c.name for c in PULL_REQUESTS.columns if c.fetch == "list"]
-        cols = decode_page(items, PULL_REQUESTS.schema_for(listed), PULL_WIRE, "GitHub")
+        cols = decode_page(items, _PULL_LISTED, PULL_WIRE, "GitHub")
         cols["status"] = pc.if_else(pc.is_valid(cols["merged_at"]), "merged", cols["status"])
         cols["team_id"] = map_values(cols["repo"], self.config.repo_teams)
-        batch = pa.RecordBatch.from_pydict(cols, schema=PULL_REQUESTS.schema_for(listed))
+        batch = pa.RecordBatch.from_pydict(cols, schema=_PULL_LISTED)
         # Drop rows the API only narrowed, rows another source's keys rule out, and rows the query's local
         # conditions reject, before per-row lookups.
         batch = filter_batch(batch, request.row_filters, request.residual)

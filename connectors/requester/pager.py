@@ -14,6 +14,8 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
 from connectors.requester.paginators import PaginationError, Paginator
 from connectors.requester.reply import PageRequest, Reply
 from connectors.requester.selector import RecordSelector, ShapeError
@@ -34,15 +36,17 @@ class Page:
 
 
 async def paginate(api: ApiClient, first: PageRequest, paginator: Paginator, selector: RecordSelector,
-                   stats: ScanStats, route: str, max_pages: int) -> AsyncGenerator[Page, None]:
+                   stats: ScanStats, route: str, max_pages: int, record_type: pa.DataType | None = None
+                   ) -> AsyncGenerator[Page, None]:
     """Pages of one listing, in order. ``route`` is the endpoint's template (logs and messages name it, never
-    the filter values in the concrete URL). Close it (``contextlib.aclosing``) when stopping early."""
+    the filter values in the concrete URL). Close it (``contextlib.aclosing``) when stopping early. ``record_type``:
+    the records' wire type, when the paginator reads no body field — then each record keeps only its fields."""
     seen = {first.key()}
     request = first
     for number in range(1, max_pages + 1):
         reply = await api.send(request, stats, route)
         stats.pages += 1
-        body = api.json(reply, route)
+        body = api.json(reply, route, records=(selector.path, record_type) if record_type is not None else None)
         try:
             records = selector.select(body)
         except ShapeError as exc:

@@ -11,6 +11,9 @@ from typing import Any
 
 import httpx
 import orjson
+import pyarrow as pa
+
+from connectors.requester.pruned import UNPRUNED, pruned_body
 
 __all__ = ["Origin", "PageRequest", "Reply", "json_kind"]
 
@@ -77,6 +80,11 @@ class Reply:
     @property
     def is_json(self) -> bool:
         return self._parsed[0]
+
+    def pruned_json(self, at: tuple[str, ...], record: pa.DataType) -> Any:
+        """Like ``json``, with the records at ``at`` holding only ``record``'s fields (``pruned.py``)."""
+        body = pruned_body(self.content, at, record)
+        return self.json() if body is UNPRUNED else body
 
     def json(self) -> Any:
         """The parsed body; ``ValueError`` when it is not JSON (callers turn that into the source's error)."""
