@@ -6,10 +6,11 @@
    single-source scans its plan makes, medians of interleaved rounds.
 
 The sandbox runs in a process of its own (``omnisql sandbox``: its CPU is not the server's, as with a real API);
-the services run in this one (one with ``cache.full_refresh_s`` 300, one with delta refresh off); every loop is
-bounded by ``--rounds``.
+GitHub and Jira each in a process of their own, as two real services; the join is measured again with
+``--latency-ms`` of upstream latency per request (real APIs are a network away). The services run in this
+process (one with ``cache.full_refresh_s`` 300, one with delta refresh off); every loop is bounded by ``--rounds``.
 
-    PYTHONPATH=. .venv/bin/python perf/bench_freshness.py [--rounds 15]
+    PYTHONPATH=. .venv/bin/python perf/bench_freshness.py [--rounds 15] [--latency-ms 30]
 """
 
 from __future__ import annotations
@@ -43,12 +44,14 @@ LISTINGS = {
 
 
 @contextmanager
-def sandbox_process() -> Iterator[dict[str, Any]]:
-    """``omnisql sandbox`` in a subprocess; yields its info (URLs and credentials)."""
+def sandbox_process(latency_ms: int = 0) -> Iterator[dict[str, Any]]:
+    """``omnisql sandbox`` in a subprocess (every answer ``latency_ms`` late, as over a network); yields its info
+    (URLs and credentials)."""
+    faults = ["--faults", f"all:latency_ms={latency_ms}"] if latency_ms else []
     with tempfile.TemporaryDirectory() as directory:
         info_file = Path(directory) / "sandbox.json"
         process = subprocess.Popen([sys.executable, "-m", "clients.cli", "sandbox", "--info-file", str(info_file),
-                                    "--github-rate-limit", "1000000"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                                    "--github-rate-limit", "1000000", *faults], cwd=ROOT, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
         try:
             deadline = time.monotonic() + 60
@@ -138,12 +141,20 @@ def join_versus_slowest(conn: Any, rounds: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--latency-ms", type=int, default=30,
+                        help="upstream latency per request for a second cold-join run (0: skip it)")
     args = parser.parse_args()
-    with sandbox_process() as info:
-        run(info, args.rounds)
+    # GitHub and Jira are separate services: each is served by a sandbox process of its own (the seed is
+    # deterministic, so both processes hold the same data), as two real APIs would not share one CPU.
+    with sandbox_process() as info, sandbox_process() as other:
+        run({**info, "jira": other["jira"]}, args.rounds)
+    if args.latency_ms:
+        with sandbox_process(args.latency_ms) as info, sandbox_process(args.latency_ms) as other:
+            print(f"\nwith {args.latency_ms} ms of upstream latency per request (a network between us and the APIs)")
+            run({**info, "jira": other["jira"]}, args.rounds, delta=False)
 
 
-def run(info: dict[str, Any], rounds: int) -> None:
+def run(info: dict[str, Any], rounds: int, delta: bool = True) -> None:
     config = demo_config(info, "127.0.0.1", 0, UNTHROTTLED)
     services = {mode: start_service(dataclasses.replace(config, cache=dataclasses.replace(
         config.cache, full_refresh_s=refresh))) for mode, refresh in (("delta", 300.0), ("full", 0.0))}
@@ -151,7 +162,8 @@ def run(info: dict[str, Any], rounds: int) -> None:
     conns = {mode: connect(service.uri, token) for mode, service in services.items()}
     urls = {"github": info["github"]["base_url"], "jira": info["jira"]["base_url"]}
     try:
-        delta_versus_full(conns, urls, rounds)
+        if delta:
+            delta_versus_full(conns, urls, rounds)
         print("\ncold cross-app join (delta refresh off: every scan fetched in full, nothing cached)")
         join_versus_slowest(conns["full"], rounds)
     finally:
