@@ -38,6 +38,8 @@ LIMIT_FLAGS = {
                                     "quarter of RAM"),
     "max_result_bytes": ("size", "the largest result one query may return; default 512MiB"),
     "max_api_calls_per_query": ("n", "refuse a query estimated to make more API calls; default 5000"),
+    "max_fetch_bytes_per_query": ("size", "the rows (Arrow bytes) one query's scans may bring in, counted as they "
+                                          "arrive; default 1GiB"),
     "max_concurrent_queries": ("n", "queries planned or run at once, all principals; default 16"),
     "max_concurrent_queries_per_principal": ("n", "queries one principal may plan or run at once; default 4"),
     "max_prepared_statements_per_principal": ("n", "open prepared statements per principal; more closes its "

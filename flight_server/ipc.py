@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 import pyarrow as pa
 
 from core.errors import InvalidQuery, ResourceExhausted
-from flight_server.limits import format_size
+from core.sizes import format_size
 from flight_server.proto import flight_pb2
 
 __all__ = ["encode_flight_data", "flight_data_stream", "read_flight_data", "MAX_MESSAGE_BYTES"]

@@ -13,7 +13,7 @@ from typing import Any
 
 from planner.engine import QueryLimits
 
-__all__ = ["LimitError", "ServerLimits", "format_size", "parse_deadline", "parse_limits", "parse_size"]
+__all__ = ["LimitError", "ServerLimits", "parse_deadline", "parse_limits", "parse_size"]
 
 MiB = 1024 * 1024
 _UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
@@ -34,11 +34,13 @@ class ServerLimits:
     max_concurrent_queries_per_principal: int = 4
     max_prepared_statements_per_principal: int = 100  # beyond it, the principal's least recently used closes
     max_upload_bytes: int = 16 * MiB  # one DoPut (bound parameters), counted while it is read
+    max_fetch_bytes_per_query: int = 1024 * MiB  # Arrow bytes one query's scans may bring in, counted as they come
 
     def query_limits(self, deadline_s: float) -> QueryLimits:
         """The engine's per-query limits."""
         return QueryLimits(deadline_s=deadline_s, memory_bytes=self.duckdb_memory_limit,
-                           result_bytes=self.max_result_bytes, api_calls=self.max_api_calls_per_query)
+                           result_bytes=self.max_result_bytes, api_calls=self.max_api_calls_per_query,
+                           fetch_bytes=self.max_fetch_bytes_per_query)
 
     @property
     def grpc_workers(self) -> int:
@@ -60,7 +62,7 @@ class ServerLimits:
 
 _POSITIVE_INTS = ("max_api_calls_per_query", "max_concurrent_queries", "max_concurrent_queries_per_principal",
                   "max_prepared_statements_per_principal")
-_SIZES = ("duckdb_memory_limit", "max_result_bytes", "max_upload_bytes")
+_SIZES = ("duckdb_memory_limit", "max_result_bytes", "max_fetch_bytes_per_query", "max_upload_bytes")
 KEYS = _POSITIVE_INTS + _SIZES
 
 
@@ -100,10 +102,3 @@ def parse_deadline(raw: Mapping[str, Any]) -> float:
         raise LimitError(f"query_deadline_s must be a number of seconds above 0, not {value!r}")
     return float(value)
 
-
-def format_size(n: int) -> str:
-    """Bytes as an operator wrote them: ``16 MiB``, ``1.5 GiB``."""
-    for unit, size in (("GiB", 1024**3), ("MiB", MiB), ("KiB", 1024)):
-        if n >= size:
-            return f"{n / size:.4g} {unit}"
-    return f"{n} bytes"

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from core.errors import EntitlementDenied, InvalidQuery, ResourceExhausted
-from flight_server.limits import format_size
+from core.sizes import format_size
 
 __all__ = ["PreparedStatement", "StatementStore"]
 

@@ -27,8 +27,9 @@ from pathlib import Path
 
 import grpc
 
+from core.sizes import format_size
 from flight_server.commands import pack
-from flight_server.limits import format_size, parse_size
+from flight_server.limits import parse_size
 from flight_server.proto import flight_pb2 as fpb
 from flight_server.proto import flight_sql_pb2 as pb
 

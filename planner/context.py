@@ -9,12 +9,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.errors import ResourceExhausted
+from core.sizes import format_size
 from core.types import CallBudget
 from planner.cache import Freshness
 from planner.control import QueryControl
 from security.principals import Principal
 
-__all__ = ["QueryContext", "QueryCounters", "QueryLimits", "QueryOptions"]
+__all__ = ["FetchAllowance", "QueryContext", "QueryCounters", "QueryLimits", "QueryOptions"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,25 @@ class QueryLimits:
     memory_bytes: int | None = None  # DuckDB's memory for all queries together (default: a quarter of RAM)
     result_bytes: int | None = None  # the largest result one query may return (default 512 MiB)
     api_calls: int | None = 5000  # estimated API calls one query may make (GitHub's hourly budget)
+    fetch_bytes: int | None = None  # the Arrow bytes one query's scans may bring into the process
+
+
+@dataclass
+class FetchAllowance:
+    """The Arrow bytes one query's scans may bring into the process (``max_fetch_bytes_per_query``), counted as
+    batches arrive, so a query that would list more is stopped while it fetches, not after it holds it all. Rows
+    served from the scan cache are shared, not fetched, and do not count. Scans run on one event loop thread."""
+
+    limit: int
+    used: int = 0
+
+    def take(self, size: int) -> None:
+        self.used += size
+        if self.used > self.limit:
+            raise ResourceExhausted(
+                f"the query fetched more than {format_size(self.limit)} of rows from its sources "
+                "(max_fetch_bytes_per_query) and was stopped; filter on columns the API can filter (EXPLAIN shows "
+                "what is pushed), select fewer columns, or ask the operator to raise the limit")
 
 
 @dataclass(frozen=True)
@@ -59,6 +80,7 @@ class QueryContext:
     trace_id: str = field(default_factory=lambda: secrets.token_hex(8))
     control: QueryControl = field(init=False)
     budget: CallBudget | None = field(init=False)  # API calls left (max_api_calls_per_query), shared by all scans
+    fetched: FetchAllowance | None = field(init=False)  # bytes its scans may still bring in (fetch_bytes)
     freshness: Freshness = field(init=False)  # what the query accepts (max_staleness_ms) and what it got
     counters: QueryCounters = field(default_factory=QueryCounters)
     started: float = field(default_factory=time.perf_counter)
@@ -76,6 +98,7 @@ class QueryContext:
         self.control = QueryControl(self.limits.deadline_s)
         self.freshness = Freshness(self.options.max_staleness_ms or 0, self.options.allow_stale)
         self.budget = CallBudget(self.limits.api_calls) if self.limits.api_calls is not None else None
+        self.fetched = FetchAllowance(self.limits.fetch_bytes) if self.limits.fetch_bytes is not None else None
 
     @property
     def tenant(self) -> str:

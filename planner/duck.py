@@ -13,6 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from core.errors import InvalidQuery, ResourceExhausted
+from core.sizes import format_size
 from planner.control import QueryControl
 
 __all__ = ["Duck"]
@@ -89,7 +90,7 @@ class Duck:
             raise control.error() from exc
         except duckdb.OutOfMemoryException as exc:
             raise ResourceExhausted(
-                f"the query needs more memory than OmniSQL's DuckDB may use ({_size(self.memory_limit)}, "
+                f"the query needs more memory than OmniSQL's DuckDB may use ({format_size(self.memory_limit)}, "
                 "duckdb_memory_limit; nothing spills to disk): filter or aggregate more, or select fewer "
                 "columns") from exc
         except duckdb.Error as exc:
@@ -103,7 +104,7 @@ class Duck:
         """Refuse a result of ``size`` bytes (so far) beyond ``max_result_bytes``."""
         if size > self.max_result_bytes:
             raise ResourceExhausted(
-                f"the result is larger than {_size(self.max_result_bytes)} (max_result_bytes); add a LIMIT, "
+                f"the result is larger than {format_size(self.max_result_bytes)} (max_result_bytes); add a LIMIT, "
                 "filter or aggregate, or select fewer columns")
 
     def result_schema(self, sql: str, views: dict[str, pa.Schema], params: Sequence[duckdb.Value] = (),
@@ -135,10 +136,6 @@ class Duck:
             if len(self._arrow_types) < 4096:
                 self._arrow_types[duck_type] = known
         return known
-
-
-def _size(n: int) -> str:
-    return f"{n / 1024**3:.1f} GiB" if n >= 1024**3 else f"{n / 1024**2:.0f} MiB"
 
 
 def _quote(name: str) -> str:

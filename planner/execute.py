@@ -22,7 +22,7 @@ from planner.access import SYSTEM_SCHEMAS, secure_table
 from planner.arrow_final import ArrowFinal
 from planner.binding import bound_requests
 from planner.cache import ChangesLoader, FetchKind, ScanCache
-from planner.context import QueryContext
+from planner.context import FetchAllowance, QueryContext
 from planner.control import QueryControl
 from planner.duck import RESULT_BATCH_ROWS, Duck
 from planner.estimates import Estimator
@@ -268,7 +268,7 @@ class Executor:
         """One request through the scan cache under the query's freshness (``max_staleness_ms``); a table whose
         connector lists changes is refreshed by merging them into a recent copy (delta refresh)."""
         if not spec.cacheable:
-            return await self._scan(connector, request, stats), "full"
+            return await self._scan(connector, request, stats, ctx.fetched), "full"
         changes: ChangesLoader | None = None
         key = spec.primary_key[0] if spec.delta_refresh and len(spec.primary_key) == 1 else None
         if key is not None and request.limit is None and isinstance(connector, ChangeListing):
@@ -276,8 +276,9 @@ class Executor:
 
             async def changes(since: float) -> Changes | None:
                 return await lister.scan_changes(request, since, stats)
-        return await self.cache.scan(ctx.scope, request, ctx.freshness, lambda: self._scan(connector, request, stats),
-                                     changes, key, spec.page_size)
+        return await self.cache.scan(ctx.scope, request, ctx.freshness,
+                                     lambda: self._scan(connector, request, stats, ctx.fetched), changes, key,
+                                     spec.page_size)
 
     def _upstream(self, step: ScanStep) -> str | None:
         """What the step's (first) request sends to its API, when the connector can say (``Describing``); a bound
@@ -317,10 +318,17 @@ class Executor:
         finally:
             ctx.counters.api_calls += stats.api_calls
 
-    async def _scan(self, connector: Connector, request: ScanRequest, stats: ScanStats) -> list[pa.RecordBatch]:
+    async def _scan(self, connector: Connector, request: ScanRequest, stats: ScanStats,
+                    fetched: FetchAllowance | None = None) -> list[pa.RecordBatch]:
         """Connectors raise the error vocabulary for what upstream did wrong (bad bodies included); anything
-        else is a bug of ours and travels on as INTERNAL with an incident id in the server log."""
-        return [b async for b in connector.scan(request, stats)]
+        else is a bug of ours and travels on as INTERNAL with an incident id in the server log. Every batch
+        counts against the query's ``fetched`` allowance as it arrives."""
+        batches = []
+        async for batch in connector.scan(request, stats):
+            if fetched is not None:
+                fetched.take(batch.nbytes)
+            batches.append(batch)
+        return batches
 
 
 def explain_table(plan: FetchPlan, actual: list[StepResult] | None,
