@@ -349,6 +349,12 @@ def _empty_matcher(field: Field, negate: bool) -> Matcher:
     return matcher
 
 
+def lucene_text(raw: str) -> str:
+    """The text a ``~`` value searches for: Jira reads it as Lucene, where a backslash makes the next character
+    literal (``feature\\/login`` is ``feature/login``)."""
+    return re.sub(r"\\(.)", r"\1", raw)
+
+
 def _compare_matcher(field: Field, op: str, raw: Any, now: datetime) -> Matcher:
     if raw is _EMPTY:
         return _empty_matcher(field, negate=op == "!=")
@@ -356,7 +362,7 @@ def _compare_matcher(field: Field, op: str, raw: Any, now: datetime) -> Matcher:
         inner = _in_matcher(field, [raw], negate=op == "!=")
         return inner
     if op in ("~", "!~"):
-        needle = str(raw).lower()
+        needle = lucene_text(str(raw)).lower()
         return lambda row: (row[field.row_key] is not None
                             and (needle in row[field.row_key].lower()) == (op == "~"))
     value = _coerce(field, raw, now)

@@ -12,7 +12,7 @@ import pytest
 
 from connectors.jira.connector import JiraConfig, JiraConnector
 from core.types import Predicate, ScanRequest
-from sandbox.jql import tokenize
+from sandbox.jql import lucene_text, tokenize
 from sandbox.seed import build_seed
 from tests.conftest import SandboxLog
 from tests.oracle import oracle_answer
@@ -51,7 +51,7 @@ def test_bind_join_sends_the_small_sides_keys_in_batches(adbc_conn: Any, sandbox
     for jql in searches:
         tokens = tokenize(jql)
         assert {t.text for t in tokens if t.kind == "word"} <= {"cf[10100]", "OR"}, jql  # nothing but keys
-        sent |= {t.text for t in tokens if t.kind == "string"}  # the tokenizer unescapes string literals
+        sent |= {lucene_text(t.text) for t in tokens if t.kind == "string"}  # JQL, then Lucene, unescaped
     assert sent == small_side_branches
     assert got == _reference(oracle, BIND_SQL)
 
@@ -207,7 +207,7 @@ def test_in_subquery_binds_like_a_join(adbc_conn: Any, sandbox_log: SandboxLog, 
     sql = ("SELECT issue_key FROM jira.issues WHERE branch_name IN "
            f"(SELECT branch FROM github.pull_requests gh WHERE {SMALL_SIDE})")
     got = _rows(adbc_conn.cursor(), sql)
-    sent = {t.text for jql in _searches(sandbox_log) for t in tokenize(jql) if t.kind == "string"}
+    sent = {lucene_text(t.text) for jql in _searches(sandbox_log) for t in tokenize(jql) if t.kind == "string"}
     assert sent == small_side_branches, "only the subquery's keys were asked for"
     assert got == _reference(oracle, sql)
 
@@ -224,4 +224,18 @@ def test_hostile_join_keys_stay_values(keys: list[str]) -> None:
     strings = [t.text for t in tokens if t.kind == "string"]
     assert len(strings) == len(keys)
     assert {t.text for t in tokens if t.kind == "word"} == {"cf[10100]", "OR"}
-    assert strings == keys
+    # Lucene-escaped inside the JQL string, operator words lowercased (jql.text_term; Jira's text search ignores case)
+    assert [lucene_text(s).lower() for s in strings] == [k.lower() for k in keys]
+
+
+@pytest.mark.parametrize(("value", "term"), [
+    ("feature/login", "feature\\/login"),  # a bare / would open a Lucene regular expression
+    ("x -y", "x \\-y"),  # "x but not y" would drop the very issue whose branch this is
+    ("a NOT b", "a not b"), ("fix!bug*", "fix\\!bug\\*"), ('q"(x)', 'q\\"\\(x\\)'), ("plain_name.1", "plain_name.1"),
+])
+def test_text_values_reach_jira_as_literal_lucene_text(value: str, term: str) -> None:
+    """Jira reads a ``~`` string as a Lucene query: a branch name can only narrow to the issues that contain it."""
+    from connectors.jira.jql import text_term
+
+    assert text_term(value) == term
+    assert lucene_text(term).lower() == value.lower()

@@ -144,9 +144,11 @@ def _sent_jql(sandbox: Any) -> list[str]:
 
 
 def _strings(sandbox: Any) -> list[str]:
-    from sandbox.jql import tokenize
+    """The JQL string literals sent, as written and as a ``~`` text reads them (Lucene escapes undone)."""
+    from sandbox.jql import lucene_text, tokenize
 
-    return [t.text for jql in _sent_jql(sandbox) for t in tokenize(jql) if t.kind == "string"]
+    strings = [t.text for jql in _sent_jql(sandbox) for t in tokenize(jql) if t.kind == "string"]
+    return strings + [lucene_text(s) for s in strings]
 
 
 @pytest.mark.parametrize("template", [

@@ -3,12 +3,13 @@ structure of the query (quotes, backslashes, JQL keywords and reserved character
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from core.types import Predicate
 
-__all__ = ["build_jql", "quote"]
+__all__ = ["build_jql", "quote", "text_term"]
 
 
 def quote(value: object) -> str:
@@ -34,12 +35,26 @@ def _minute(value: datetime, up: bool) -> str:
     return quote(floor.strftime("%Y-%m-%d %H:%M"))
 
 
+# Jira reads the string after ``~`` as a Lucene query: these characters are its syntax (``/`` starts a regular
+# expression, ``-``/``!`` negate, ``*``/``?`` are wildcards), and AND / OR / NOT are its operators.
+_LUCENE_RESERVED = frozenset('+-&|!(){}[]^"~*?:\\/')
+_LUCENE_OPERATORS = re.compile(r"\b(AND|OR|NOT)\b")
+
+
+def text_term(value: object) -> str:
+    """``value`` as literal text for ``~``: every Lucene metacharacter escaped and the operator words lowercased
+    (its analyzer lowercases them anyway), so a value can only narrow to the issues that contain its words —
+    ``x -y`` must not become "x but not y", nor ``feature/login`` a regular expression. Quote it with ``quote``."""
+    text = "".join("\\" + c if c in _LUCENE_RESERVED else c for c in str(value))
+    return _LUCENE_OPERATORS.sub(lambda m: m.group(1).lower(), text)
+
+
 def _clause(field: str, p: Predicate, kind: str) -> str | None:
     if kind == "text":  # text fields only support ~ (contains), so = and IN narrow via ~
         if p.op == "=":
-            return f"{field} ~ {quote(p.values[0])}"
+            return f"{field} ~ {quote(text_term(p.values[0]))}"
         if p.op == "IN":
-            return "(" + " OR ".join(f"{field} ~ {quote(v)}" for v in p.values) + ")"
+            return "(" + " OR ".join(f"{field} ~ {quote(text_term(v))}" for v in p.values) + ")"
         return None
     if kind == "date":
         v = p.values
