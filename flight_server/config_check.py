@@ -20,10 +20,13 @@ from connectors.jira.connector import JiraConfig
 from connectors.mcp.connector import McpConfig
 from connectors.registry import ConnectorConfig, default_registry
 from connectors.salesforce.connector import SalesforceConfig
+from core.types import TableSpec
 from flight_server.app_probes import mcp_probe, salesforce_probe
 from flight_server.config import ConfigError, TenantConfig, load_config, read_document
 from flight_server.connector_check import ManifestConfig, probe_manifest
+from security.decision_point import DecisionPointError, DecisionPointPolicy
 from security.policy import PolicyError
+from security.principals import Principal
 
 __all__ = ["CheckReport", "Probe", "check_file", "probe"]
 
@@ -49,7 +52,7 @@ def check_file(path: str | Path, probe_upstream: bool = True) -> CheckReport:
     config = load_config(path)
     doc = read_document(path)
     raw: Mapping[str, Any] = doc.data
-    _check_policy(config)
+    specs = _check_policy(config)
     notes = []
     secret_env = raw.get("secret_env")
     if not secret_env:
@@ -57,21 +60,43 @@ def check_file(path: str | Path, probe_upstream: bool = True) -> CheckReport:
                      "so replicas cannot redeem each other's tickets")
     probes = [probe(entry, _env_names(raw, entry.name)) for entry in config.connector_configs()] \
         if probe_upstream else []
+    if probe_upstream and isinstance(config.policy, DecisionPointPolicy):
+        probes.append(_decision_point(config, config.policy, specs))
     return CheckReport(config, probes, notes)
 
 
-def _check_policy(config: TenantConfig) -> None:
-    """The start-up check of the policy against every table (row filters and masks name real columns)."""
+def _decision_point(config: TenantConfig, policy: DecisionPointPolicy, specs: list[TableSpec]) -> Probe:
+    """One question to the external decision point, as a query would ask it (the file's first principal, the
+    first table): every query depends on its answers, so an unreachable or misbehaving one is named now."""
+    name, shown = "policy.decision_point", policy.point.settings.shown
+    principal = config.principals[0][1] if config.principals else Principal("omnisql-config-check")
+    if not specs:
+        return Probe(name, True, f"{shown}: not asked (no table is known without starting the connectors)")
+    try:
+        decision = policy.decide(principal, specs[0])
+    except DecisionPointError as exc:
+        return Probe(name, False, f"{exc} ({exc.detail}); check policy.decision_point.url and token_env")
+    finally:
+        policy.close()
+    verdict = "allows" if decision.allowed else "denies"
+    return Probe(name, True, f"{shown} answered: it {verdict} {specs[0].qualified_name} to {principal.user}")
+
+
+def _check_policy(config: TenantConfig) -> list[TableSpec]:
+    """The start-up check of the policy against every table (row filters and masks name real columns); returns
+    the tables known without starting the connectors."""
 
     async def specs() -> list[Any]:
         async with httpx.AsyncClient() as http:  # building a connector sends nothing
             registry = default_registry()
             return [spec for entry in config.connector_configs() for spec in registry.build(entry, http).tables()]
 
+    known = asyncio.run(specs())
     try:
-        config.policy.validate(asyncio.run(specs()))  # the system tables are outside the policy
+        config.policy.validate(known)  # the system tables are outside the policy
     except PolicyError as exc:
         raise ConfigError(str(exc)) from exc
+    return known
 
 
 def _env_names(raw: Mapping[str, Any], name: str) -> dict[str, str]:

@@ -470,3 +470,24 @@ def test_tenant_file_errors_name_the_line(tmp_path: Path, monkeypatch: pytest.Mo
         _load(tmp_path, text)
     (problem,) = raised.value.problems
     assert problem.split(":", 1)[1].startswith(expected), problem
+
+
+def test_config_check_asks_the_decision_point_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``omnisql config check``: one question as a query would ask it; an unreachable point is named."""
+    from flight_server.config_check import check_file
+
+    monkeypatch.setenv("T", "token")
+    server = DecisionServer(decide)
+    try:
+        tenant = tmp_path / "t.yaml"
+        connectors = "connectors:\n  github: {base_url: 'http://127.0.0.1:9', org: acme, token_env: T}\n"
+        roles = "principals:\n  - {user: ana, token_env: T, roles: [admin]}\n"
+        tenant.write_text(connectors + roles + f"policy:\n  decision_point: {{url: '{server.url}'}}\n")
+        probe = next(p for p in check_file(tenant).probes if p.connector == "policy.decision_point")
+        assert probe.ok and "allows github." in probe.message and "ana" in probe.message, probe
+        assert server.asked("ana")  # one real question reached it
+        tenant.write_text(connectors + roles + "policy:\n  decision_point: {url: 'http://127.0.0.1:9/d'}\n")
+        probe = next(p for p in check_file(tenant).probes if p.connector == "policy.decision_point")
+        assert not probe.ok and "cannot be reached" in probe.message and "decision_point.url" in probe.message
+    finally:
+        server.stop()
