@@ -5,7 +5,6 @@ row is re-checked."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,9 +13,9 @@ from urllib.parse import quote
 import pyarrow as pa
 
 from connectors.decode import WireField, decode_page
-from connectors.github.rows import request_rows
+from connectors.github.rows import listed_rows
 from connectors.http import ApiClient
-from connectors.requester import LinkHeader, PageRequest, RecordSelector, paginate
+from connectors.requester import PageRequest
 from core.types import ColumnSpec, FilterCap, Predicate, ScanRequest, ScanStats, TableSpec, ops
 
 __all__ = ["COMMITS", "scan_commits"]
@@ -78,20 +77,11 @@ def _params(predicates: Sequence[Predicate]) -> dict[str, Any]:
 async def scan_commits(api: ApiClient, base: str, org: str, repos: list[str], repo_teams: Mapping[str, str],
                        request: ScanRequest, stats: ScanStats, max_pages: int) -> AsyncIterator[pa.RecordBatch]:
     params = _params(request.predicates)
-    needed = set(request.columns) | {p.column for p in request.row_filters}
-    schema = COMMITS.schema_for(needed | {"repo"})
-    out = COMMITS.schema_for(request.columns)
     for repo in repos:
         first = PageRequest("GET", f"{base}/repos/{quote(org, safe='')}/{quote(repo, safe='')}/commits", params)
-        async with contextlib.aclosing(paginate(api, first, LinkHeader(), RecordSelector(()), stats, ROUTE,
-                                                max_pages)) as pages:
-            async for page in pages:
-                stats.listed += len(page.records)
-                if not page.records:
-                    continue
-                cols = decode_page(page.records, schema, _WIRE, "GitHub")
-                cols["repo"] = pa.array([repo] * len(page.records), pa.string())
-                batch = request_rows(cols, schema, out, repo_teams, request)
-                stats.rows += batch.num_rows
-                if batch.num_rows:
-                    yield batch
+
+        def columns(records: list[Any], schema: pa.Schema, repo: str = repo) -> dict[str, pa.Array]:
+            return {**decode_page(records, schema, _WIRE, "GitHub"), "repo": pa.array([repo] * len(records))}
+
+        async for batch in listed_rows(api, first, ROUTE, request, stats, max_pages, COMMITS, repo_teams, columns):
+            yield batch

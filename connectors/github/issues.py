@@ -7,7 +7,6 @@ the singular). Pushed: ``repo``/``team_id`` (which repositories), ``state`` (``s
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -17,10 +16,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectors.decode import WireField, decode_page
-from connectors.github.rows import request_rows
+from connectors.github.rows import listed_rows
 from connectors.github.versions import first_logins
 from connectors.http import ApiClient
-from connectors.requester import LinkHeader, PageRequest, RecordSelector, paginate
+from connectors.requester import PageRequest
 from core.types import ColumnSpec, FilterCap, Predicate, ScanRequest, ScanStats, TableSpec, ops
 
 __all__ = ["ISSUES", "scan_issues"]
@@ -82,23 +81,18 @@ async def scan_issues(api: ApiClient, base: str, org: str, repos: list[str], rep
     params = _params(request.predicates)
     if params is None:
         return
-    needed = set(request.columns) | {p.column for p in request.row_filters}
-    schema = ISSUES.schema_for(needed | {"repo"})
-    out = ISSUES.schema_for(request.columns)
     for repo in repos:
         first = PageRequest("GET", f"{base}/repos/{quote(org, safe='')}/{quote(repo, safe='')}/issues", params)
-        async with contextlib.aclosing(paginate(api, first, LinkHeader(), RecordSelector(()), stats, ROUTE,
-                                                max_pages)) as pages:
-            async for page in pages:
-                stats.listed += len(page.records)
-                issues = [r for r in page.records if isinstance(r, dict) and "pull_request" not in r]
-                if not issues:
-                    continue
-                cols = decode_page(issues, schema, _WIRE, "GitHub")
-                if "assignee" in cols:  # 2026-03-10 has no singular ``assignee``: the first of ``assignees``
-                    cols["assignee"] = pc.coalesce(cols["assignee"], first_logins(issues, "assignees"))
-                cols["repo"] = pa.array([repo] * len(issues), pa.string())
-                batch = request_rows(cols, schema, out, repo_teams, request)
-                stats.rows += batch.num_rows
-                if batch.num_rows:
-                    yield batch
+
+        def columns(records: list[Any], schema: pa.Schema, repo: str = repo) -> dict[str, pa.Array] | None:
+            issues = [r for r in records if isinstance(r, dict) and "pull_request" not in r]
+            if not issues:
+                return None
+            cols = decode_page(issues, schema, _WIRE, "GitHub")
+            if "assignee" in cols:  # 2026-03-10 has no singular ``assignee``: the first of ``assignees``
+                cols["assignee"] = pc.coalesce(cols["assignee"], first_logins(issues, "assignees"))
+            cols["repo"] = pa.array([repo] * len(issues), pa.string())
+            return cols
+
+        async for batch in listed_rows(api, first, ROUTE, request, stats, max_pages, ISSUES, repo_teams, columns):
+            yield batch

@@ -4,15 +4,16 @@ repositories), so conditions are left to the engine."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
 from urllib.parse import quote
 
 import pyarrow as pa
 
-from connectors.decode import WireField, decode_page, map_values
+from connectors.decode import WireField, decode_page
+from connectors.github.rows import listed_rows
 from connectors.http import ApiClient
-from connectors.requester import LinkHeader, PageRequest, RecordSelector, paginate
+from connectors.requester import PageRequest
 from core.types import ColumnSpec, ScanRequest, ScanStats, TableSpec
 
 __all__ = ["REPOSITORIES", "scan_repositories"]
@@ -48,17 +49,9 @@ _WIRE = {"repo": WireField(("name",)), "repo_id": WireField(("id",)), "full_name
 async def scan_repositories(api: ApiClient, base: str, org: str, repo_teams: Mapping[str, str], request: ScanRequest,
                             stats: ScanStats, max_pages: int) -> AsyncIterator[pa.RecordBatch]:
     first = PageRequest("GET", f"{base}/orgs/{quote(org, safe='')}/repos", {"per_page": 100})
-    schema = REPOSITORIES.schema_for(set(request.columns) | {"repo"})
-    out = REPOSITORIES.schema_for(request.columns)
-    async with contextlib.aclosing(paginate(api, first, LinkHeader(), RecordSelector(()), stats, ROUTE,
-                                            max_pages)) as pages:
-        async for page in pages:
-            stats.listed += len(page.records)
-            if not page.records:
-                continue
-            cols = decode_page(page.records, schema, _WIRE, "GitHub")
-            if "team_id" in schema.names:
-                cols["team_id"] = map_values(cols["repo"], repo_teams)
-            batch = pa.RecordBatch.from_arrays([cols[n] for n in out.names], schema=out)
-            stats.rows += batch.num_rows
-            yield batch
+
+    def columns(records: list[Any], schema: pa.Schema) -> dict[str, pa.Array]:
+        return decode_page(records, schema, _WIRE, "GitHub")
+
+    async for batch in listed_rows(api, first, ROUTE, request, stats, max_pages, REPOSITORIES, repo_teams, columns):
+        yield batch

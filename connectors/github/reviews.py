@@ -4,16 +4,16 @@ a join from ``github.pull_requests`` supplies the numbers (one call per pull req
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
 from urllib.parse import quote
 
 import pyarrow as pa
 
 from connectors.decode import WireField, decode_page
-from connectors.github.rows import request_rows
+from connectors.github.rows import listed_rows
 from connectors.http import ApiClient
-from connectors.requester import LinkHeader, PageRequest, RecordSelector, paginate
+from connectors.requester import PageRequest
 from core.types import ColumnSpec, FilterCap, ScanRequest, ScanStats, TableSpec, ops
 
 __all__ = ["REVIEWS", "scan_reviews"]
@@ -51,21 +51,12 @@ async def scan_reviews(api: ApiClient, base: str, org: str, repo_teams: Mapping[
     number = next(p.values[0] for p in request.predicates if p.column == "number")
     if not isinstance(number, int):
         return
-    needed = set(request.columns) | {p.column for p in request.row_filters}
-    schema = REVIEWS.schema_for(needed | {"repo"})
-    out = REVIEWS.schema_for(request.columns)
     first = PageRequest("GET", f"{base}/repos/{quote(org, safe='')}/{quote(repo, safe='')}/pulls/{number}/reviews",
                         {"per_page": 100})
-    async with contextlib.aclosing(paginate(api, first, LinkHeader(), RecordSelector(()), stats, ROUTE,
-                                            max_pages)) as pages:
-        async for page in pages:
-            stats.listed += len(page.records)
-            if not page.records:
-                continue
-            cols = decode_page(page.records, schema, _WIRE, "GitHub")
-            cols["repo"] = pa.array([repo] * len(page.records), pa.string())
-            cols["number"] = pa.array([number] * len(page.records), pa.int64())
-            batch = request_rows(cols, schema, out, repo_teams, request)
-            stats.rows += batch.num_rows
-            if batch.num_rows:
-                yield batch
+
+    def columns(records: list[Any], schema: pa.Schema) -> dict[str, pa.Array]:
+        return {**decode_page(records, schema, _WIRE, "GitHub"), "repo": pa.array([repo] * len(records)),
+                "number": pa.array([number] * len(records), pa.int64())}
+
+    async for batch in listed_rows(api, first, ROUTE, request, stats, max_pages, REVIEWS, repo_teams, columns):
+        yield batch
