@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -135,9 +135,22 @@ def flightsql_dbapi_python() -> Path:
 
 
 @pytest.fixture(scope="module")
-def running() -> Iterator[tuple[Any, Any]]:
-    """A GitHub and Jira sandbox of the module's own and an in-process demo service over it, with an admin ADBC
-    connection: for suites with seeds of their own (issues, commits, reviews, projects)."""
+def sandbox() -> Iterator[Any]:
+    """The stand-ins (GitHub, Jira, Salesforce, Linear) of the module's own, for suites that read what they were
+    asked or change what they serve."""
+    from sandbox.server import start_sandbox
+
+    box = start_sandbox()
+    try:
+        yield box
+    finally:
+        box.stop()
+
+
+@contextlib.contextmanager
+def own_demo(change: Callable[[Any], Any] = lambda config: config) -> Iterator[tuple[Any, Any]]:
+    """A GitHub and Jira sandbox of its own and an in-process demo service over it (its tenant config passed
+    through ``change``), with an admin ADBC connection."""
     import adbc_driver_flightsql.dbapi as flightsql
 
     from demo.tenant import UNTHROTTLED, demo_config, demo_tokens
@@ -146,13 +159,22 @@ def running() -> Iterator[tuple[Any, Any]]:
 
     sandbox = start_sandbox()
     info = {k: v for k, v in sandbox.info().items() if k in ("github", "jira")}
-    service = start_service(demo_config(info, "127.0.0.1", 0, UNTHROTTLED))
+    service = start_service(change(demo_config(info, "127.0.0.1", 0, UNTHROTTLED)))
     conn = flightsql.connect(service.uri, db_kwargs={
         "adbc.flight.sql.authorization_header": f"Bearer {demo_tokens()['token_admin']}"})
-    yield sandbox, conn
-    conn.close()
-    service.stop()
-    sandbox.stop()
+    try:
+        yield sandbox, conn
+    finally:
+        conn.close()
+        service.stop()
+        sandbox.stop()
+
+
+@pytest.fixture(scope="module")
+def running() -> Iterator[tuple[Any, Any]]:
+    """``own_demo`` for a whole module: suites with seeds of their own (issues, commits, reviews, projects)."""
+    with own_demo() as pair:
+        yield pair
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ Only read fields are held to the schemas: the stand-in leaves out what no connec
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -29,16 +29,6 @@ pytestmark = pytest.mark.skipif(not CONTRACTS.exists(), reason="../shared/api-co
 VERSIONS = ("2022-11-28", "2026-03-10")
 _MISSING = object()
 
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Any]:
-    from sandbox.server import start_sandbox
-
-    box = start_sandbox()
-    try:
-        yield box
-    finally:
-        box.stop()
 
 
 def _paths(wire: Mapping[str, WireField]) -> list[tuple[str, ...]]:

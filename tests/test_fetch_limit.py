@@ -11,6 +11,7 @@ import pytest
 
 from core.errors import ResourceExhausted
 from planner.context import FetchAllowance
+from tests.conftest import own_demo
 
 KiB = 1024
 
@@ -25,23 +26,12 @@ def test_the_allowance_refuses_past_its_limit_naming_the_key() -> None:
 
 @pytest.fixture(scope="module")
 def small() -> Iterator[Any]:
-    import adbc_driver_flightsql.dbapi as flightsql
+    def small_fetches(config: Any) -> Any:
+        return dataclasses.replace(config, limits=dataclasses.replace(config.limits,
+                                                                      max_fetch_bytes_per_query=64 * KiB))
 
-    from demo.tenant import UNTHROTTLED, demo_config, demo_tokens
-    from flight_server.app import start_service
-    from sandbox.server import start_sandbox
-
-    sandbox = start_sandbox()
-    info = {k: v for k, v in sandbox.info().items() if k in ("github", "jira")}
-    config = demo_config(info, "127.0.0.1", 0, UNTHROTTLED)
-    config = dataclasses.replace(config, limits=dataclasses.replace(config.limits, max_fetch_bytes_per_query=64 * KiB))
-    service = start_service(config)
-    conn = flightsql.connect(service.uri, db_kwargs={
-        "adbc.flight.sql.authorization_header": f"Bearer {demo_tokens()['token_admin']}"})
-    yield conn
-    conn.close()
-    service.stop()
-    sandbox.stop()
+    with own_demo(small_fetches) as (_, conn):
+        yield conn
 
 
 def _run(conn: Any, sql: str) -> Any:

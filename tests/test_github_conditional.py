@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -21,16 +20,6 @@ from core.types import ScanRequest, ScanStats
 
 COLUMNS = ("pr_id", "number", "repo", "title", "status", "labels", "updated_at", "merged_at")
 
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Any]:
-    from sandbox.server import start_sandbox
-
-    box = start_sandbox()
-    try:
-        yield box
-    finally:
-        box.stop()
 
 
 def _scan(box: Any, table: str = "pull_requests", columns: tuple[str, ...] = COLUMNS, etags: int = 8 << 20,

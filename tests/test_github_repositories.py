@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import adbc_driver_flightsql.dbapi as flightsql
 import duckdb
 import pyarrow as pa
 import pytest
@@ -18,20 +17,8 @@ from tests.oracle import connect_oracle, oracle_answer
 
 
 @pytest.fixture(scope="module")
-def conn() -> Iterator[Any]:
-    from demo.tenant import UNTHROTTLED, demo_config, demo_tokens
-    from flight_server.app import start_service
-    from sandbox.server import start_sandbox
-
-    sandbox = start_sandbox()
-    info = {k: v for k, v in sandbox.info().items() if k in ("github", "jira")}
-    service = start_service(demo_config(info, "127.0.0.1", 0, UNTHROTTLED))
-    connection = flightsql.connect(service.uri, db_kwargs={
-        "adbc.flight.sql.authorization_header": f"Bearer {demo_tokens()['token_admin']}"})
-    yield connection
-    connection.close()
-    service.stop()
-    sandbox.stop()
+def conn(running: tuple[Any, Any]) -> Any:
+    return running[1]
 
 
 @pytest.fixture(scope="module")

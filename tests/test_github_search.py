@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pyarrow as pa
-import pytest
 
 from connectors.github.connector import GitHubConfig, GitHubConnector
 from connectors.github.search import SearchWindow, search_queries
@@ -24,16 +22,6 @@ from core.types import Predicate, ScanRequest, ScanStats
 COLUMNS = ("number", "repo", "title", "author", "status", "team_id", "labels", "merged_at")
 REPO_TEAMS = {"mobile-app": "mobile", "web-frontend": "web", "platform-api": "platform", "infra-tools": "platform"}
 
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Any]:
-    from sandbox.server import start_sandbox
-
-    box = start_sandbox()
-    try:
-        yield box
-    finally:
-        box.stop()
 
 
 def _author(box: Any) -> str:

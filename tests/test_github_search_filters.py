@@ -30,16 +30,6 @@ QUOTED = ("in progress", "bug OR feature", "x author:someone", "is:open", "it's"
 REFUSED = ('bug" author:x', "bug,feature", "a\\", "a\nb", " bug", "x" * 51)
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Any]:
-    from sandbox.server import start_sandbox
-
-    box = start_sandbox()
-    try:
-        yield box
-    finally:
-        box.stop()
-
 
 def _authors(box: Any, n: int) -> list[str]:
     return sorted({p.author for p in box.github.seed.pulls})[:n]
