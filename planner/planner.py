@@ -398,13 +398,15 @@ def _add_subquery_edge(edges: list[JoinEdge], tagged: dict[str, exp.Table], node
 
 
 def _key_sql(source: ScanStep, column: str, found: _Conditions) -> tuple[str, tuple[int, ...]]:
-    """The source's distinct, non-null join keys, under every condition the query puts on the source; and the
-    query parameters it binds (renumbered from ``$1``: it runs on its own)."""
+    """The source's distinct, non-null join keys in order (so the bound requests, their cache keys and EXPLAIN
+    ANALYZE are the same run after run), under every condition the query puts on the source; and the query
+    parameters it binds (renumbered from ``$1``: it runs on its own)."""
     key = exp.column(column, table=source.alias)
     query = (exp.select(key.copy()).distinct()
              .from_(exp.Table(this=exp.to_identifier(source.view_name),
                               alias=exp.TableAlias(this=exp.to_identifier(source.alias))))
-             .where(exp.Not(this=exp.Is(this=key.copy(), expression=exp.Null())), *(c.copy() for c in found.where)))
+             .where(exp.Not(this=exp.Is(this=key.copy(), expression=exp.Null())), *(c.copy() for c in found.where))
+             .order_by(key.copy()))
     renumbered, params = renumber(query)
     return renumbered.sql(dialect="duckdb"), params
 
