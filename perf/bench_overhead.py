@@ -143,23 +143,28 @@ def roapi_binary() -> Path:
     return binary
 
 
-def start_omnisql(tmp: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
-    info_file = tmp / "omnisql.info.json"
-    command = [sys.executable, "-m", "clients.cli", "serve", "--demo", "--port", "0", "--no-http",
-               "--info-file", str(info_file), "--github-rate-limit", "1000000",
-               "--max-concurrent-queries-per-principal", "16", "--max-concurrent-queries", "32",
-               "--rate-limit-burst", "1000000", "--rate-limit-refill-per-s", "1000000"]
+def serve_omnisql(args: Sequence[str], info_file: Path, env: dict[str, str] | None = None
+                  ) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    """``omnisql serve ARGS --info-file INFO_FILE`` in a subprocess; (process, its info) once it is ready."""
+    command = [sys.executable, "-m", "clients.cli", "serve", *args, "--no-http", "--info-file", str(info_file)]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={**os.environ, "OMNISQL_LOG_LEVEL": "WARNING"})
+                               env={**os.environ, "OMNISQL_LOG_LEVEL": "WARNING", **(env or {})})
     for _ in range(READY_TRIES):
         if info_file.exists() or process.poll() is not None:
             break
         time.sleep(0.1)
     if not info_file.exists():
         process.kill()
-        raise RuntimeError("the OmniSQL demo server did not start")
+        raise RuntimeError(f"omnisql serve {' '.join(args[:2])} did not start")
     time.sleep(0.2)  # the file is written once ready; let a partial write finish
     return process, json.loads(info_file.read_text())
+
+
+def start_omnisql(tmp: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    return serve_omnisql(["--demo", "--port", "0", "--github-rate-limit", "1000000",
+                          "--max-concurrent-queries-per-principal", "16", "--max-concurrent-queries", "32",
+                          "--rate-limit-burst", "1000000", "--rate-limit-refill-per-s", "1000000"],
+                         tmp / "omnisql.info.json")
 
 
 def start_omnisql_table(tmp: Path, source: BulkSource, bulk_rows: Sequence[int]
@@ -174,20 +179,9 @@ def start_omnisql_table(tmp: Path, source: BulkSource, bulk_rows: Sequence[int]
     tenant.write_text(f"tenant: bench\nlisten: {{host: 127.0.0.1, port: 0}}\nconnectors:\n{connectors}"
                       "principals:\n  - {user: bench, token_env: OMNISQL_BENCH_TOKEN}\n"
                       "cache: {max_bytes: 4GiB}\n")
-    info_file = tmp / "omnisql_table.info.json"
-    command = [sys.executable, "-m", "clients.cli", "serve", "--config", str(tenant), "--no-http",
-               "--info-file", str(info_file)]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={**os.environ, "OMNISQL_LOG_LEVEL": "WARNING", "OMNISQL_BENCH_TOKEN": token})
-    for _ in range(READY_TRIES):
-        if info_file.exists() or process.poll() is not None:
-            break
-        time.sleep(0.1)
-    if not info_file.exists():
-        process.kill()
-        raise RuntimeError("the OmniSQL bulk-table server did not start")
-    time.sleep(0.2)
-    return process, json.loads(info_file.read_text()), token
+    process, info = serve_omnisql(["--config", str(tenant)], tmp / "omnisql_table.info.json",
+                                  {"OMNISQL_BENCH_TOKEN": token})
+    return process, info, token
 
 
 def start_roapi(tmp: Path, tables: dict[str, Path]) -> tuple[subprocess.Popen[bytes], int]:
