@@ -39,7 +39,6 @@ _COMPARISONS: dict[type[exp.Expr], str] = {exp.EQ: "equal", exp.NEQ: "not_equal"
 _FLIPPED = {"equal": "equal", "not_equal": "not_equal", "less": "greater", "less_equal": "greater_equal",
             "greater": "less", "greater_equal": "less_equal"}
 _SELECT_PARTS = frozenset({"expressions", "from_", "where"})
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -194,8 +193,7 @@ def _literal(node: exp.Expr, type_: pa.DataType) -> Any:
         node = node.this
     if pa.types.is_integer(type_) and isinstance(node, exp.Literal) and not node.is_string and node.is_int:
         value = -int(node.this) if negative else int(node.this)
-        info = (INT64_MIN, INT64_MAX) if pa.types.is_signed_integer(type_) else (0, INT64_MAX)
-        return value if info[0] <= value <= info[1] and _fits(value, type_) else _NO
+        return value if _fits(value, type_) else _NO
     if negative:
         return _NO
     if (pa.types.is_string(type_) or pa.types.is_large_string(type_)) and isinstance(node, exp.Literal) \

@@ -248,7 +248,7 @@ class Engine:
     def note_budgets(self, ctx: QueryContext) -> None:
         """Fill ``ctx.rate_limits``: the API budget now of each connector the query reads (no API call), in one
         trip to the I/O loop (a DoGet's fetch fills them on the loop itself: ``Executor``)."""
-        if self.executor.budgeted(ctx) and not self.executor.note_budgets_now(ctx):
+        if not self.executor.note_budgets_now(ctx):
             self.loop.run(self.executor.note_budgets(ctx), timeout=5)
 
 
