@@ -109,9 +109,14 @@ def oracle_tables(seed: Seed | None = None) -> dict[str, pa.Table]:
 
 def connect_oracle(seed: Seed | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB (session in UTC) holding the oracle tables under their SQL names."""
+    return oracle_db(oracle_tables(seed))
+
+
+def oracle_db(tables: Mapping[str, pa.Table]) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB (session in UTC) holding ``tables`` (``schema.table`` → rows) under those names."""
     db = duckdb.connect(":memory:")
     db.execute("SET TimeZone = 'UTC'")
-    for name, table in oracle_tables(seed).items():
+    for name, table in tables.items():
         schema, _, bare = name.partition(".")
         db.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         db.register("incoming", table)

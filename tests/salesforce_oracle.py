@@ -16,7 +16,7 @@ import pyarrow as pa
 from connectors.salesforce.tables import OBJECTS, table_from_describe
 from sandbox.salesforce_describe import describe
 from sandbox.salesforce_seed import SfAccount, SfContact, SfOpportunity, SfSeed, build_salesforce_seed
-from tests.oracle import oracle_tables
+from tests.oracle import oracle_db, oracle_tables
 
 __all__ = ["connect_salesforce_oracle", "salesforce_tables"]
 
@@ -54,15 +54,7 @@ def salesforce_tables(seed: SfSeed | None = None, schema_name: str = "salesforce
 
 def connect_salesforce_oracle(*schemas: str) -> duckdb.DuckDBPyConnection:
     """DuckDB (session in UTC) with the Salesforce tables under each of ``schemas`` plus GitHub and Jira."""
-    db = duckdb.connect(":memory:")
-    db.execute("SET TimeZone = 'UTC'")
     tables = dict(oracle_tables())
     for schema in schemas or ("salesforce",):
         tables |= salesforce_tables(schema_name=schema)
-    for name, table in tables.items():
-        schema, _, bare = name.partition(".")
-        db.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        db.register("incoming", table)
-        db.execute(f"CREATE TABLE {schema}.{bare} AS SELECT * FROM incoming")
-        db.unregister("incoming")
-    return db
+    return oracle_db(tables)
