@@ -195,10 +195,10 @@ class ScanCache:
         fetch fails — the stale copy or ``STALE_DATA``."""
         key = cache_key(scope, request)
         live = freshness.max_staleness_ms <= 0
-        not_before = max(time.time() - freshness.max_staleness_ms / 1000, time.time() - self.max_age_s)
-        hit = None if live else self._local_hit(key, request, scope, not_before)
+        not_before = self._not_before(freshness)
+        hit = None if live else self._find_local(key, request, scope, not_before)
         if hit is not None:
-            return self._used(hit, freshness), "hit"
+            return self.use(hit, freshness), "hit"
         running = self._inflight.get(key)
         if running is not None and not live and running[0] >= not_before:
             self.stats.coalesced += 1
@@ -209,12 +209,28 @@ class ScanCache:
             if changes is not None and key_column is not None and key_column in request.columns else None
         return await self._fill(key, request, freshness, load, None if live else not_before, delta)
 
+    def hit_now(self, scope: str, request: ScanRequest, freshness: Freshness) -> CachedScan | None:
+        """This process's copy of the request young enough for ``freshness`` (exact or by subsumption), found
+        from any thread without the I/O loop and not yet counted: ``use`` it, or go through ``scan``."""
+        if freshness.max_staleness_ms <= 0:
+            return None
+        return self._find_local(cache_key(scope, request), request, scope, self._not_before(freshness))
+
+    def use(self, entry: CachedScan, freshness: Freshness) -> list[pa.RecordBatch]:
+        """A local hit's batches, counted in the cache's statistics and the query's freshness."""
+        self.stats.hits += 1
+        return self._used(entry, freshness)
+
     def _used(self, entry: CachedScan, freshness: Freshness) -> list[pa.RecordBatch]:
         freshness.hits += 1
         freshness.used(entry.fetched_at)
         return list(entry.batches)
 
-    def _local_hit(self, key: CacheKey, request: ScanRequest, scope: str, not_before: float) -> CachedScan | None:
+    def _not_before(self, freshness: Freshness) -> float:
+        now = time.time()
+        return max(now - freshness.max_staleness_ms / 1000, now - self.max_age_s)
+
+    def _find_local(self, key: CacheKey, request: ScanRequest, scope: str, not_before: float) -> CachedScan | None:
         """An entry for exactly this request fetched at or after ``not_before``, or one that subsumes it."""
         entry = self.local.peek(key, not_before)
         if entry is None:
@@ -222,7 +238,6 @@ class ScanCache:
             if broader is None:
                 return None
             entry = CachedScan(_narrowed(broader, request), broader.fetched_at, request, broader.nbytes)
-        self.stats.hits += 1
         return entry
 
     async def _fill(self, key: CacheKey, request: ScanRequest, freshness: Freshness, load: Loader,

@@ -127,8 +127,8 @@ class Executor:
         control = ctx.control
         started = time.perf_counter()
         control.check()
-        steps: list[StepResult] = []
-        if plan.steps:
+        steps: list[StepResult] | None = self._cached_now(plan, ctx) if plan.steps else []
+        if steps is None:
             future = self.loop.submit(self._fetch_all(plan, ctx))
             control.on_stop(future.cancel)
             try:
@@ -146,6 +146,35 @@ class Executor:
             source["cache_hits"] += result.cache_hits
             if result.fetch:
                 source["fetch"].append(result.fetch)
+        return steps
+
+    def _cached_now(self, plan: FetchPlan, ctx: QueryContext) -> list[StepResult] | None:
+        """Every step's rows from this process's scan cache, on the calling thread: a cached query's largest cost
+        was its trip to the I/O loop and back. None — take the loop — unless every request of every step is a
+        young enough local hit and the budgets are in this process (not EXPLAIN, no bound step)."""
+        if plan.explain or ctx.freshness.max_staleness_ms <= 0 or any(
+                s.binding is not None or not s.spec.cacheable for s in plan.steps):
+            return None
+        found = []
+        for step in plan.steps:
+            entries = [self.cache.hit_now(ctx.scope, self._scoped(r, step, ctx), ctx.freshness)
+                       for r in step.requests]
+            if any(entry is None for entry in entries):
+                return None
+            found.append(entries)
+        if not self.note_budgets_now(ctx):
+            return None
+        steps = []
+        for step, entries in zip(plan.steps, found, strict=True):
+            with tracing.span("omnisql.scan", {"omnisql.table": step.spec.qualified_name, "omnisql.alias": step.alias,
+                                               "omnisql.step": step.index}) as span:
+                started = time.perf_counter()
+                hit: FetchKind = "hit"
+                parts = [(self.cache.use(entry, ctx.freshness), hit) for entry in entries if entry is not None]
+                result = self._step_result(step, parts, ScanStats(budget=ctx.budget), ctx, started)
+                _describe_span(span, result)
+            steps.append(result)
+            self.monitor.record(self.connectors[step.spec.schema_name].name, 0, None)
         return steps
 
     def _final(self, plan: FetchPlan, steps: list[StepResult], ctx: QueryContext) -> pa.RecordBatchReader:
@@ -218,8 +247,7 @@ class Executor:
         with tracing.span("omnisql.scan", {"omnisql.table": step.spec.qualified_name, "omnisql.alias": step.alias,
                                            "omnisql.step": step.index}) as span:
             result = await self._fetch_step(plan, step, source_result, ctx)
-            span.set_attributes({"omnisql.strategy": result.strategy, "omnisql.api_calls": result.stats.api_calls,
-                                 "omnisql.cache_hits": result.cache_hits, "omnisql.rows": result.table.num_rows})
+            _describe_span(span, result)
             return result
 
     async def _fetch_step(self, plan: FetchPlan, step: ScanStep, source_result: StepResult | None,
@@ -229,7 +257,7 @@ class Executor:
         gate = self.throttle.gate(credential, ctx.control.deadline) if self.throttle is not None else None
         stats = ScanStats(budget=ctx.budget, gate=gate)
         try:
-            result = await self._fetch_rows(plan, step, source_result, ctx, stats, connector, credential)
+            result = await self._fetch_rows(plan, step, source_result, ctx, stats, connector)
         except BaseException as exc:
             self.monitor.record(connector.name, stats.api_calls, exc)
             raise
@@ -237,15 +265,25 @@ class Executor:
         return result
 
     async def _fetch_rows(self, plan: FetchPlan, step: ScanStep, source_result: StepResult | None,
-                          ctx: QueryContext, stats: ScanStats, connector: Connector, credential: str) -> StepResult:
+                          ctx: QueryContext, stats: ScanStats, connector: Connector) -> StepResult:
         started = time.perf_counter()
         requests, strategy, keys = step.requests, "scan", None
-        estimator = self.estimator.scoped(ctx.scope)
         if step.binding is not None and source_result is not None:
             requests, strategy, keys = await self._bind(plan, step, source_result, ctx.control)
         parts = await asyncio.gather(*(
-            self._cached(connector, replace(r, scope=ctx.scope, credential=credential, principal=ctx.principal.user),
-                         stats, ctx, step.spec) for r in requests))
+            self._cached(connector, self._scoped(r, step, ctx), stats, ctx, step.spec) for r in requests))
+        return self._step_result(step, list(parts), stats, ctx, started, strategy, keys)
+
+    def _scoped(self, request: ScanRequest, step: ScanStep, ctx: QueryContext) -> ScanRequest:
+        """The request as the caller sends it: its security scope, credential (the rate-limit bucket: per tenant
+        and connector) and principal."""
+        credential = f"{ctx.tenant}/{self.connectors[step.spec.schema_name].name}"
+        return replace(request, scope=ctx.scope, credential=credential, principal=ctx.principal.user)
+
+    def _step_result(self, step: ScanStep, parts: list[tuple[list[pa.RecordBatch], FetchKind]], stats: ScanStats,
+                     ctx: QueryContext, started: float, strategy: str = "scan", keys: int | None = None
+                     ) -> StepResult:
+        """The step's table from its requests' batches, secured (row filter, masks) when its policy says so."""
         batches = [b for part, _ in parts for b in part]
         kinds = Counter(kind for _, kind in parts)
         hits = kinds["hit"]
@@ -259,7 +297,8 @@ class Executor:
                                                                            {"__rows": rows}, control=ctx.control))
             ctx.counters.security_ms += (time.perf_counter() - secured) * 1000
         if step.binding is None and step.limit is None and set(kinds) == {"full"}:  # what the API lists, for estimates
-            estimator.statistics.record(step.spec, tuple(c.predicate for c in step.pushed), stats.listed)
+            pushed = tuple(c.predicate for c in step.pushed)
+            self.estimator.scoped(ctx.scope).statistics.record(step.spec, pushed, stats.listed)
         fetch = next(iter(kinds)) if len(kinds) == 1 else ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
         return StepResult(table, stats, (time.perf_counter() - started) * 1000, strategy, keys, hits, fetch)
 
@@ -379,3 +418,8 @@ def _arrow_final(final: ArrowFinal, table: pa.Table | None, schema: pa.Schema) -
         return final.run(table, schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, KeyError):
         return None
+
+
+def _describe_span(span: Any, result: StepResult) -> None:
+    span.set_attributes({"omnisql.strategy": result.strategy, "omnisql.api_calls": result.stats.api_calls,
+                         "omnisql.cache_hits": result.cache_hits, "omnisql.rows": result.table.num_rows})

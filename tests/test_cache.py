@@ -60,6 +60,29 @@ def test_a_warm_cache_within_staleness_makes_no_upstream_call(engine: Any, sandb
     assert searches(sandbox_log) > calls and fresh.counters.cache_hits == 0
 
 
+def test_a_warm_hit_is_answered_without_the_io_loop(engine: Any, sandbox_log: SandboxLog,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Local hits (exact, or a broader copy narrowed) are read on the caller's thread — the loop round trip was a
+    cached query's largest cost — and counted as the loop path counts them; a miss still takes the loop."""
+    live, _ = query(engine, LISTING, 60_000)
+    calls, hits_before = searches(sandbox_log), engine.executor.cache.stats.hits
+
+    def no_loop(coro: Any) -> Any:
+        coro.close()
+        raise AssertionError("a warm hit went through the I/O loop")
+
+    monkeypatch.setattr(engine.executor.loop, "submit", no_loop)
+    cached, ctx = query(engine, LISTING, 60_000)
+    narrowed, narrow_ctx = query(engine, LISTING + " AND status = 'Done'", 60_000)
+    assert rows(cached.table) == rows(live.table) and ctx.counters.cache_hits == 1
+    assert rows(narrowed.table) == [r for r in rows(live.table) if r[1] == "Done"] and narrowed.table.num_rows
+    assert narrow_ctx.counters.cache_hits == 1 and narrow_ctx.freshness.freshness_ms > 0
+    assert engine.executor.cache.stats.hits == hits_before + 2 and searches(sandbox_log) == calls
+    assert ctx.rate_limits and ctx.sources["jira.issues"]["fetch"] == ["hit"]
+    with pytest.raises(AssertionError, match="through the I/O loop"):
+        query(engine, LISTING + " AND story_points > 3", 0)  # live: the loop, to fetch
+
+
 def test_a_broader_cached_scan_answers_a_narrower_one(engine: Any, sandbox_log: SandboxLog) -> None:
     narrow = LISTING + " AND story_points >= 5"
     expected, _ = query(engine, narrow, 0)
