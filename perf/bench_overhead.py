@@ -6,7 +6,8 @@ min–max spread. Every client goes through ADBC (``adbc_driver_flightsql``), as
 
 Scenarios:
 - ``SELECT 1`` with 1 and 8 client threads: q/s, p50 latency and the server's CPU ms per query (utime+stime of
-  the server process and its descendants from /proc, read before and after the run).
+  the server process and its descendants from /proc, read before and after the run). OmniSQL runs twice: one
+  serving process (the default) and ``serve --workers 2`` (both cores serve; its rows say so).
 - bulk: a multi-million-row, 4-column numeric result, GB/s = Arrow bytes received / wall time of
   ``execute`` + ``fetch_arrow_table``, at a few sizes. OmniSQL generates the rows by SQL, roapi serves the same
   rows from a parquet file it loaded, the bare server a prebuilt table (the transport's ceiling). The server's
@@ -63,6 +64,8 @@ BULK_SQL = "SELECT i AS a, i*2 AS b, i*0.5::DOUBLE AS c, i%7 AS d FROM (SELECT u
 BARE_BATCH_ROWS = 65_536  # the bare server's record batches: ~2.6 MB frames at 40 bytes a row
 SYSTEMS = ("OmniSQL", "roapi", "bare")
 TABLE = "OmniSQL table"  # OmniSQL serving the bulk rows as a cached source table (bulk scenario only)
+WORKERS = "OmniSQL ×2"  # ``serve --workers 2``: both cores serve (query scenarios only)
+QUERY_SYSTEMS = (*SYSTEMS, WORKERS)
 BULK_SYSTEMS = (*SYSTEMS, TABLE)
 STAGES = ("planning_ms", "fetch_ms", "duckdb_ms", "other_ms")
 READY_TRIES = 600  # × 0.1 s: how long a server may take to accept connections
@@ -160,11 +163,11 @@ def serve_omnisql(args: Sequence[str], info_file: Path, env: dict[str, str] | No
     return process, json.loads(info_file.read_text())
 
 
-def start_omnisql(tmp: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
-    return serve_omnisql(["--demo", "--port", "0", "--github-rate-limit", "1000000",
+def start_omnisql(tmp: Path, workers: int = 1) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    return serve_omnisql(["--demo", "--port", "0", "--github-rate-limit", "1000000", "--workers", str(workers),
                           "--max-concurrent-queries-per-principal", "16", "--max-concurrent-queries", "32",
                           "--rate-limit-burst", "1000000", "--rate-limit-refill-per-s", "1000000"],
-                         tmp / "omnisql.info.json")
+                         tmp / f"omnisql_{workers}.info.json")
 
 
 def start_omnisql_table(tmp: Path, source: BulkSource, bulk_rows: Sequence[int]
@@ -475,8 +478,9 @@ def plot(threads: Sequence[int], queries: dict[tuple[str, int, str], list[Run]],
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, scenario, title in ((axes[0], "select1", "SELECT 1"), (axes[1], "cached", "cached single-source query")):
-        for system in SYSTEMS:
-            errorbar(ax, threads, [[r.qps for r in queries[(scenario, t, system)]] for t in threads], system)
+        for system in QUERY_SYSTEMS:
+            errorbar(ax, threads, [[r.qps for r in queries[(scenario, t, system)]] for t in threads],
+                     "OmniSQL (serve --workers 2)" if system == WORKERS else system)
         ax.set(title=title, xlabel="client threads", ylabel="queries/s (median, min–max)", xticks=list(threads))
         ax.set_ylim(bottom=0)
         ax.legend()
@@ -563,6 +567,10 @@ def main() -> None:
             bare = Target("bare", f"grpc://127.0.0.1:{port}", process.pid, "q:select1", "q:cached",
                           lambda n: f"q:bulk{n}")
             targets = [omnisql, roapi, bare]
+            process, workers_info = start_omnisql(tmp, workers=2)
+            processes.append(process)
+            omnisql_workers = Target(WORKERS, workers_info["flight_uri"], process.pid, "SELECT 1", CACHED_SQL,
+                                     omnisql.bulk, auth, omnisql.cached_kwargs)
             process, table_info, token = start_omnisql_table(tmp, source, bulk_rows)
             processes.append(process)
             omnisql_table = Target(TABLE, table_info["flight_uri"], process.pid, "SELECT 1", CACHED_SQL,
@@ -595,7 +603,7 @@ def main() -> None:
                 order = targets[round_no % 3:] + targets[:round_no % 3]
                 for scenario in ("select1", "cached"):
                     for t in threads:
-                        for target in order:
+                        for target in [*order, omnisql_workers]:
                             sql = target.select1 if scenario == "select1" else target.cached
                             run = run_queries(target, sql, t, args.queries, cached=scenario == "cached")
                             queries.setdefault((scenario, t, target.name), []).append(run)
@@ -628,6 +636,13 @@ def main() -> None:
             print(f"| {title}, {t} client thread{'s' if t > 1 else ''} | "
                   + " | ".join(cell_queries(runs[s], cpu=scenario == "select1") for s in SYSTEMS)
                   + f" | {ratio(qps['OmniSQL'], qps['roapi'])} | {ratio(qps['OmniSQL'], qps['bare'])} |")
+    for scenario, title in (("select1", "`SELECT 1`"), ("cached", "cached single-source query")):
+        for t in threads:  # the same runs' roapi and bare cells, beside OmniSQL serving with both cores
+            runs = {s: queries[(scenario, t, s)] for s in QUERY_SYSTEMS}
+            qps = {s: [r.qps for r in runs[s]] for s in QUERY_SYSTEMS}
+            print(f"| {title}, {t} client thread{'s' if t > 1 else ''}, `serve --workers 2` | "
+                  + " | ".join(cell_queries(runs[s], cpu=scenario == "select1") for s in (WORKERS, "roapi", "bare"))
+                  + f" | {ratio(qps[WORKERS], qps['roapi'])} | {ratio(qps[WORKERS], qps['bare'])} |")
     for rows in bulk_rows:
         runs_b = {s: bulk[(rows, s)] for s in BULK_SYSTEMS}
         gbps = {s: [b.gbps for b in runs_b[s]] for s in BULK_SYSTEMS}
