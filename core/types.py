@@ -7,6 +7,7 @@ the connector receives a ``ScanRequest`` and yields Arrow record batches.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -162,7 +163,7 @@ class TableSpec:
     def qualified_name(self) -> str:
         return f"{self.schema_name}.{self.name}"
 
-    @property
+    @functools.cached_property  # a spec never changes once built; its schema is read on every scan
     def arrow_schema(self) -> pa.Schema:
         return pa.schema([pa.field(c.name, c.type, nullable=c.nullable) for c in self.columns])
 

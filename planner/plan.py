@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -122,12 +123,12 @@ class ScanStep:
     def view_name(self) -> str:
         return view_name(self.index)
 
-    @property
+    @functools.cached_property  # a step never changes once planned (and plans are cached): read per query
     def schema(self) -> pa.Schema:
         """The rows as DuckDB sees them (after the policy)."""
         return (self.visible or self.spec).schema_for(c for c in self.columns if c not in self.hidden)
 
-    @property
+    @functools.cached_property
     def fetch_schema(self) -> pa.Schema:
         """The rows as the connector returns them (raw)."""
         return self.spec.schema_for(self.columns)
