@@ -59,8 +59,8 @@ ROAPI_VERSION = "0.12.7"
 HOUR_MS = 3_600_000
 CACHED_SQL = "SELECT number, title, status FROM github.pull_requests WHERE repo = 'web-frontend' AND status = 'open'"
 ROAPI_CACHED_SQL = "SELECT number, title, status FROM pull_requests WHERE repo = 'web-frontend' AND status = 'open'"
-# range() in FROM is refused by OmniSQL on purpose (table functions); unnest(range(n)) in a subquery is not.
-BULK_SQL = "SELECT i AS a, i*2 AS b, i*0.5::DOUBLE AS c, i%7 AS d FROM (SELECT unnest(range({n})) AS i)"
+# The range() generator streams its rows (unnest(range(n)) would build the whole list first).
+BULK_SQL = "SELECT i AS a, i*2 AS b, i*0.5::DOUBLE AS c, i%7 AS d FROM range({n}) t(i)"
 BARE_BATCH_ROWS = 65_536  # the bare server's record batches: ~2.6 MB frames at 40 bytes a row
 SYSTEMS = ("OmniSQL", "roapi", "bare")
 TABLE = "OmniSQL table"  # OmniSQL serving the bulk rows as a cached source table (bulk scenario only)

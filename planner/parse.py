@@ -79,17 +79,21 @@ def _syntax_error(exc: ParseError) -> str:
 
 
 def _reject_table_functions(tree: exp.Expr) -> None:
-    """No table function runs, in any position (FROM, JOIN, LATERAL, subqueries, CTEs, set operations): an
-    allow-list of none. They could read the server's files or settings (read_csv, query, duckdb_settings) or
-    generate rows without end (range). Rows come from the catalog's tables, VALUES lists and UNNEST of lists."""
+    """No table function runs, in any position (FROM, JOIN, LATERAL, subqueries, CTEs, set operations), except
+    the row generators ``range`` and ``generate_series``: the others could read the server's files or settings
+    (read_csv, query, duckdb_settings). A generator reads nothing and streams its rows, so what it can cost is
+    bounded like any query: by ``max_result_bytes``, ``duckdb_memory_limit`` and the deadline (its arguments'
+    subqueries are checked like any other). Rows also come from the catalog's tables, VALUES lists and UNNEST."""
     for node in tree.find_all(exp.Table, exp.Lateral):
         function = node.this
         if isinstance(node, exp.Lateral) and isinstance(function, exp.Subquery):
             continue  # LATERAL (SELECT ...): its own tables are checked like any other
+        if isinstance(function, exp.GenerateSeries):
+            continue  # range(...) / generate_series(...): a row generator
         if isinstance(function, exp.Func | exp.Anonymous) or isinstance(node, exp.Lateral):
             shown = function.sql("duckdb") if isinstance(function, exp.Expr) else node.sql("duckdb")
             raise InvalidQuery(f"table functions are not allowed ({shown[:80]}); query the catalog's tables "
-                               "(GetTables), VALUES lists or UNNEST of a list")
+                               "(GetTables), VALUES lists, UNNEST of a list, or range() / generate_series()")
 
 
 def base_tables(tree: exp.Expr, catalog: Catalog, default_schema: str | None = None) -> list[exp.Table]:
@@ -136,9 +140,31 @@ def _strip_schema_from_columns(tree: exp.Expr, catalog: Catalog) -> None:
 
 def qualify_query(tree: exp.Expr, catalog: Catalog) -> exp.Expr:
     """A qualified copy: every column carries its table alias; unknown columns raise ``InvalidQuery``."""
+    copy = tree.copy()
+    _name_generated_columns(copy)
     try:
-        return qualify(tree.copy(), schema=catalog.qualifier_schema, dialect="duckdb",
+        return qualify(copy, schema=catalog.qualifier_schema, dialect="duckdb",
                        validate_qualify_columns=True, quote_identifiers=False, identify=False)
     except OptimizeError as exc:
         raise InvalidQuery(f"{exc}; check the column names against the catalog (GetTables / "
                            "adbc_get_table_schema)") from exc
+    except AssertionError as exc:  # sqlglot could not see a source's columns (e.g. ORDER BY 1 over SELECT *)
+        raise InvalidQuery("cannot tell which columns a position or * refers to over a source whose columns "
+                           "are unnamed (a table function or UNNEST with an alias but no column names); name "
+                           "them, e.g. range(3) AS t(x), or refer to columns by name") from exc
+
+
+def _name_generated_columns(tree: exp.Expr) -> None:
+    """Name the column of an unaliased ``range()``, ``generate_series()`` or ``UNNEST`` in FROM as DuckDB does
+    (``range``, ``generate_series``, ``unnest``), so the qualifier knows it (``SELECT * FROM range(3) ORDER BY
+    1``). An aliased one is left as written: DuckDB resolves both ``r`` and ``r.range`` for ``range(3) r``."""
+    for node in tree.find_all(exp.Table, exp.Unnest):
+        if isinstance(node, exp.Table) and isinstance(node.this, exp.GenerateSeries):
+            column = "range" if node.this.args.get("is_end_exclusive") else "generate_series"
+        elif isinstance(node, exp.Unnest) and isinstance(node.parent, exp.From | exp.Join) \
+                and len(node.expressions) == 1:
+            column = "unnest"
+        else:
+            continue
+        if node.args.get("alias") is None:
+            node.set("alias", exp.TableAlias(this=exp.to_identifier(column), columns=[exp.to_identifier(column)]))

@@ -136,6 +136,16 @@ HAND_WRITTEN = [
     "GROUP BY 1",
     "SELECT ji.issue_key, u.email FROM jira.issues ji JOIN github.pull_requests gh ON gh.branch = ji.branch_name "
     "JOIN github.users u ON u.login = gh.author WHERE ji.status = 'In Review' AND u.email IS NOT NULL",
+    # row generators (range, generate_series) beside the apps' tables: spines, gaps, joins on generated keys
+    "SELECT n.range AS number, count(gh.pr_id) AS prs FROM range(1, 12) n LEFT JOIN github.pull_requests gh "
+    "ON gh.number = n.range AND gh.repo = 'web-frontend' GROUP BY 1",
+    "SELECT day::DATE AS day, count(ji.issue_key) AS created FROM generate_series(TIMESTAMP '2026-05-01', "
+    "TIMESTAMP '2026-06-30', INTERVAL 1 DAY) AS s(day) LEFT JOIN jira.issues ji "
+    "ON date_trunc('day', ji.created_at) = s.day GROUP BY 1",
+    "SELECT gh.repo, gh.number, k.range AS k FROM github.pull_requests gh, range(2) k "
+    "WHERE gh.repo = 'mobile-app' AND gh.number <= 3",
+    "SELECT * FROM range(5) WHERE range NOT IN (SELECT number FROM github.pull_requests WHERE repo = 'infra-tools')",
+    "SELECT issue_key FROM jira.issues WHERE story_points IN (SELECT * FROM generate_series(3, 5))",
 ]
 
 _PR_STRINGS = {"repo": lambda p: p.repo, "status": lambda p: "merged" if p.merged_at else p.state,
