@@ -127,8 +127,9 @@ def _columns(expressions: list[exp.Expr], view: pa.Schema, tables: set[str]) -> 
     for e in expressions:
         target = e.this if isinstance(e, exp.Alias) else e
         if isinstance(target, exp.Star) or (isinstance(target, exp.Column) and isinstance(target.this, exp.Star)):
+            star = target if isinstance(target, exp.Star) else target.this
             if isinstance(e, exp.Alias) or (isinstance(target, exp.Column) and target.table.lower() not in tables) \
-                    or target.args.get("except") or target.args.get("replace") or target.args.get("rename"):
+                    or any(star.args.values()):  # EXCLUDE, REPLACE, RENAME, ILIKE: DuckDB's to apply
                 return None
             out.extend(view.names)
         elif isinstance(target, exp.Column):

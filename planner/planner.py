@@ -545,11 +545,45 @@ def _conjuncts(condition: exp.Expr) -> list[exp.Expr]:
 def _final_sql(tree: exp.Expr, steps: Sequence[ScanStep]) -> str:
     tree = tree.copy()
     by_index = {s.index: s for s in steps}
+    _prune_star_excludes(tree, by_index)
     for node in [n for n in tree.find_all(exp.Table) if SCAN_TAG in n.meta]:
         step = by_index[node.meta[SCAN_TAG]]
         alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(node.name))
         node.replace(exp.Table(this=exp.to_identifier(step.view_name), alias=alias.copy()))
     return tree.sql(dialect="duckdb")
+
+
+def _prune_star_excludes(tree: exp.Expr, steps: dict[int, ScanStep]) -> None:
+    """``* EXCLUDE (...)`` keeps only the names some view under the star has. A view holds the columns the
+    query uses, so an excluded column is usually not fetched at all (excluding ``additions`` must not cost a
+    call per row to fetch it), and DuckDB refuses to exclude a column its sources lack. A star over a source
+    that is not a view (a subquery, a CTE, a generator) keeps its list as written."""
+    for star in tree.find_all(exp.Star):
+        excluded = star.args.get("except_")
+        select = star.find_ancestor(exp.Select)
+        if not excluded or select is None:
+            continue
+        covered = _views_under(star, select, steps)
+        if covered is not None:
+            have = {n.lower() for step in covered for n in step.schema.names}
+            known = {c.name.lower() for step in covered for c in (step.visible or step.spec).columns}
+            # a name no table has stays, for DuckDB to refuse as it would
+            star.set("except_", [c for c in excluded if c.name.lower() in have or c.name.lower() not in known]
+                     or None)
+
+
+def _views_under(star: exp.Star, select: exp.Select, steps: dict[int, ScanStep]) -> list[ScanStep] | None:
+    """The scans whose views a star of ``select`` covers; None if it covers anything else."""
+    qualifier = star.parent.table.lower() if isinstance(star.parent, exp.Column) else ""
+    covered = []
+    for source in [select.args.get("from_"), *(select.args.get("joins") or [])]:
+        node = source.this if source is not None else None
+        if qualifier and not (isinstance(node, exp.Expr) and node.alias_or_name.lower() == qualifier):
+            continue
+        if not isinstance(node, exp.Table) or SCAN_TAG not in node.meta:
+            return None
+        covered.append(steps[node.meta[SCAN_TAG]])
+    return covered
 
 
 def _delta_key(spec: TableSpec, columns: tuple[str, ...], limit: int | None, pushed: set[str]

@@ -146,6 +146,14 @@ HAND_WRITTEN = [
     "WHERE gh.repo = 'mobile-app' AND gh.number <= 3",
     "SELECT * FROM range(5) WHERE range NOT IN (SELECT number FROM github.pull_requests WHERE repo = 'infra-tools')",
     "SELECT issue_key FROM jira.issues WHERE story_points IN (SELECT * FROM generate_series(3, 5))",
+    # star modifiers: EXCLUDE must not fetch what it drops (nor fail on it), REPLACE/RENAME are DuckDB's to apply
+    "SELECT * EXCLUDE (summary, labels) FROM jira.issues WHERE project = 'WEB' AND story_points >= 5",
+    "SELECT ji.* REPLACE (upper(ji.status) AS status) FROM jira.issues ji WHERE ji.project = 'MOB'",
+    "SELECT * REPLACE (story_points * 2 AS story_points) FROM jira.issues WHERE team = 'web'",
+    "SELECT * EXCLUDE (additions, deletions, author_email) RENAME (title AS pr_title) FROM github.pull_requests "
+    "WHERE repo = 'infra-tools'",
+    "SELECT gh.* EXCLUDE (additions, deletions, author_email, title), ji.issue_key FROM github.pull_requests gh "
+    "JOIN jira.issues ji ON gh.branch = ji.branch_name WHERE ji.status = 'Done'",
 ]
 
 _PR_STRINGS = {"repo": lambda p: p.repo, "status": lambda p: "merged" if p.merged_at else p.state,
