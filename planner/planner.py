@@ -167,7 +167,10 @@ class Planner:
             found = conditions.setdefault(index, _Conditions(alias=node.alias_or_name))
             found.alias = found.alias or node.alias_or_name
             tables.append((index, specs[index]))
-        return _Analysis(tree, tables, conditions, edges, _columns_by_scan(qualified), decisions)
+        used = _columns_by_scan(qualified)
+        for index, names in _columns_by_pattern(tree, visible).items():
+            used.setdefault(index, set()).update(names)
+        return _Analysis(tree, tables, conditions, edges, used, decisions)
 
     def _described(self, target: tuple[str | None, str], default_schema: str | None, principal: Principal | None
                    ) -> exp.Expr:
@@ -471,6 +474,37 @@ def _columns_by_scan(qualified: exp.Expr) -> dict[int, set[str]]:
             if isinstance(source, exp.Table) and SCAN_TAG in source.meta:
                 used.setdefault(source.meta[SCAN_TAG], set()).add(column.name)
     return used
+
+
+def _columns_by_pattern(tree: exp.Expr, visible: Catalog) -> dict[int, set[str]]:
+    """Per tagged table reference, the columns DuckDB's ``COLUMNS(...)`` of its SELECT may choose (the qualifier
+    does not expand it): for ``COLUMNS('regex')`` every column the regex finds (a superset of what DuckDB
+    matches), for ``COLUMNS(* EXCLUDE (...))`` all but the excluded, otherwise (a lambda) every column. Extra
+    columns in a view are harmless: no ``*`` reads them that did not already."""
+    chosen: dict[int, set[str]] = {}
+    for columns in tree.find_all(exp.Columns):
+        select = columns.find_ancestor(exp.Select)
+        if select is None:
+            continue
+        for source in [select.args.get("from_"), *(select.args.get("joins") or [])]:
+            table = source.this if source is not None else None
+            if isinstance(table, exp.Table) and SCAN_TAG in table.meta:
+                names = [c.name for c in visible.lookup(table.db, table.name).columns]
+                chosen.setdefault(table.meta[SCAN_TAG], set()).update(_chosen_by(columns.this, names))
+    return chosen
+
+
+def _chosen_by(pattern: exp.Expr, names: list[str]) -> list[str]:
+    if isinstance(pattern, exp.Literal) and pattern.is_string:
+        try:
+            found = re.compile(pattern.name, re.IGNORECASE)
+        except re.error:
+            return names
+        return [n for n in names if found.search(n)]
+    if isinstance(pattern, exp.Star):
+        excluded = {c.name.lower() for c in pattern.args.get("except_") or []}
+        return [n for n in names if n.lower() not in excluded]
+    return names
 
 
 _ROW_CHANGING = (exp.AggFunc, exp.Window, exp.UDTF, exp.Unnest, exp.Explode)

@@ -154,6 +154,11 @@ HAND_WRITTEN = [
     "WHERE repo = 'infra-tools'",
     "SELECT gh.* EXCLUDE (additions, deletions, author_email, title), ji.issue_key FROM github.pull_requests gh "
     "JOIN jira.issues ji ON gh.branch = ji.branch_name WHERE ji.status = 'Done'",
+    # COLUMNS(...): the qualifier does not expand it, so what it may choose is fetched
+    "SELECT COLUMNS('issue_.*|^status$') FROM jira.issues WHERE project = 'WEB'",
+    "SELECT min(COLUMNS(* EXCLUDE (labels, summary))) FROM jira.issues",
+    "SELECT ji.issue_key, COLUMNS('number|repo') FROM jira.issues ji JOIN github.pull_requests gh "
+    "ON gh.branch = ji.branch_name WHERE ji.status = 'Done'",
 ]
 
 _PR_STRINGS = {"repo": lambda p: p.repo, "status": lambda p: "merged" if p.merged_at else p.state,
