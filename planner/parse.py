@@ -146,6 +146,10 @@ def qualify_query(tree: exp.Expr, catalog: Catalog) -> exp.Expr:
         return qualify(copy, schema=catalog.qualifier_schema, dialect="duckdb",
                        validate_qualify_columns=True, quote_identifiers=False, identify=False)
     except OptimizeError as exc:
+        if copy.find(exp.Columns) is not None:
+            raise InvalidQuery(f"{exc}: the columns COLUMNS(...) chooses have no names until the query runs, so "
+                               "a query around it cannot refer to them by name; list them in the subquery "
+                               "instead") from exc
         raise InvalidQuery(f"{exc}; check the column names against the catalog (GetTables / "
                            "adbc_get_table_schema)") from exc
     except AssertionError as exc:  # sqlglot could not see a source's columns (e.g. ORDER BY 1 over SELECT *)

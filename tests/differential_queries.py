@@ -154,11 +154,6 @@ HAND_WRITTEN = [
     "WHERE repo = 'infra-tools'",
     "SELECT gh.* EXCLUDE (additions, deletions, author_email, title), ji.issue_key FROM github.pull_requests gh "
     "JOIN jira.issues ji ON gh.branch = ji.branch_name WHERE ji.status = 'Done'",
-    # COLUMNS(...): the qualifier does not expand it, so what it may choose is fetched
-    "SELECT COLUMNS('issue_.*|^status$') FROM jira.issues WHERE project = 'WEB'",
-    "SELECT min(COLUMNS(* EXCLUDE (labels, summary))) FROM jira.issues",
-    "SELECT ji.issue_key, COLUMNS('number|repo') FROM jira.issues ji JOIN github.pull_requests gh "
-    "ON gh.branch = ji.branch_name WHERE ji.status = 'Done'",
 ]
 
 _PR_STRINGS = {"repo": lambda p: p.repo, "status": lambda p: "merged" if p.merged_at else p.state,
@@ -305,4 +300,14 @@ SHADOW_ALIAS = [
     "ON gh.branch = ji.branch_name ORDER BY created_at, gh.number, gh.repo LIMIT 5",
     "SELECT * FROM (SELECT number AS created_at, pr_id FROM github.pull_requests) s ORDER BY created_at, pr_id "
     "LIMIT 3",
+]
+
+# DuckDB's COLUMNS('regex'): the qualifier does not expand it, so what it may choose is fetched. Its output
+# columns have no names before DuckDB runs, so a wrapper cannot refer to them by name (only LIMIT wrappers).
+DYNAMIC_COLUMNS = [
+    "SELECT COLUMNS('issue_.*|^status$') FROM jira.issues WHERE project = 'WEB'",
+    "SELECT ji.issue_key, COLUMNS('number|repo') FROM jira.issues ji JOIN github.pull_requests gh "
+    "ON gh.branch = ji.branch_name WHERE ji.status = 'Done'",
+    "SELECT max(COLUMNS('_at$')) FROM github.pull_requests WHERE repo = 'mobile-app'",
+    "SELECT min(COLUMNS(* EXCLUDE (labels, summary))) FROM jira.issues",
 ]

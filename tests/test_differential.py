@@ -29,11 +29,12 @@ import pytest
 
 from tests.answers import adbc_answer, assert_same_answer, is_ordered
 from tests.conftest import launch_demo
-from tests.differential_queries import HAND_WRITTEN, SHADOW_ALIAS, differential_queries
+from tests.differential_queries import DYNAMIC_COLUMNS, HAND_WRITTEN, SHADOW_ALIAS, differential_queries
 from tests.oracle import oracle_answer
 
 QUERIES = [pytest.param(sql, id=query_id) for query_id, sql in differential_queries()]
 SHADOWED = [pytest.param(sql, id=f"shadow-{i:02d}") for i, sql in enumerate(SHADOW_ALIAS)]
+DYNAMIC = [pytest.param(sql, id=f"columns-{i:02d}") for i, sql in enumerate(DYNAMIC_COLUMNS)]
 # Queries whose answer depends on the session's time zone: timestamps shown, truncated, subtracted, compared.
 TIME_SENSITIVE = [pytest.param(sql, id=f"hand-{i:02d}") for i, sql in enumerate(HAND_WRITTEN)
                   if re.search(r"_at\b|date_trunc|TIMESTAMP|DATE '", sql)]
@@ -51,7 +52,7 @@ def pushdown_engine(demo: dict[str, Any]) -> Iterator[Any]:
     service.stop()
 
 
-@pytest.mark.parametrize("sql", QUERIES + SHADOWED)
+@pytest.mark.parametrize("sql", QUERIES + SHADOWED + DYNAMIC)
 def test_in_process_equals_oracle(sql: str, oracle: duckdb.DuckDBPyConnection, pushdown_engine: Any) -> None:
     expected = oracle_answer(oracle, sql)
     result = pushdown_engine.query(sql)
@@ -59,7 +60,7 @@ def test_in_process_equals_oracle(sql: str, oracle: duckdb.DuckDBPyConnection, p
     assert_same_answer(result.table, expected, is_ordered(sql), context=pushdown_engine.plan(sql).describe())
 
 
-@pytest.mark.parametrize("sql", QUERIES + SHADOWED)
+@pytest.mark.parametrize("sql", QUERIES + SHADOWED + DYNAMIC)
 def test_adbc_equals_oracle(sql: str, oracle: duckdb.DuckDBPyConnection, adbc_session: Any) -> None:
     assert_same_answer(adbc_answer(adbc_session, sql), oracle_answer(oracle, sql), is_ordered(sql), context=sql)
 

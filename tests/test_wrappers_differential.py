@@ -21,10 +21,11 @@ import pyarrow as pa
 import pytest
 
 from tests.answers import adbc_answer, assert_subset_answer
-from tests.differential_queries import differential_queries
+from tests.differential_queries import DYNAMIC_COLUMNS, differential_queries
 from tests.oracle import oracle_answer
 
 QUERIES = [pytest.param(query_id, sql, id=query_id) for query_id, sql in differential_queries()]
+DYNAMIC = [pytest.param(f"columns-{i:02d}", sql, id=f"columns-{i:02d}") for i, sql in enumerate(DYNAMIC_COLUMNS)]
 _SIMPLE = re.compile(r"[a-z_][a-z0-9_]*")
 
 
@@ -62,7 +63,7 @@ def condition_for(rng: random.Random, answer: pa.Table) -> str | None:
     return f"{column} {rng.choice(['>=', '<', '<>'])} {_literal(value)}"
 
 
-@pytest.mark.parametrize(("query_id", "sql"), QUERIES)
+@pytest.mark.parametrize(("query_id", "sql"), QUERIES + DYNAMIC)
 def test_limit_wrapper(query_id: str, sql: str, oracle: duckdb.DuckDBPyConnection, adbc_session: Any) -> None:
     rng = random.Random(f"limit {query_id}")
     unlimited = oracle_answer(oracle, f"SELECT * FROM ({sql}) AS s")
