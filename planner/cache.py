@@ -371,9 +371,10 @@ def _subsumes(cached: ScanRequest, wanted: ScanRequest) -> bool:
 def _narrowed(entry: CachedScan, wanted: ScanRequest) -> tuple[pa.RecordBatch, ...]:
     have = set(map(str, entry.request.predicates))
     extra = [p for p in wanted.predicates if str(p) not in have]
+    wanted_columns = set(wanted.columns)
     out = []
-    for batch in entry.batches:
+    for batch in entry.batches:  # the cached copy's column order (the table's), as a fetch of ``wanted`` has it
         kept = filter_batch(batch, extra)
-        schema = pa.schema([kept.schema.field(c) for c in wanted.columns])
-        out.append(pa.RecordBatch.from_arrays([kept.column(c) for c in wanted.columns], schema=schema))
+        schema = pa.schema([f for f in kept.schema if f.name in wanted_columns])
+        out.append(pa.RecordBatch.from_arrays([kept.column(f.name) for f in schema], schema=schema))
     return tuple(out)

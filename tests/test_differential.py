@@ -60,6 +60,36 @@ def test_in_process_equals_oracle(sql: str, oracle: duckdb.DuckDBPyConnection, p
     assert_same_answer(result.table, expected, is_ordered(sql), context=pushdown_engine.plan(sql).describe())
 
 
+@pytest.fixture(scope="module")
+def caching_engine(demo: dict[str, Any]) -> Iterator[Any]:
+    """Like ``pushdown_engine``, with one scan cache for the whole module: later queries find copies that
+    earlier ones left (exact, or broader ones to narrow)."""
+    from demo.tenant import UNTHROTTLED, demo_config
+    from flight_server.app import start_service
+
+    service = start_service(demo_config(demo["sandbox"], "127.0.0.1", 0, UNTHROTTLED))
+    yield service.engine
+    service.stop()
+
+
+@pytest.mark.parametrize("sql", QUERIES + SHADOWED + DYNAMIC)
+def test_cached_equals_oracle(sql: str, oracle: duckdb.DuckDBPyConnection, caching_engine: Any) -> None:
+    """The same answers from the scan cache: each query runs again within one hour's staleness, from the copies
+    earlier runs left (exact, or narrowed from a broader one). What the first run taught the planner may change
+    its plan once (a bind join's direction), so a third run is the one that must make no API call."""
+    from planner.context import QueryOptions
+
+    def run() -> tuple[Any, Any]:
+        ctx = caching_engine.context(options=QueryOptions(max_staleness_ms=3_600_000))
+        return caching_engine.query(sql, ctx=ctx), ctx
+
+    expected = oracle_answer(oracle, sql)
+    for _ in range(3):
+        result, ctx = run()
+        assert_same_answer(result.table, expected, is_ordered(sql), context=sql)
+    assert ctx.counters.api_calls == 0 and ctx.counters.cache_hits > 0, sql
+
+
 @pytest.mark.parametrize("sql", QUERIES + SHADOWED + DYNAMIC)
 def test_adbc_equals_oracle(sql: str, oracle: duckdb.DuckDBPyConnection, adbc_session: Any) -> None:
     assert_same_answer(adbc_answer(adbc_session, sql), oracle_answer(oracle, sql), is_ordered(sql), context=sql)
