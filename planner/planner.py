@@ -120,7 +120,8 @@ class Planner:
         steps = self._bind_joins(steps, query, estimator)
         for step in steps:
             bound = {step.binding.column} if step.binding else set()
-            require_filters(step.spec, [c for c in step.missing_required if c not in bound])
+            missing = [c for c in step.missing_required if c not in bound]
+            require_filters(step.spec, missing, _masked_join(steps, query, step, missing))
         final_sql = _final_sql(query.tree, steps)
         schema = EXPLAIN_SCHEMA if explain else self.duck.result_schema(
             final_sql, {s.view_name: s.schema for s in steps}, params.duckdb_values(),
@@ -297,6 +298,19 @@ def _qualified(condition: exp.Expr, alias: str) -> exp.Expr:
         return node
 
     return condition.copy().transform(qualify)
+
+
+def _masked_join(steps: Sequence[ScanStep], query: _Analysis, step: ScanStep, missing: Sequence[str]) -> str:
+    """Why a join the query has could not supply a missing required filter: its other side is masked for this
+    principal (masked values are never sent upstream). Empty when no such join is the reason."""
+    for edge in query.edges:
+        for source, source_column, target, target_column in (
+                (edge.source, edge.source_column, edge.target, edge.target_column),
+                (edge.target, edge.target_column, edge.source, edge.source_column)):
+            if target == step.index and target_column in missing and source_column in steps[source].masks:
+                return (f"the join on {steps[source].alias}.{source_column} cannot supply it: that column is "
+                        "masked for you, and masked values are never sent to an API")
+    return ""
 
 
 def _required(spec: TableSpec, column: str) -> bool:

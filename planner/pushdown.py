@@ -22,13 +22,15 @@ class Pushdown:
         self.missing_required: tuple[str, ...] = ()  # a join binding may still supply them
 
 
-def require_filters(spec: TableSpec, missing: Sequence[str]) -> None:
-    """The clear error for a table the API cannot list without a filter the query does not give."""
+def require_filters(spec: TableSpec, missing: Sequence[str], why_not_joined: str = "") -> None:
+    """The clear error for a table the API cannot list without a filter the query does not give (and, when the
+    query has a join that would give it, why that join cannot)."""
     if missing:
         cap = spec.column(missing[0]).filter
         example = cap.example if cap and cap.example else f"{missing[0]} = ..."
+        reason = f"; {why_not_joined}" if why_not_joined else ""
         raise InvalidQuery(f"{spec.qualified_name} needs a filter on {missing[0]}: the API cannot list it without "
-                           f"one; add e.g. WHERE {example}")
+                           f"one{reason}; add e.g. WHERE {example}")
 
 
 def batch_size(cap: FilterCap) -> int:
