@@ -59,7 +59,7 @@ def policy_oracle(team: str, qa: bool, key: bytes) -> duckdb.DuckDBPyConnection:
 
     tables = oracle_tables()
     db = oracle_db({name.replace(".", ".raw_"): table for name, table in tables.items()})
-    db.create_function("email_mask", lambda v: email_mask(key, v), ["VARCHAR"], "VARCHAR", null_handling="special")
+    db.create_function("email_mask", lambda v: email_mask(key, v), ["VARCHAR"], "VARCHAR")
     views = [
         (PULL_REQUESTS, "team_id", {"author": "redact", "author_email": "email"} if qa else {},
          {"diff_link"} if qa else set()),
