@@ -4,6 +4,7 @@ paging loop with ApiClient over httpx's MockTransport (no sockets; tests/hostile
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 from collections.abc import Callable
@@ -173,36 +174,67 @@ def run(handler: Handler, work: Callable[[ApiClient, ScanStats], Any], **client:
     return asyncio.run(go())
 
 
-async def listing(api: ApiClient, stats: ScanStats, max_pages: int = 10) -> list[Any]:
+async def listing(api: ApiClient, stats: ScanStats, max_pages: int = 10, prefetch: bool = False) -> list[Any]:
     first = PageRequest("GET", "https://api.example.test/items", {"per_page": 2})
-    return [r async for page in paginate(api, first, LinkHeader(), RecordSelector(), stats, "/items", max_pages)
+    return [r async for page in paginate(api, first, LinkHeader(), RecordSelector(), stats, "/items", max_pages,
+                                         prefetch=prefetch)
             for r in page.records]
 
 
-def test_the_loop_reads_every_page_and_counts() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        page = int(request.url.params.get("page", "1"))
-        link = {"link": f'<https://api.example.test/items?per_page=2&page={page + 1}>; rel="next"'} if page < 3 else {}
-        return httpx.Response(200, json=[page * 10, page * 10 + 1], headers=link)
+def three_pages(request: httpx.Request) -> httpx.Response:
+    page = int(request.url.params.get("page", "1"))
+    link = {"link": f'<https://api.example.test/items?per_page=2&page={page + 1}>; rel="next"'} if page < 3 else {}
+    return httpx.Response(200, json=[page * 10, page * 10 + 1], headers=link)
 
-    records, stats = run(handler, listing)
+
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_the_loop_reads_every_page_and_counts(prefetch: bool) -> None:
+    records, stats = run(three_pages, lambda api, stats: listing(api, stats, prefetch=prefetch))
     assert records == [10, 11, 20, 21, 30, 31]
     assert (stats.api_calls, stats.pages) == (3, 3)
 
 
-def test_the_loop_refuses_repeats_bounds_and_foreign_links() -> None:
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_a_next_page_is_asked_for_while_this_one_is_read_only_with_prefetch(prefetch: bool) -> None:
+    """With ``prefetch`` (a caller that reads every page) and a Link header, page 2 is requested while the
+    caller still holds page 1; without it, only once page 1 is done. Stopping early cancels the page ahead."""
+    events: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        events.append(f"GET page {request.url.params.get('page', '1')}")
+        return three_pages(request)
+
+    async def read(api: ApiClient, stats: ScanStats) -> None:
+        first = PageRequest("GET", "https://api.example.test/items", {"per_page": 2})
+        async with contextlib.aclosing(paginate(api, first, LinkHeader(), RecordSelector(), stats, "/items", 10,
+                                                prefetch=prefetch)) as pages:
+            async for page in pages:
+                await asyncio.sleep(0.05)  # decoding the page, say
+                events.append(f"read page {page.number}")
+                if page.number == 2:
+                    break  # the caller stops: the page asked for ahead is cancelled, never read
+
+    run(handler, read)
+    if prefetch:
+        assert events[:3] == ["GET page 1", "GET page 2", "read page 1"]
+    else:
+        assert events == ["GET page 1", "read page 1", "GET page 2", "read page 2"]
+
+
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_the_loop_refuses_repeats_bounds_and_foreign_links(prefetch: bool) -> None:
     def same(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json=[1], headers={"link": f'<{request.url}>; rel="next"'})
 
     with pytest.raises(UpstreamError, match="repeated a page"):
-        run(same, listing)
+        run(same, lambda api, stats: listing(api, stats, prefetch=prefetch))
 
     def endless(request: httpx.Request) -> httpx.Response:
         page = int(request.url.params.get("page", "1"))
         return httpx.Response(200, json=[1], headers={"link": f'</items?page={page + 1}>; rel="next"'})
 
     with pytest.raises(UpstreamError, match="did not end within 4 pages"):
-        run(endless, lambda api, stats: listing(api, stats, max_pages=4))
+        run(endless, lambda api, stats: listing(api, stats, max_pages=4, prefetch=prefetch))
 
     seen: list[str] = []
 
@@ -212,8 +244,8 @@ def test_the_loop_refuses_repeats_bounds_and_foreign_links() -> None:
                                                                'rel="next"'})
 
     with pytest.raises(UpstreamError, match=r"to another origin \(https://api.example.test.evil:443\)"):
-        run(foreign, listing)
-    assert seen == ["api.example.test"]
+        run(foreign, lambda api, stats: listing(api, stats, prefetch=prefetch))
+    assert seen == ["api.example.test"]  # the foreign link is refused before anything is sent there
 
 
 @pytest.mark.parametrize("target", ["http://api.example.test/items", "https://api.example.test:8443/items",

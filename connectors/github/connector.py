@@ -320,12 +320,15 @@ class GitHubConnector:
         return batches
 
     async def _collect(self, repo: str, params: dict[str, Any], scan: _Scan) -> list[pa.RecordBatch]:
-        return [batch async for batch in self._list(repo, params, scan)]
+        return [batch async for batch in self._list(repo, params, scan, every_page=True)]
 
-    async def _list(self, repo: str, params: dict[str, Any], scan: _Scan) -> AsyncGenerator[pa.RecordBatch, None]:
+    async def _list(self, repo: str, params: dict[str, Any], scan: _Scan, every_page: bool = False
+                    ) -> AsyncGenerator[pa.RecordBatch, None]:
+        """The repository's pages as batches; ``every_page`` (nothing stops early) asks for each next page
+        while this one is decoded."""
         first = PageRequest("GET", f"{self.base}/repos/{self._repo_path(repo)}/pulls", params)
         async with contextlib.aclosing(paginate(self.api, first, _PAGES, _ARRAY, scan.stats, PULLS,
-                                                self.config.max_pages, _PULL_RECORD)) as pages:
+                                                self.config.max_pages, _PULL_RECORD, prefetch=every_page)) as pages:
             async for page in pages:
                 scan.stats.listed += len(page.records)
                 if page.records:

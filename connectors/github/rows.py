@@ -31,10 +31,11 @@ def request_schemas(table: TableSpec, request: ScanRequest) -> tuple[pa.Schema, 
 async def listed_rows(api: ApiClient, first: PageRequest, route: str, request: ScanRequest, stats: ScanStats,
                       max_pages: int, table: TableSpec, repo_teams: Mapping[str, str], columns: PageColumns
                       ) -> AsyncIterator[pa.RecordBatch]:
-    """Every page of one listing (``first`` onwards, Link-header paging) as the rows ``request`` asked for."""
+    """Every page of one listing (``first`` onwards, Link-header paging) as the rows ``request`` asked for; each
+    next page is asked for while this one is decoded, unless a LIMIT may stop the reading early."""
     schema, out = request_schemas(table, request)
     async with contextlib.aclosing(paginate(api, first, LinkHeader(), RecordSelector(()), stats, route,
-                                            max_pages)) as pages:
+                                            max_pages, prefetch=request.limit is None)) as pages:
         async for page in pages:
             stats.listed += len(page.records)
             cols = columns(page.records, schema) if page.records else None

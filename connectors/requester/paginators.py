@@ -31,6 +31,11 @@ class Paginator(Protocol):
     def next_request(self, current: PageRequest, reply: Reply, records: Sequence[Any]) -> PageRequest | None: ...
 
 
+def from_headers(paginator: Paginator) -> bool:
+    """Whether the next page is known from a reply's headers alone (before its body is read)."""
+    return bool(getattr(paginator, "FROM_HEADERS", False))
+
+
 _LINK = re.compile(r'<([^>]*)>((?:\s*;\s*[^;,]+)*)')
 _PARAM = re.compile(r'\s*;\s*([^=;\s]+)\s*=\s*"?([^";]*)"?')
 
@@ -69,6 +74,8 @@ def _dig(body: Any, path: Sequence[str]) -> Any:
 @dataclass(frozen=True)
 class LinkHeader:
     rel: str = "next"
+
+    FROM_HEADERS = True  # the next page is in the Link header: it can be asked for while this one is decoded
 
     def next_request(self, current: PageRequest, reply: Reply, records: Sequence[Any]) -> PageRequest | None:
         target = parse_links(reply.headers.get_list("link")).get(self.rel)
