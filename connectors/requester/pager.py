@@ -75,6 +75,8 @@ async def paginate(api: ApiClient, first: PageRequest, paginator: Paginator, sel
     finally:
         if ahead is not None:  # the caller stopped (or a page failed): the page asked for early is not wanted
             ahead.cancel()
+            if ahead.done() and not ahead.cancelled():
+                ahead.exception()  # its failure, if any, is moot: retrieved so asyncio does not log it
     raise UpstreamError(f"{api.source} listing {route} did not end within {max_pages} pages; the answer would be "
                         "incomplete. Narrow the query (e.g. filter on a column the API can filter), or raise the "
                         "connector's max_pages")
