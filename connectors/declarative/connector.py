@@ -186,7 +186,7 @@ class ManifestConnector:
         emitted = 0
         max_pages = min(self.config.max_pages, self.config.manifest.max_pages)
         async with contextlib.aclosing(paginate(self.api, prepared.first, paginator, selector, stats, prepared.route,
-                                                max_pages)) as pages:
+                                                max_pages, prefetch=request.limit is None)) as pages:
             async for page in pages:
                 stats.listed += len(page.records)
                 if not page.records:
