@@ -162,6 +162,7 @@ def _name_generated_columns(tree: exp.Expr) -> None:
     """Name the column of an unaliased ``range()``, ``generate_series()`` or ``UNNEST`` in FROM as DuckDB does
     (``range``, ``generate_series``, ``unnest``), so the qualifier knows it (``SELECT * FROM range(3) ORDER BY
     1``). An aliased one is left as written: DuckDB resolves both ``r`` and ``r.range`` for ``range(3) r``."""
+    named: dict[tuple[int, str], list[exp.Expr]] = {}
     for node in tree.find_all(exp.Table, exp.Unnest):
         if isinstance(node, exp.Table) and isinstance(node.this, exp.GenerateSeries):
             column = "range" if node.this.args.get("is_end_exclusive") else "generate_series"
@@ -171,4 +172,7 @@ def _name_generated_columns(tree: exp.Expr) -> None:
         else:
             continue
         if node.args.get("alias") is None:
-            node.set("alias", exp.TableAlias(this=exp.to_identifier(column), columns=[exp.to_identifier(column)]))
+            named.setdefault((id(node.find_ancestor(exp.Select)), column), []).append(node)
+    for (_, column), nodes in named.items():
+        if len(nodes) == 1:  # two in one FROM would be the same name twice: left to DuckDB as written
+            nodes[0].set("alias", exp.TableAlias(this=exp.to_identifier(column), columns=[exp.to_identifier(column)]))

@@ -146,6 +146,8 @@ HAND_WRITTEN = [
     "WHERE gh.repo = 'mobile-app' AND gh.number <= 3",
     "SELECT * FROM range(5) WHERE range NOT IN (SELECT number FROM github.pull_requests WHERE repo = 'infra-tools')",
     "SELECT issue_key FROM jira.issues WHERE story_points IN (SELECT * FROM generate_series(3, 5))",
+    "SELECT * FROM range(4) JOIN jira.issues ji ON ji.story_points = range WHERE ji.project = 'MOB' ORDER BY 1, 2",
+    "SELECT count(*) AS n FROM range(3), range(2), (SELECT issue_key FROM jira.issues WHERE project = 'WEB') t",
     # star modifiers: EXCLUDE must not fetch what it drops (nor fail on it), REPLACE/RENAME are DuckDB's to apply
     "SELECT * EXCLUDE (summary, labels) FROM jira.issues WHERE project = 'WEB' AND story_points >= 5",
     "SELECT ji.* REPLACE (upper(ji.status) AS status) FROM jira.issues ji WHERE ji.project = 'MOB'",
