@@ -194,19 +194,29 @@ def test_the_loop_reads_every_page_and_counts(prefetch: bool) -> None:
     assert (stats.api_calls, stats.pages) == (3, 3)
 
 
+def three_token_pages(request: httpx.Request) -> httpx.Response:
+    page = int(request.url.params.get("token", "1"))
+    return httpx.Response(200, json={"items": [page * 10], **({"next": str(page + 1)} if page < 3 else {})})
+
+
+@pytest.mark.parametrize("paging", ["link", "token"])
 @pytest.mark.parametrize("prefetch", [False, True])
-def test_a_next_page_is_asked_for_while_this_one_is_read_only_with_prefetch(prefetch: bool) -> None:
-    """With ``prefetch`` (a caller that reads every page) and a Link header, page 2 is requested while the
-    caller still holds page 1; without it, only once page 1 is done. Stopping early cancels the page ahead."""
+def test_a_next_page_is_asked_for_while_this_one_is_read_only_with_prefetch(prefetch: bool, paging: str) -> None:
+    """With ``prefetch`` (a caller that reads every page), page 2 is requested while the caller still holds page
+    1 — from the Link header, or from the token in the body; without it, only once page 1 is done. Stopping
+    early cancels the page ahead."""
     events: list[str] = []
+    paginator: Any = LinkHeader() if paging == "link" else NextPageToken("next", None, "token", in_body=False)
+    selector = RecordSelector() if paging == "link" else RecordSelector(("items",))
 
     def handler(request: httpx.Request) -> httpx.Response:
-        events.append(f"GET page {request.url.params.get('page', '1')}")
-        return three_pages(request)
+        page = request.url.params.get("page" if paging == "link" else "token", "1")
+        events.append(f"GET page {page}")
+        return three_pages(request) if paging == "link" else three_token_pages(request)
 
     async def read(api: ApiClient, stats: ScanStats) -> None:
         first = PageRequest("GET", "https://api.example.test/items", {"per_page": 2})
-        async with contextlib.aclosing(paginate(api, first, LinkHeader(), RecordSelector(), stats, "/items", 10,
+        async with contextlib.aclosing(paginate(api, first, paginator, selector, stats, "/items", 10,
                                                 prefetch=prefetch)) as pages:
             async for page in pages:
                 await asyncio.sleep(0.05)  # decoding the page, say

@@ -152,7 +152,7 @@ class JiraConnector:
         batches: list[pa.RecordBatch] = []
         first = PageRequest("POST", self.url, body=body)
         async with contextlib.aclosing(paginate(self.api, first, _PAGES, _ISSUES, stats, SEARCH,
-                                                self.config.max_pages)) as pages:
+                                                self.config.max_pages, prefetch=True)) as pages:
             async for page in pages:
                 stats.listed += len(page.records)
                 if page.records:
@@ -180,8 +180,8 @@ class JiraConnector:
             else None
         emitted = 0
         first = PageRequest("POST", self.url, body=body)
-        async with contextlib.aclosing(paginate(self.api, first, _PAGES, _ISSUES, stats, SEARCH,
-                                                self.config.max_pages)) as pages:
+        async with contextlib.aclosing(paginate(self.api, first, _PAGES, _ISSUES, stats, SEARCH, self.config.max_pages,
+                                                prefetch=request.limit is None)) as pages:
             async for page in pages:
                 done = False
                 stats.listed += len(page.records)

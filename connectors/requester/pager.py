@@ -5,8 +5,9 @@
   a duplicated answer or an endless loop;
 - a next link to another origin is refused before anything (credentials included) is sent there;
 - every page counts in ``ScanStats.pages``; records are shape-checked by the selector;
-- with ``prefetch`` (for a caller that reads every page) and a paginator that finds the next page in the headers
-  (Link), the next page is requested before this one's body is decoded, so decoding overlaps the network.
+- with ``prefetch`` (for a caller that reads every page) the next page is requested before the caller decodes
+  this one — from the headers (Link) before the body is even parsed, else from the parsed body (a token, a
+  cursor, the records' count) — so decoding overlaps the network.
 
 Rows (``listed``/``rows``) are counted by the caller, which alone knows which listings are table rows."""
 
@@ -45,7 +46,6 @@ async def paginate(api: ApiClient, first: PageRequest, paginator: Paginator, sel
     the filter values in the concrete URL). Close it (``contextlib.aclosing``) when stopping early. ``record_type``:
     the records' wire type, when the paginator reads no body field — then each record keeps only its fields.
     ``prefetch``: the caller reads every page (no early stop), so the next one may be asked for early."""
-    early = prefetch and from_headers(paginator)
     seen = {first.key()}
     request = first
     reply = await api.send(request, stats, route)
@@ -53,17 +53,22 @@ async def paginate(api: ApiClient, first: PageRequest, paginator: Paginator, sel
     try:
         for number in range(1, max_pages + 1):
             stats.pages += 1
-            following = _next(api, paginator, request, reply, [], route, seen, number) if early else None
-            if following is not None and number < max_pages:
-                ahead = asyncio.ensure_future(api.send(following, stats, route))
+            following: PageRequest | None = None
+            known = False  # whether ``following`` is decided yet
+            if prefetch and from_headers(paginator):  # before the body is even parsed
+                following, known = _next(api, paginator, request, reply, [], route, seen, number), True
+                ahead = _ask_ahead(api, following, stats, route, number, max_pages)
             body = api.json(reply, route, records=(selector.path, record_type) if record_type is not None else None)
             try:
                 records = selector.select(body)
             except ShapeError as exc:
                 raise UpstreamError(f"{api.source} returned {exc} for {route}; retry later, or report it if it "
                                     "persists") from exc
+            if prefetch and not known:  # from the body (a token, a cursor, the records' count): before decoding
+                following, known = _next(api, paginator, request, reply, records, route, seen, number), True
+                ahead = _ask_ahead(api, following, stats, route, number, max_pages)
             yield Page(records, reply, number)
-            if not early:
+            if not known:
                 following = _next(api, paginator, request, reply, records, route, seen, number)
             if following is None:
                 return
@@ -80,6 +85,14 @@ async def paginate(api: ApiClient, first: PageRequest, paginator: Paginator, sel
     raise UpstreamError(f"{api.source} listing {route} did not end within {max_pages} pages; the answer would be "
                         "incomplete. Narrow the query (e.g. filter on a column the API can filter), or raise the "
                         "connector's max_pages")
+
+
+def _ask_ahead(api: ApiClient, following: PageRequest | None, stats: ScanStats, route: str, number: int,
+               max_pages: int) -> asyncio.Task[Reply] | None:
+    """The next page's request, sent now while the caller decodes this one (never past ``max_pages``)."""
+    if following is None or number >= max_pages:
+        return None
+    return asyncio.ensure_future(api.send(following, stats, route))
 
 
 def _next(api: ApiClient, paginator: Paginator, request: PageRequest, reply: Reply, records: list[Any], route: str,
