@@ -116,8 +116,9 @@ class ApiClient:
     def __init__(self, source: str, http: httpx.AsyncClient, base_url: str, *, auth: httpx.Auth | None = None,
                  headers: Mapping[str, str] | None = None, errors: ErrorHandler | None = None,
                  concurrency: int = 8, retry: RetryPolicy | None = None, limits: HttpLimits | None = None,
-                 etags: EtagCache | None = None) -> None:
-        self.source = source
+                 etags: EtagCache | None = None, name: str | None = None) -> None:
+        self.source = source  # the app, as messages name it ("GitHub returned ...")
+        self.name = name or source.lower()  # the connector as configured (gh_oss): the label of metrics and progress
         self.http = http
         self.origin = Origin.of(base_url)
         self.auth = auth
@@ -259,7 +260,7 @@ class ApiClient:
         started = time.perf_counter()
         encoding = ""
         stored: Stored | None = None
-        attributes = {"omnisql.connector": self.source.lower(), "http.request.method": method, "url.template": route,
+        attributes = {"omnisql.connector": self.name, "http.request.method": method, "url.template": route,
                       "server.address": self.origin.host}
         with tracing.span("omnisql.upstream", attributes, kind=SpanKind.CLIENT) as span:  # never the URL: values
             async with self.slots:

@@ -22,8 +22,12 @@ NAMES = {"omnisql_queries", "omnisql_query_latency_seconds", "omnisql_upstream_r
 def scrape(demo: dict[str, Any]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     response = httpx.get(f"{demo['http_url']}/metrics", timeout=30)
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    return samples_of(response.text)
+
+
+def samples_of(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(response.text) for sample in family.samples}
+            for family in text_string_to_metric_families(text) for sample in family.samples}
 
 
 def value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
@@ -92,3 +96,30 @@ def test_labels_never_carry_user_input(demo: dict[str, Any]) -> None:
                 assert re.fullmatch(r"[A-Za-z0-9_.+-]{0,40}", label), (sample.name, name, label)
                 if sample.name.startswith("omnisql_"):  # each label from its own closed set
                     assert name in closed and closed[name](label), (sample.name, name, label)
+
+
+def test_upstream_metrics_are_labelled_by_the_connectors_own_name(demo: dict[str, Any], tmp_path: Any,
+                                                                    monkeypatch: Any) -> None:
+    """Two connectors of one type (``github`` and ``gh_oss``) are told apart: the ``connector`` label is the name
+    the tenant config gives, not the app's."""
+    from prometheus_client import generate_latest
+
+    from flight_server.app import start_service
+    from flight_server.config import load_config
+    from flight_server.metrics import PROCESS
+
+    github = demo["sandbox"]["github"]
+    monkeypatch.setenv("GH", github["token"])
+    monkeypatch.setenv("T", "a-token-for-the-test")
+    path = tmp_path / "tenant.yaml"
+    path.write_text(f"connectors:\n  gh_oss: {{type: github, org: {github['org']}, token_env: GH, "
+                    f"base_url: '{github['base_url']}'}}\nprincipals: [{{user: a, token_env: T}}]\n")
+    service = start_service(load_config(path))
+    try:
+        before = samples_of(generate_latest(PROCESS).decode())
+        service.engine.query("SELECT number FROM gh_oss.pull_requests WHERE repo = 'infra-tools'")
+        after = samples_of(generate_latest(PROCESS).decode())
+    finally:
+        service.stop()
+    key = ("omnisql_upstream_requests_total", (("connector", "gh_oss"), ("status", "200")))
+    assert after.get(key, 0.0) - before.get(key, 0.0) >= 1

@@ -68,7 +68,7 @@ class ManifestConnector:
         errors = manifest.errors
         auth = build_auth(config.auth, config.secrets, config.base_url, config.token_url) if config.auth else None
         self.api = ManifestApiClient(
-            manifest.name, http, config.base_url, auth=auth, errors=ManifestErrors(errors),
+            manifest.name, http, config.base_url, auth=auth, errors=ManifestErrors(errors), name=name,
             headers={"Accept": "application/json", "User-Agent": "omnisql/0.1", **manifest.headers},
             concurrency=config.concurrency, limits=config.limits, budgets=manifest.rate_limits,
             retry=RetryPolicy(max_attempts=errors.max_attempts, backoff_s=errors.backoff_s,

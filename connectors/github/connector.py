@@ -79,7 +79,7 @@ class GitHubConnector:
         self.base = config.base_url.rstrip("/")
         etags = EtagCache(scope_of(config.token, config.api_version, self.base), config.etag_cache_bytes)
         self.api = ApiClient("GitHub", http, config.base_url, auth=BearerAuth(config.token), errors=GitHubErrors(),
-                             concurrency=config.concurrency, limits=config.limits, etags=etags, headers={
+                             concurrency=config.concurrency, limits=config.limits, etags=etags, name=name, headers={
                                  "Accept": "application/vnd.github+json", "X-GitHub-Api-Version": config.api_version,
                                  "User-Agent": "omnisql/0.1"})
         self.searches = SearchWindow()  # GitHub's 30 searches a minute per token

@@ -72,7 +72,7 @@ class JiraConnector:
         self.url = config.base_url.rstrip("/") + SEARCH
         self.count_url = config.base_url.rstrip("/") + COUNT
         auth = BearerAuth(config.access_token) if config.access_token else BasicAuth(config.email, config.api_token)
-        self.api = ApiClient("Jira", http, config.base_url, auth=auth,
+        self.api = ApiClient("Jira", http, config.base_url, auth=auth, name=name,
                              errors=RetryAfterErrors(), concurrency=config.concurrency, limits=config.limits,
                              headers={"Accept": "application/json", "User-Agent": "omnisql/0.1"})
         self.wire = issue_wire(config.story_points_field, config.branch_field, config.customer_field)

@@ -65,7 +65,7 @@ class SalesforceConnector:
         self.auth = OAuth2Refresh(OAuth2Grant(
             token_url=config.token_url or f"{base}/services/oauth2/token", client_id=config.client_id,
             client_secret=config.client_secret, grant_type=config.grant, refresh_token=config.refresh_token))
-        self.api = ApiClient("Salesforce", http, base, auth=self.auth, errors=SalesforceErrors(),
+        self.api = ApiClient("Salesforce", http, base, auth=self.auth, errors=SalesforceErrors(), name=name,
                              concurrency=config.concurrency, limits=config.limits,
                              headers={"Accept": "application/json", "User-Agent": "omnisql/0.1",
                                       "Sforce-Query-Options": f"batchSize={config.batch_size}"})
