@@ -24,6 +24,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple, NoReturn
 from urllib.parse import urlsplit
@@ -146,6 +147,7 @@ class DecisionPoint:
         self.mask_key = mask_key
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[Identity, str], _Entry] = OrderedDict()
+        self._asking: dict[tuple[Identity, str], Future[_Entry]] = {}  # questions on their way (single-flight)
         self._client: httpx.Client | None = None
         self._pool: ThreadPoolExecutor | None = None
 
@@ -159,22 +161,61 @@ class DecisionPoint:
                 if entry is not None and entry.expires > now:
                     self._cache.move_to_end((identity, spec.qualified_name))
                     found[spec.qualified_name] = entry
-        missing = [s for s in specs if s.qualified_name not in found]
-        if missing:
+            mine, theirs = self._claim(identity, [s for s in specs if s.qualified_name not in found])
+        if mine:
+            found.update(self._answer(principal, identity, mine))
+        for name, running in theirs.items():  # asked by a concurrent query of the same principal: its answer
             try:
-                fresh = self._ask_all(principal, missing)
+                found[name] = running.result(timeout=self.settings.timeout_s * (1 + len(specs) // WORKERS))
+            except FutureTimeout:
+                self._fail(f"did not answer within {round(self.settings.timeout_s * 1000)} ms", f"{name} unanswered")
+        return [found[s.qualified_name] for s in specs]
+
+    def _claim(self, identity: Identity, missing: Sequence[TableSpec]
+               ) -> tuple[list[tuple[TableSpec, Future[_Entry]]], dict[str, Future[_Entry]]]:
+        """(the questions this call asks, each with the future others may wait on; the ones already on their way).
+        Called under the lock: identical concurrent questions go out once."""
+        mine: list[tuple[TableSpec, Future[_Entry]]] = []
+        theirs: dict[str, Future[_Entry]] = {}
+        for spec in missing:
+            key = (identity, spec.qualified_name)
+            running = self._asking.get(key)
+            if running is not None:
+                theirs[spec.qualified_name] = running
+            else:
+                future: Future[_Entry] = Future()
+                mine.append((spec, future))
+                self._asking[key] = future
+        return mine, theirs
+
+    def _answer(self, principal: Principal, identity: Identity, mine: list[tuple[TableSpec, Future[_Entry]]]
+                ) -> dict[str, _Entry]:
+        """Ask the claimed questions, cache the answers and hand them (or the failure) to whoever waits."""
+        try:
+            try:
+                fresh = self._ask_all(principal, [spec for spec, _ in mine])
             except DecisionPointError as exc:
                 log.warning("policy decision point %s failed: %s", self.settings.shown, exc.detail)
                 raise
-            expires = time.monotonic() + self.settings.cache_ttl_s
+        except BaseException as exc:
+            for _, future in mine:
+                future.set_exception(exc)
+            raise
+        finally:
             with self._lock:
-                for spec, decision in zip(missing, fresh, strict=True):
-                    entry = _Entry(expires, decision, json.dumps(decision_fingerprint(decision)))
-                    found[spec.qualified_name] = self._cache[(identity, spec.qualified_name)] = entry
-                    self._cache.move_to_end((identity, spec.qualified_name))
-                while len(self._cache) > MAX_ENTRIES:
-                    self._cache.popitem(last=False)
-        return [found[s.qualified_name] for s in specs]
+                for spec, _ in mine:
+                    self._asking.pop((identity, spec.qualified_name), None)
+        expires = time.monotonic() + self.settings.cache_ttl_s
+        answered: dict[str, _Entry] = {}
+        with self._lock:
+            for (spec, future), decision in zip(mine, fresh, strict=True):
+                entry = _Entry(expires, decision, json.dumps(decision_fingerprint(decision)))
+                answered[spec.qualified_name] = self._cache[(identity, spec.qualified_name)] = entry
+                self._cache.move_to_end((identity, spec.qualified_name))
+                future.set_result(entry)
+            while len(self._cache) > MAX_ENTRIES:
+                self._cache.popitem(last=False)
+        return answered
 
     def _ask_all(self, principal: Principal, specs: Sequence[TableSpec]) -> list[TableDecision]:
         """Every question at once; all must be answered within the timeout (one round of ``WORKERS`` each)."""

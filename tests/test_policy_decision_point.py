@@ -47,6 +47,7 @@ PRINCIPALS: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
     "dp-hostile": ("hostile", ("developer",), {"team": HOSTILE}),
     "dp-cached": ("cached", ("developer",), {"team": "mobile"}),
     "dp-flip": ("flip", ("developer",), {"team": "mobile"}),
+    "dp-herd": ("herd", ("developer",), {"team": "mobile"}),  # answered after 0.3 s (single-flight)
     "dp-nobody": ("nobody", (), {}),
     **{f"dp-{fault}": (fault, ("developer",), {"team": "mobile"}) for fault in (
         "http500", "notjson", "array", "typo", "subquery", "unknowncolumn", "badmask", "maskcolumn", "slow",
@@ -93,7 +94,7 @@ def decide(question: dict[str, Any]) -> tuple[int, bytes, float]:
                   "github.users": {"allow": True}}.get(table, False)
         if user == "flip" and FLIPPED.is_set() and table == "github.pull_requests":
             result = False
-    return 200, json.dumps({} if result is None else {"result": result}).encode(), 0
+    return 200, json.dumps({} if result is None else {"result": result}).encode(), 0.3 if user == "herd" else 0
 
 
 FLIPPED = threading.Event()
@@ -289,6 +290,22 @@ def test_answers_are_cached_per_principal_and_table(world: World) -> None:
         assert scalar(cached, "SELECT count(*) FROM github.pull_requests") == len(MOBILE_PULLS)
     asked = world.decider.asked("cached")
     assert sorted(asked) == sorted(set(asked)) and "github.pull_requests" in asked  # each table once
+
+
+def test_concurrent_first_queries_ask_each_question_once(world: World) -> None:
+    """Four queries of one principal at once (its concurrency cap), before any answer is cached: the decision
+    point hears each (principal, table) question once (single-flight), and every query gets its answer."""
+    import concurrent.futures
+
+    def count(_: int) -> Any:
+        with flightsql.connect(world.service.uri, db_kwargs={
+                "adbc.flight.sql.authorization_header": "Bearer dp-herd"}) as conn:
+            return scalar(conn, "SELECT count(*) FROM github.pull_requests")
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        counts = list(pool.map(count, range(4)))
+    assert counts == [len(MOBILE_PULLS)] * 4
+    assert world.decider.asked("herd").count("github.pull_requests") == 1
 
 
 def test_a_changed_answer_applies_once_the_cached_one_expires(world: World) -> None:
