@@ -148,9 +148,11 @@ def sandbox() -> Iterator[Any]:
 
 
 @contextlib.contextmanager
-def own_demo(change: Callable[[Any], Any] = lambda config: config) -> Iterator[tuple[Any, Any]]:
-    """A GitHub and Jira sandbox of its own and an in-process demo service over it (its tenant config passed
-    through ``change``), with an admin ADBC connection."""
+def own_demo(change: Callable[[Any, dict[str, Any]], Any] = lambda config, info: config,
+             apps: tuple[str, ...] | None = ("github", "jira")) -> Iterator[tuple[Any, Any]]:
+    """A sandbox of its own and an in-process demo service over it, with an admin ADBC connection. The service
+    connects to the sandbox's ``apps`` (None: every app it serves); its tenant config is passed through
+    ``change`` with the sandbox's info (base URLs and credentials) before it starts."""
     import adbc_driver_flightsql.dbapi as flightsql
 
     from demo.tenant import UNTHROTTLED, demo_config, demo_tokens
@@ -158,8 +160,8 @@ def own_demo(change: Callable[[Any], Any] = lambda config: config) -> Iterator[t
     from sandbox.server import start_sandbox
 
     sandbox = start_sandbox()
-    info = {k: v for k, v in sandbox.info().items() if k in ("github", "jira")}
-    service = start_service(change(demo_config(info, "127.0.0.1", 0, UNTHROTTLED)))
+    info = {k: v for k, v in sandbox.info().items() if apps is None or k in apps}
+    service = start_service(change(demo_config(info, "127.0.0.1", 0, UNTHROTTLED), info))
     conn = flightsql.connect(service.uri, db_kwargs={
         "adbc.flight.sql.authorization_header": f"Bearer {demo_tokens()['token_admin']}"})
     try:

@@ -15,6 +15,7 @@ import pytest
 from connectors.http import HttpLimits
 from connectors.registry import ConnectorConfig
 from tests.answers import adbc_answer, assert_same_answer
+from tests.conftest import own_demo
 from tests.oracle import connect_oracle, oracle_answer
 
 TIMEOUT_S = 1.5
@@ -28,37 +29,26 @@ HOSTILE = ["it's", 'say "hi"', "back\\slash", 'Done" OR status = "To Do', "x\ny\
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[tuple[Any, Any]]:
-    import adbc_driver_flightsql.dbapi as flightsql
+    with own_demo(_every_connector_timing_out, apps=None) as pair:
+        yield pair
 
+
+def _every_connector_timing_out(config: Any, info: dict[str, Any]) -> Any:
+    """GitHub, Jira and Linear (OAuth refresh-token flow), each with a ``TIMEOUT_S`` response timeout."""
     from connectors.declarative.factory import parse
     from connectors.settings import Settings
-    from demo.tenant import UNTHROTTLED, demo_config, demo_tokens
-    from flight_server.app import start_service
-    from sandbox.server import start_sandbox
 
-    sandbox = start_sandbox()
-    info = sandbox.info()
     limits = HttpLimits(response_timeout_s=TIMEOUT_S)
-    config = demo_config(info, "127.0.0.1", 0, UNTHROTTLED)
     linear = info["linear"]
     oauth = parse(Settings("connectors.linear", {
         "manifest": "linear", "base_url": linear["base_url"], "client_id_env": "C", "client_secret_env": "S",
         "refresh_token_env": "R"}, {"C": linear["client_id"], "S": linear["client_secret"],
                                     "R": linear["refresh_token"]}))
     assert config.github is not None and config.jira is not None
-    config = dataclasses.replace(
+    return dataclasses.replace(
         config, github=dataclasses.replace(config.github, limits=limits, etag_cache_bytes=0),
         jira=dataclasses.replace(config.jira, limits=limits),
         connectors=(ConnectorConfig("linear", "manifest", dataclasses.replace(oauth, limits=limits)),))
-    service = start_service(config)
-    conn = flightsql.connect(service.uri, db_kwargs={
-        "adbc.flight.sql.authorization_header": f"Bearer {demo_tokens()['token_admin']}"})
-    try:
-        yield sandbox, conn
-    finally:
-        conn.close()
-        service.stop()
-        sandbox.stop()
 
 
 def _standin(sandbox: Any, app: str) -> Any:

@@ -26,7 +26,7 @@ def test_the_allowance_refuses_past_its_limit_naming_the_key() -> None:
 
 @pytest.fixture(scope="module")
 def small() -> Iterator[Any]:
-    def small_fetches(config: Any) -> Any:
+    def small_fetches(config: Any, info: dict[str, Any]) -> Any:
         return dataclasses.replace(config, limits=dataclasses.replace(config.limits,
                                                                       max_fetch_bytes_per_query=64 * KiB))
 
