@@ -100,6 +100,15 @@ class SandboxLog:
     def faults(self, app: str, **settings: Any) -> None:
         httpx.post(f"{self.urls[app]}/_sandbox/faults", json=settings).raise_for_status()
 
+    @contextlib.contextmanager
+    def slowed(self, app: str, latency_s: float) -> Iterator[None]:
+        """Every request to ``app`` answered ``latency_s`` late inside the block; on time again after it."""
+        self.faults(app, latency_s=latency_s)
+        try:
+            yield
+        finally:
+            self.faults(app, latency_s=0)
+
 
 @pytest.fixture()
 def sandbox_log(demo: dict[str, Any]) -> SandboxLog:

@@ -94,12 +94,8 @@ def test_a_broader_cached_scan_answers_a_narrower_one(engine: Any, sandbox_log: 
 
 
 def test_identical_concurrent_fetches_coalesce(engine: Any, sandbox_log: SandboxLog) -> None:
-    sandbox_log.faults("jira", latency_s=0.3)
-    try:
-        with concurrent.futures.ThreadPoolExecutor(6) as pool:
-            answers = list(pool.map(lambda _: query(engine, LISTING, 60_000)[0], range(6)))
-    finally:
-        sandbox_log.faults("jira", latency_s=0.0)
+    with sandbox_log.slowed("jira", 0.3), concurrent.futures.ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: query(engine, LISTING, 60_000)[0], range(6)))
     assert len({tuple(rows(a.table)) for a in answers}) == 1
     pages = searches(sandbox_log)
     single, _ = query(engine, LISTING.replace("'MOB'", "'WEB'"), 0)  # one uncached listing, for scale

@@ -146,11 +146,8 @@ def spawn(demo: dict[str, Any], *args: str) -> pexpect.spawn:
 @pytest.fixture()
 def slow_jira(sandbox_log: SandboxLog) -> Iterator[None]:
     """Every Jira request of the sandbox answers after 1.5 s (a query of a few pages takes seconds)."""
-    sandbox_log.faults("jira", latency_s=1.5)
-    try:
+    with sandbox_log.slowed("jira", 1.5):
         yield
-    finally:
-        sandbox_log.faults("jira", latency_s=0)
 
 
 def last_logged(demo: dict[str, Any]) -> dict[str, Any]:

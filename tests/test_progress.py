@@ -26,11 +26,8 @@ ACTION = "omnisql.QueryProgress"
 
 @pytest.fixture()
 def slow_jira(sandbox_log: SandboxLog) -> Iterator[None]:
-    sandbox_log.faults("jira", latency_s=0.6)
-    try:
+    with sandbox_log.slowed("jira", 0.6):
         yield
-    finally:
-        sandbox_log.faults("jira", latency_s=0)
 
 
 def progress(demo: dict[str, Any], token: str, body: bytes) -> dict[str, Any]:
