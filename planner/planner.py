@@ -500,12 +500,17 @@ def _columns_by_pattern(tree: exp.Expr, visible: Catalog) -> dict[int, set[str]]
         select = columns.find_ancestor(exp.Select)
         if select is None:
             continue
-        for source in [select.args.get("from_"), *(select.args.get("joins") or [])]:
-            table = source.this if source is not None else None
+        for table in _sources(select):
             if isinstance(table, exp.Table) and SCAN_TAG in table.meta:
                 names = [c.name for c in visible.lookup(table.db, table.name).columns]
                 chosen.setdefault(table.meta[SCAN_TAG], set()).update(_chosen_by(columns.this, names))
     return chosen
+
+
+def _sources(select: exp.Select) -> list[exp.Expr]:
+    """What the SELECT reads from: its FROM source, then each JOIN's, in order."""
+    clauses = [select.args.get("from_"), *(select.args.get("joins") or [])]
+    return [clause.this for clause in clauses if clause is not None]
 
 
 def _chosen_by(pattern: exp.Expr, names: list[str]) -> list[str]:
@@ -624,9 +629,8 @@ def _views_under(star: exp.Star, select: exp.Select, steps: dict[int, ScanStep])
     """The scans whose views a star of ``select`` covers; None if it covers anything else."""
     qualifier = star.parent.table.lower() if isinstance(star.parent, exp.Column) else ""
     covered = []
-    for source in [select.args.get("from_"), *(select.args.get("joins") or [])]:
-        node = source.this if source is not None else None
-        if qualifier and not (isinstance(node, exp.Expr) and node.alias_or_name.lower() == qualifier):
+    for node in _sources(select):
+        if qualifier and node.alias_or_name.lower() != qualifier:
             continue
         if not isinstance(node, exp.Table) or SCAN_TAG not in node.meta:
             return None

@@ -192,12 +192,10 @@ class DecisionPoint:
                 ) -> dict[str, _Entry]:
         """Ask the claimed questions, cache the answers and hand them (or the failure) to whoever waits."""
         try:
-            try:
-                fresh = self._ask_all(principal, [spec for spec, _ in mine])
-            except DecisionPointError as exc:
-                log.warning("policy decision point %s failed: %s", self.settings.shown, exc.detail)
-                raise
+            fresh = self._ask_all(principal, [spec for spec, _ in mine])
         except BaseException as exc:
+            if isinstance(exc, DecisionPointError):
+                log.warning("policy decision point %s failed: %s", self.settings.shown, exc.detail)
             for _, future in mine:
                 future.set_exception(exc)
             raise
