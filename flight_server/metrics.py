@@ -76,10 +76,15 @@ def _label(value: object, known: set[str] | None = None, fallback: str = "other"
     return text if text.replace("_", "").replace("-", "").isalnum() and len(text) <= 40 else fallback
 
 
+_MEASURED = frozenset({"omnisql.query", "omnisql.upstream"})
+
+
 class MetricsFromSpans(SpanProcessor):
     """Turns finished ``omnisql.query`` and ``omnisql.upstream`` spans into counters and histograms."""
 
     def on_end(self, span: ReadableSpan) -> None:
+        if span.name not in _MEASURED:  # most spans (plan, scan, duckdb, security) are not metrics
+            return
         attrs = span.attributes or {}
         seconds = ((span.end_time or 0) - (span.start_time or 0)) / 1e9
         if span.name == "omnisql.query":

@@ -37,29 +37,44 @@ class TracingError(Exception):
 
 
 class _Dispatch(SpanProcessor):
-    """Processors that come and go while the provider lives (the SDK's own list only grows)."""
+    """Processors that come and go while the provider lives (the SDK's own list only grows). Every span of every
+    query passes through here, so the lists are tuples replaced on change (no copy per span), and ``on_start``
+    goes only to the processors that define one."""
 
     def __init__(self) -> None:
-        self.processors: list[SpanProcessor] = []
+        self.processors: tuple[SpanProcessor, ...] = ()
+        self.starters: tuple[SpanProcessor, ...] = ()
         self.lock = threading.Lock()
 
+    def add(self, processor: SpanProcessor) -> None:
+        with self.lock:
+            self._set((*self.processors, processor))
+
+    def remove(self, processor: SpanProcessor) -> None:
+        with self.lock:
+            self._set(tuple(p for p in self.processors if p is not processor))
+
+    def _set(self, processors: tuple[SpanProcessor, ...]) -> None:
+        self.processors = processors
+        self.starters = tuple(p for p in processors if type(p).on_start is not SpanProcessor.on_start)
+
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        for processor in list(self.processors):
+        for processor in self.starters:
             processor.on_start(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
-        for processor in list(self.processors):
+        for processor in self.processors:
             try:
                 processor.on_end(span)
             except Exception:  # an exporter's failure never fails a query
                 log.warning("span processor %s failed", type(processor).__name__, exc_info=True)
 
     def shutdown(self) -> None:
-        for processor in list(self.processors):
+        for processor in self.processors:
             processor.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return all(p.force_flush(timeout_millis) for p in list(self.processors))
+        return all(p.force_flush(timeout_millis) for p in self.processors)
 
 
 class _Collector(SpanProcessor):
@@ -71,7 +86,7 @@ class _Collector(SpanProcessor):
         self.lock = threading.Lock()
 
     def on_end(self, span: ReadableSpan) -> None:
-        if span.context is None:
+        if not self.watched or span.context is None:  # nobody watching: nothing to format or lock
             return
         trace_id = format(span.context.trace_id, "032x")
         with self.lock:
@@ -132,14 +147,11 @@ def _exporter_processor(kind: str) -> SpanProcessor:
 
 
 def add_processor(processor: SpanProcessor) -> None:
-    with _dispatch.lock:
-        _dispatch.processors.append(processor)
+    _dispatch.add(processor)
 
 
 def remove_processor(processor: SpanProcessor) -> None:
-    with _dispatch.lock:
-        if processor in _dispatch.processors:
-            _dispatch.processors.remove(processor)
+    _dispatch.remove(processor)
 
 
 def collected(trace_id: str) -> AbstractContextManager[list[ReadableSpan]]:
