@@ -43,6 +43,11 @@ from core.types import ScanStats
 __all__ = ["ApiClient", "HttpLimits", "RetryPolicy", "new_http_client", "reset_in_s"]
 
 log = logging.getLogger("omnisql.connectors")
+# httpx logs every request's full URL at INFO ("HTTP Request: GET .../users/ana-silva", a search's q=, a SOQL
+# query's literals) and httpcore every response's headers at DEBUG: filter values, row values and upstream
+# cookies. Our own lines name route templates; theirs stay quiet below WARNING whatever OMNISQL_LOG_LEVEL says.
+for _library in ("httpx", "httpcore"):
+    logging.getLogger(_library).setLevel(logging.WARNING)
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MIN_ECHO = 8  # request values at least this long are scrubbed from upstream messages (JQL, logins, ...)

@@ -96,9 +96,11 @@ def _reject_table_functions(tree: exp.Expr) -> None:
                                "(GetTables), VALUES lists, UNNEST of a list, or range() / generate_series()")
 
 
-def base_tables(tree: exp.Expr, catalog: Catalog, default_schema: str | None = None) -> list[exp.Table]:
-    """Tag every reference to a catalog table with ``meta[SCAN_TAG] = i`` (CTE references are skipped)."""
-    cte_names = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+def base_tables(tree: exp.Expr, catalog: Catalog, default_schema: str | None = None,
+                shown: Catalog | None = None) -> list[exp.Table]:
+    """Tag every reference to a catalog table with ``meta[SCAN_TAG] = i`` (CTE references are skipped).
+    ``shown``: the tables an unknown name's error may list (the asking principal's visible catalog; default
+    ``catalog``), so a message never names a table its reader may not see."""
     tables: list[exp.Table] = []
     for node in tree.find_all(exp.Table):
         if not node.name or isinstance(node.this, exp.Func):
@@ -107,19 +109,47 @@ def base_tables(tree: exp.Expr, catalog: Catalog, default_schema: str | None = N
         if node.catalog and node.catalog.lower() != CATALOG_NAME:
             raise InvalidQuery(f"unknown catalog {node.catalog}; the only catalog is {CATALOG_NAME}")
         if not schema:
-            if node.name.lower() in cte_names:
+            if node.name.lower() in _ctes_in_scope(node):
                 continue
             spec = catalog.resolve_unqualified(node.name, default_schema)
             if spec is None:
                 raise InvalidQuery(f"unknown table {node.name}; write it with its schema, e.g. "
-                                   f"{', '.join(f'{s}.{t}' for s, t in sorted(catalog.tables))}")
+                                   f"{_table_names(shown or catalog)}")
             node.set("db", exp.to_identifier(spec.schema_name))
-        catalog.lookup(node.db, node.name)
+        if (node.db.lower(), node.name.lower()) not in catalog.tables:
+            raise InvalidQuery(f"unknown table {node.db}.{node.name}; available tables: "
+                               f"{_table_names(shown or catalog)}")
         node.set("catalog", None)
         node.meta[SCAN_TAG] = len(tables)
         tables.append(node)
     _strip_schema_from_columns(tree, catalog)
     return tables
+
+
+def _table_names(catalog: Catalog) -> str:
+    return ", ".join(f"{s}.{t}" for s, t in sorted(catalog.tables)) or "none"
+
+
+def _ctes_in_scope(node: exp.Expr) -> set[str]:
+    """The CTE names a table reference at ``node`` can mean, as DuckDB binds them: the CTEs of every enclosing
+    WITH — inside a WITH's own definitions only the earlier ones (and the definition itself when RECURSIVE). A
+    name that only matches a CTE elsewhere in the query (another subquery's, a later sibling's) is not a CTE
+    reference: DuckDB would look it up in its own catalog (``pg_settings``, ``duckdb_databases``, ...), so it
+    must resolve against ours like any other table name."""
+    names: set[str] = set()
+    inner, child, parent = node, node, node.parent  # parent ← child ← inner on the path up from ``node``
+    while parent is not None:
+        with_ = parent.args.get("with_") or parent.args.get("with")
+        if isinstance(with_, exp.With):
+            ctes = [c for c in with_.expressions if isinstance(c, exp.CTE)]
+            if child is with_:  # inside one of this WITH's definitions: ``inner`` is that one
+                position = next((i for i, c in enumerate(ctes) if c is inner), len(ctes))
+                visible = ctes[:position + 1] if with_.args.get("recursive") else ctes[:position]
+            else:
+                visible = ctes
+            names.update(c.alias_or_name.lower() for c in visible)
+        inner, child, parent = child, parent, parent.parent
+    return names
 
 
 def _strip_schema_from_columns(tree: exp.Expr, catalog: Catalog) -> None:

@@ -151,15 +151,15 @@ class Planner:
         tree = parse_query(sql)
         check_count(tree, params)
         if DESCRIBE_TARGET in tree.meta:
-            tree = self._described(tree.meta[DESCRIBE_TARGET], default_schema, principal)
-        tagged = base_tables(tree, self.catalog, default_schema)
-        specs = {node.meta[SCAN_TAG]: self.catalog.lookup(node.db, node.name) for node in tagged}
+            tree = self._described(tree.meta[DESCRIBE_TARGET], default_schema, principal, scope)
         policy = self.policy if principal is not None else ALLOW_ALL
+        visible = self._visible_catalog(principal, scope) if policy is not ALLOW_ALL else self.catalog
+        tagged = base_tables(tree, self.catalog, default_schema, visible)
+        specs = {node.meta[SCAN_TAG]: self.catalog.lookup(node.db, node.name) for node in tagged}
         decisions = {i: decision_for(policy, principal or _NOBODY, spec) for i, spec in specs.items()}
         for decision in decisions.values():
             decision.require()
         check_denied_columns(tree, tagged, decisions, specs)
-        visible = self._visible_catalog(principal, scope) if policy is not ALLOW_ALL else self.catalog
         qualified = qualify_query(tree, visible)
         conditions, edges = _collect_conditions(_merged(qualified))
         tables = []
@@ -173,15 +173,18 @@ class Planner:
             used.setdefault(index, set()).update(names)
         return _Analysis(tree, tables, conditions, edges, used, decisions)
 
-    def _described(self, target: tuple[str | None, str], default_schema: str | None, principal: Principal | None
-                   ) -> exp.Expr:
+    def _described(self, target: tuple[str | None, str], default_schema: str | None, principal: Principal | None,
+                   scope: str = "") -> exp.Expr:
         """``DESCRIBE t``: the table resolved like in a query (unknown: INVALID_QUERY; denied:
         ENTITLEMENT_DENIED), then its columns from ``information_schema``."""
         schema, name = target
-        spec = self.catalog.lookup(schema, name) if schema else self.catalog.resolve_unqualified(name, default_schema)
+        spec = self.catalog.tables.get((schema.lower(), name.lower())) if schema \
+            else self.catalog.resolve_unqualified(name, default_schema)
         if spec is None:
-            raise InvalidQuery(f"unknown table {name}; write it with its schema, e.g. "
-                               f"{', '.join(f'{s}.{t}' for s, t in sorted(self.catalog.tables))}")
+            shown = self._visible_catalog(principal, scope) if principal is not None else self.catalog
+            listed = ", ".join(f"{s}.{t}" for s, t in sorted(shown.tables)) or "none"
+            raise InvalidQuery(f"unknown table {schema}.{name}; available tables: {listed}" if schema else
+                               f"unknown table {name}; write it with its schema, e.g. {listed}")
         if principal is not None:
             decision_for(self.policy, principal, spec).require()
         return describe_query(spec.schema_name, spec.name)

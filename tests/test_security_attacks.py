@@ -1,0 +1,90 @@
+"""Attacks by an authenticated but malicious principal, each one a leak that was found and fixed: the test is the
+attack, run through the real clients against the demo server (policy: demo/tenant.py), asserting it is blocked."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import adbc_driver_flightsql.dbapi as flightsql
+import httpx
+import pyarrow as pa
+import pytest
+
+import connectors.http  # noqa: F401  (importing it is what quiets the HTTP libraries' loggers)
+
+
+def connect(demo: dict[str, Any], token: str) -> Any:
+    return flightsql.connect(demo["flight_uri"], db_kwargs={"adbc.flight.sql.authorization_header": f"Bearer {token}"})
+
+
+@pytest.fixture()
+def qa(demo: dict[str, Any]) -> Iterator[Any]:
+    conn = connect(demo, demo["tokens"]["token_qa"])
+    yield conn
+    conn.close()
+
+
+def run(conn: Any, sql: str) -> pa.Table:
+    with conn.cursor() as cur:
+        cur.execute(sql)
+        return cur.fetch_arrow_table()
+
+
+# -- DuckDB's own catalog through a CTE's name --------------------------------------------------------------------
+# A table named like a CTE was taken for a CTE reference wherever it stood, so naming a CTE in one subquery let the
+# same name elsewhere through to DuckDB, which resolved it in its own catalog (settings, databases, views).
+OUT_OF_SCOPE_CTES = [
+    "SELECT b.* FROM (WITH pg_settings AS (SELECT 1 AS x) SELECT * FROM pg_settings) a, pg_settings b",
+    "SELECT b.path FROM (WITH duckdb_databases AS (SELECT 1 AS x) SELECT * FROM duckdb_databases) a, "
+    "duckdb_databases b",
+    "WITH a AS (SELECT * FROM pg_settings), pg_settings AS (SELECT 1 AS x) SELECT * FROM a",  # a later sibling
+    # not RECURSIVE: its own name inside is not itself
+    "WITH pg_settings AS (SELECT 1 AS x UNION ALL SELECT 1 FROM pg_settings) SELECT * FROM pg_settings",
+    "(WITH pg_settings AS (SELECT 1 AS x) SELECT x FROM pg_settings) UNION ALL (SELECT 1 FROM pg_settings)",
+    "SELECT (SELECT count(*) FROM duckdb_views) FROM (WITH duckdb_views AS (SELECT 1 AS x) SELECT x FROM duckdb_views)",
+]
+
+
+@pytest.mark.parametrize("sql", OUT_OF_SCOPE_CTES, ids=[f"cte-{i}" for i in range(len(OUT_OF_SCOPE_CTES))])
+def test_a_cte_name_outside_its_scope_is_a_table_name_like_any_other(qa: Any, sql: str) -> None:
+    with pytest.raises(flightsql.ProgrammingError, match="INVALID_QUERY: unknown table (pg_settings|duckdb_)"):
+        run(qa, sql)
+
+
+def test_ctes_in_scope_still_work(qa: Any) -> None:
+    assert run(qa, "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 3) "
+                   "SELECT count(*) FROM t").column(0)[0].as_py() == 3
+    assert run(qa, "WITH a AS (SELECT 1 AS x), b AS (SELECT x FROM a) SELECT count(*) FROM b "
+                   "WHERE x IN (SELECT x FROM a) UNION ALL SELECT count(*) FROM a").column(0).to_pylist() == [1, 1]
+    assert run(qa, "WITH issues AS (SELECT 1 AS x) SELECT count(*) FROM issues").column(0)[0].as_py() == 1
+
+
+# -- table names in error messages --------------------------------------------------------------------------------
+# "unknown table" listed every table of the catalog, so one typo showed QA the tables its policy hides from GetTables
+# and information_schema (salesforce.*, linear.*, github.commits, ...).
+@pytest.mark.parametrize("sql", ["SELECT * FROM nothere", "SELECT * FROM github.nothere", "DESCRIBE nothere",
+                                 "DESCRIBE github.nothere", "SELECT * FROM jira.issues j, nothere n"])
+def test_an_unknown_table_names_only_tables_the_principal_may_read(demo: dict[str, Any], qa: Any, sql: str) -> None:
+    listing = "SELECT table_schema || '.' || table_name FROM information_schema.tables"
+    with connect(demo, demo["tokens"]["token_admin"]) as admin:
+        every = set(run(admin, listing).column(0).to_pylist())
+    visible = set(run(qa, listing).column(0).to_pylist())
+    assert visible and every - visible
+    with pytest.raises(flightsql.ProgrammingError, match="INVALID_QUERY: unknown table") as raised:
+        run(qa, sql)
+    message = str(raised.value)
+    assert all(table in message for table in visible), message
+    assert not [table for table in every - visible if table in message], message
+
+
+# -- the HTTP libraries' own request lines ------------------------------------------------------------------------
+# httpx logs each request's full URL at INFO ("HTTP Request: GET http://.../users/ana-silva"): row values (bind
+# join keys), search strings and SOQL literals in OmniSQL's log, which promises route templates only.
+def test_http_libraries_log_no_url_below_warning(demo: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    with httpx.Client() as client:
+        client.get(f"{demo['http_url']}/healthz", params={"q": "secret-filter-value"})
+    assert not [r for r in caplog.records if "secret-filter-value" in r.getMessage()]
+    assert not [r for r in caplog.records if r.name.startswith(("httpx", "httpcore")) and r.levelno < logging.WARNING]
