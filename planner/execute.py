@@ -298,7 +298,11 @@ class Executor:
             ctx.counters.security_ms += (time.perf_counter() - secured) * 1000
         if step.binding is None and step.limit is None and set(kinds) == {"full"}:  # what the API lists, for estimates
             pushed = tuple(c.predicate for c in step.pushed)
-            self.estimator.scoped(ctx.scope).statistics.record(step.spec, pushed, stats.listed)
+            # Under a row filter, only the rows it lets through: the API's own count includes rows the principal
+            # may not see, and EXPLAIN's est_rows would hand it back (an exact count of hidden rows per pushed
+            # condition). The principal can count what it sees anyway.
+            listed = stats.listed if step.row_filter is None else min(stats.listed, table.num_rows)
+            self.estimator.scoped(ctx.scope).statistics.record(step.spec, pushed, listed)
         fetch = next(iter(kinds)) if len(kinds) == 1 else ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
         return StepResult(table, stats, (time.perf_counter() - started) * 1000, strategy, keys, hits, fetch)
 

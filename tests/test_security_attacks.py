@@ -88,3 +88,49 @@ def test_http_libraries_log_no_url_below_warning(demo: dict[str, Any], caplog: p
         client.get(f"{demo['http_url']}/healthz", params={"q": "secret-filter-value"})
     assert not [r for r in caplog.records if "secret-filter-value" in r.getMessage()]
     assert not [r for r in caplog.records if r.name.startswith(("httpx", "httpcore")) and r.levelno < logging.WARNING]
+
+
+# -- a row filter the API cannot enforce: counts of the rows it hides ---------------------------------------------
+# The planner learned how many rows the API listed per pushed condition (to estimate pages and calls) and EXPLAIN
+# showed it as est_rows: under a row filter that stays local, that count included the rows the filter hides, so a
+# query and an EXPLAIN counted hidden rows for any condition the API takes.
+LOCAL_FILTER_POLICY = {"default": "deny", "rules": [
+    {"name": "admins", "match": {"roles": ["admin"]}, "tables": ["*"]},
+    {"name": "small mobile pull requests", "match": {"roles": ["developer"]}, "tables": ["github.pull_requests"],
+     "row_filter": "team_id = :user.team AND additions < 60"},
+]}
+
+
+@pytest.fixture(scope="module")
+def local_filter() -> Iterator[dict[str, Any]]:
+    """An in-process service over a sandbox of its own whose developers' row filter is partly local."""
+    import dataclasses
+
+    from demo.tenant import MASK_KEY, UNTHROTTLED, demo_config, demo_tokens
+    from flight_server.app import start_service
+    from sandbox.server import start_sandbox
+    from security.policy import parse_policy
+
+    sandbox = start_sandbox()
+    info = {k: v for k, v in sandbox.info().items() if k in ("github", "jira")}
+    config = dataclasses.replace(demo_config(info, "127.0.0.1", 0, UNTHROTTLED),
+                                 policy=parse_policy(LOCAL_FILTER_POLICY, MASK_KEY))
+    service = start_service(config)
+    try:
+        yield {"flight_uri": service.uri, "tokens": demo_tokens()}
+    finally:
+        service.stop()
+        sandbox.stop()
+
+
+def test_estimates_never_count_rows_a_local_row_filter_hides(local_filter: dict[str, Any]) -> None:
+    condition = "FROM github.pull_requests WHERE status = 'open'"
+    with connect(local_filter, local_filter["tokens"]["token_admin"]) as admin:
+        everything = run(admin, f"SELECT count(*) {condition} AND team_id = 'mobile'").column(0)[0].as_py()
+    with connect(local_filter, local_filter["tokens"]["token_dev"]) as dev:
+        seen = run(dev, f"SELECT count(*) {condition}").column(0)[0].as_py()
+        assert 0 < seen < everything  # the filter hides some of the listed rows
+        for explain in ("EXPLAIN", "EXPLAIN ANALYZE"):
+            plan = run(dev, f"{explain} SELECT number {condition}").to_pylist()[0]
+            assert plan["local"] and "additions" in plan["local"]
+            assert plan["est_rows"] <= seen, (explain, plan["est_rows"], seen, everything)
