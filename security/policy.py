@@ -144,6 +144,11 @@ class Policy:
                         raise PolicyError(f"policy rule {rule.name!r}: a {mask.kind} mask cannot apply to "
                                           f"{spec.qualified_name}.{column} ({spec.column(column).type}); use "
                                           "redact, null or deny")
+            if len(matched) > 1:  # a rule over several tables may mask columns only some have, but not none
+                nowhere = set(rule.masks) - {c.name for spec in matched for c in spec.columns}
+                if nowhere:
+                    raise PolicyError(f"policy rule {rule.name!r}: masks name {sorted(nowhere)}, which none of its "
+                                      f"tables ({', '.join(s.qualified_name for s in matched)}) has")
             keyed = [c for c, m in rule.masks.items() if m is not None and m.kind in ("hash", "email")]
             if keyed and len(self.mask_key) < MIN_KEY_BYTES:
                 raise PolicyError(f"policy rule {rule.name!r}: hash/email masks ({', '.join(sorted(keyed))}) need a "
