@@ -3,6 +3,7 @@ Arrow compute. The only per-row Python is the JSON parse itself; everything afte
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +13,9 @@ import pyarrow.compute as pc
 
 from core.errors import UpstreamError
 
-__all__ = ["WireField", "decode_page", "map_values", "wire_type"]
+__all__ = ["WireField", "decode_failure", "decode_page", "map_values", "wire_type"]
+
+_TARGET_TYPE = re.compile(r"(?:tried to convert to|as a scalar of type) ([a-z0-9_]+(?:\[[^\]']*\])?)")
 
 
 @dataclass(frozen=True)
@@ -80,8 +83,15 @@ def decode_page(items: list[Any], schema: pa.Schema, fields: Mapping[str, WireFi
                 for name in schema.names if name in fields}
     except (pa.ArrowException, TypeError, ValueError) as exc:
         raise UpstreamError(f"{source} returned records that do not match its API contract "
-                            f"({type(exc).__name__}: {str(exc)[:120]}); retry later, or report it if it persists"
-                            ) from exc
+                            f"({decode_failure(exc)}); retry later, or report it if it persists") from exc
+
+
+def decode_failure(exc: BaseException) -> str:
+    """What went wrong turning upstream records into Arrow, for an error message: the exception's kind and the
+    type a value did not fit, never Arrow's own text, which quotes the value (``Could not convert 'ana@x.io'
+    ...``): a value of a row the principal's row filter hides, or of a column masked or denied for it."""
+    found = _TARGET_TYPE.findall(str(exc))  # the last: Arrow names the type after the value it quotes
+    return f"{type(exc).__name__}: a value that is not {found[-1]}" if found else type(exc).__name__
 
 
 def map_values(keys: pa.Array, mapping: Mapping[str, str | None]) -> pa.Array:

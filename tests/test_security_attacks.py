@@ -150,3 +150,33 @@ def test_a_mask_no_table_of_its_rule_has_fails_start_up(column: str) -> None:
         policy.validate([PULL_REQUESTS, USERS])
     fine = parse_policy({"rules": [{"name": "people", "tables": ["github.*"], "masks": {"email": "redact"}}]}, b"")
     fine.validate([PULL_REQUESTS, USERS])  # users has it, pull_requests does not: fine
+
+
+# -- upstream records that do not decode: Arrow quotes the value ---------------------------------------------------
+# A record whose field does not fit its column failed with Arrow's own message in the client's UPSTREAM_ERROR
+# ("Could not convert 'ana@corp.example' with type str ..."): records are decoded before the row filter and the
+# masks, so the value quoted could be a hidden row's, or a masked or denied column's.
+SECRET = "ana.silva@private.example"
+BAD_RECORDS = [
+    [{"id": 1, "created_at": "2026-01-01T00:00:00Z"}, {"id": SECRET, "created_at": "2026-01-01T00:00:00Z"}],
+    [{"id": 1, "created_at": SECRET}],
+    [{"id": 1, "created_at": f"tried to convert to {SECRET}"}],
+]
+
+
+@pytest.mark.parametrize("records", BAD_RECORDS, ids=["number", "timestamp", "crafted"])
+def test_records_that_do_not_decode_never_quote_their_values(records: list[Any]) -> None:
+    from connectors.declarative.decode import decode_records
+    from connectors.declarative.manifest import ColumnDef
+    from connectors.decode import WireField, decode_page
+    from core.errors import UpstreamError
+
+    schema = pa.schema([("pr_id", pa.int64()), ("created_at", pa.timestamp("us", tz="UTC"))])
+    fields = {"pr_id": WireField(("id",)), "created_at": WireField(("created_at",), "timestamp")}
+    with pytest.raises(UpstreamError, match="do not match its API contract") as raised:
+        decode_page(records, schema, fields, "GitHub")
+    assert "private.example" not in str(raised.value) and "ArrowInvalid" in str(raised.value)
+    columns = [ColumnDef("id", "integer", ("id",)), ColumnDef("created_at", "timestamp", ("created_at",))]
+    with pytest.raises(UpstreamError, match="do not match its manifest's columns") as raised:
+        decode_records(records, columns, "Linear")
+    assert "private.example" not in str(raised.value) and "ArrowInvalid" in str(raised.value)

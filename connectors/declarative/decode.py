@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectors.declarative.manifest import ColumnDef
+from connectors.decode import decode_failure
 from core.errors import UpstreamError
 
 __all__ = ["decode_records"]
@@ -89,5 +90,5 @@ def decode_records(records: Sequence[Any], columns: Sequence[ColumnDef], source:
         return out
     except (pa.ArrowException, TypeError, ValueError, AttributeError) as exc:
         raise UpstreamError(f"{source} returned records that do not match its manifest's columns "
-                            f"({type(exc).__name__}: {str(exc)[:120]}); check the manifest's paths and types, or "
+                            f"({decode_failure(exc)}); check the manifest's paths and types, or "
                             "retry later") from exc

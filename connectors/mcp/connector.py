@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
+from connectors.decode import decode_failure
 from connectors.filtering import filter_batch
 from connectors.mcp.schema import McpTable, table_for_tool
 from core.errors import SourceTimeout, UpstreamError
@@ -207,7 +208,7 @@ class McpConnector:
                                else schema.field(n).type).cast(schema.field(n).type) for n in schema.names]
         except (pa.ArrowException, TypeError, ValueError) as exc:
             raise UpstreamError(f"MCP server {self.name}: tool {table.tool} returned values of the wrong type "
-                                f"({str(exc)[:100]})") from exc
+                                f"({decode_failure(exc)})") from exc
         batch = filter_batch(pa.RecordBatch.from_arrays(arrays, schema=schema), request.row_filters)
         out = table.spec.schema_for(request.columns)
         return pa.RecordBatch.from_arrays([batch.column(n) for n in out.names], schema=out)
