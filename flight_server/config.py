@@ -121,6 +121,11 @@ def read_document(path: str | Path) -> Document:
         doc = tenant_schema.read_document(Path(path).read_text())
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:  # a binary file, or one saved as Latin-1 / UTF-16
+        text = Path(path).read_bytes()[:exc.start]
+        line, column = text.count(b"\n") + 1, exc.start - (text.rfind(b"\n") + 1) + 1
+        raise ConfigError(f"{path}:{line}:{column}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); save the "
+                          "file as UTF-8") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)

@@ -200,3 +200,13 @@ def test_the_example_is_clean_and_covers_the_sandbox(monkeypatch: pytest.MonkeyP
     connectors = read_document(example).data["connectors"]
     assert connectors["github"]["repo_teams"] == dict(REPOS)
     assert set(connectors["jira"]["project_teams"]) == {i.project for i in build_seed().issues}
+
+
+@pytest.mark.parametrize(("data", "where", "byte"), [(b"tenant: acme\n# caf\xe9\n", "2:6", "0xe9"),
+                                                     (b"\xff\xfetenant: acme\n", "1:1", "0xff")])
+def test_a_file_that_is_not_utf8_names_its_first_bad_byte(tmp_path: Path, data: bytes, where: str, byte: str) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_bytes(data)  # a Latin-1 editor's file, a UTF-16 one: a sentence, not a UnicodeDecodeError
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == f"{path}:{where}: not UTF-8 text (byte {byte}); save the file as UTF-8"
