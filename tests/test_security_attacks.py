@@ -189,3 +189,19 @@ def test_records_that_do_not_decode_never_quote_their_values(records: list[Any])
     with pytest.raises(UpstreamError, match="do not match its manifest's columns") as raised:
         decode_records(records, columns, "Linear")
     assert "private.example" not in str(raised.value) and "ArrowInvalid" in str(raised.value)
+
+
+# -- a manifest's query-language fragment filled twice -------------------------------------------------------------
+# ``title {op} ({values})`` was filled by one replace after another, so a value reading "{value}" was filled again
+# with the quoted first value: quotes inside quotes, and the rest of the value outside any quotes, as query text of
+# the upstream's own language (sent with the connector's credentials).
+@pytest.mark.parametrize("hostile", ['x{value}) OR (private = true', "{value}", "{values}", "{op}"])
+def test_a_fragment_value_is_never_a_placeholder(hostile: str) -> None:
+    from connectors.declarative.manifest import FilterDef, RequestDef, TableDef
+    from connectors.declarative.options import build_options
+    from core.types import Predicate
+
+    table = TableDef("t", RequestDef("/s"), (), filters=(
+        FilterDef("title", frozenset({"=", "IN"}), "fragment", "title {op} ({values})"),))
+    options = build_options(table, [Predicate("title", "IN", (hostile, "y"))], {"quote": '"', "escape": "\\"})
+    assert options.fragments == [f'title IN ("{hostile}", "y")']

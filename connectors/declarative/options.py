@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -141,15 +142,19 @@ def _quote(value: Any, language: Mapping[str, str]) -> str:
     return quote + text.replace(quote, (escape or quote) + quote) + quote
 
 
+_PLACEHOLDER = re.compile(r"\{(op|values|value)\}")
+
+
 def _fragment(spec: FilterDef, predicate: Predicate, language: Mapping[str, str]) -> str | None:
     """``"{column} {op} {value}"``-style template; ``{values}`` is the quoted, comma-joined IN list."""
     values = [_quote(format_value(v, spec.value_format), language) for v in predicate.values]
     op = {"IN": "IN", **_QL_OPS}.get(predicate.op)
     if op is None:
         return None
-    template = str(spec.arg)
-    return template.replace("{op}", op).replace("{values}", ", ".join(values)).replace(
-        "{value}", values[0] if values else "")
+    # one pass over the template: a value that reads "{value}" is text, never a placeholder filled again (a
+    # second pass put a quoted value inside the quotes around it, leaving the rest of it outside any quotes)
+    filled = {"op": op, "values": ", ".join(values), "value": values[0] if values else ""}
+    return _PLACEHOLDER.sub(lambda m: filled[m.group(1)], str(spec.arg))
 
 
 def _scalar_or_list(spec: FilterDef, predicate: Predicate) -> Any:
