@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import codecs
+import contextlib
+import io
 import json
 import logging
 import os
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 from clients.serve_cmd import (
     DEFAULT_GITHUB_RATE_LIMIT,
@@ -24,7 +27,7 @@ from clients.serve_cmd import (
     write_info,
 )
 
-__all__ = ["LIMIT_FLAGS", "build_parser", "cmd_serve", "http_settings", "listen_overrides", "main"]
+__all__ = ["LIMIT_FLAGS", "build_parser", "cmd_serve", "http_settings", "listen_overrides", "main", "utf8"]
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -252,7 +255,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _tolerant_streams() -> None:
+    """On a terminal or locale that is not UTF-8 (``LANG=en_US.ISO-8859-1``, ``PYTHONIOENCODING=ascii``), a
+    character the encoding lacks is printed as ``?`` instead of ending the command with a traceback (the json
+    format escapes such characters instead, losslessly)."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and not utf8(stream):
+            with contextlib.suppress(ValueError, OSError):
+                stream.reconfigure(errors="replace")
+
+
+def utf8(stream: TextIO) -> bool:
+    """Whether ``stream`` writes UTF-8 (so every character can be printed as it is)."""
+    try:
+        return codecs.lookup(getattr(stream, "encoding", None) or "ascii").name == "utf-8"
+    except LookupError:
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
+    # gRPC's C core logs to stderr on its own (a taken port, a failed TLS handshake) beside the sentence we print
+    # about the same thing: quiet unless asked for (GRPC_VERBOSITY=..., or OMNISQL_LOG_LEVEL=DEBUG).
+    if os.environ.get("OMNISQL_LOG_LEVEL", "").upper() != "DEBUG":
+        os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+    _tolerant_streams()
     logging.basicConfig(level=os.environ.get("OMNISQL_LOG_LEVEL", "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:

@@ -9,6 +9,7 @@ otherwise. Whenever rows are left out, stderr says how many and how to see them.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import re
@@ -17,6 +18,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import pyarrow as pa
 
@@ -93,8 +95,20 @@ def _column_error(message: str, sql: str) -> str | None:
 
 
 def _connection_error(message: str, uri: str) -> str:
-    reason = message.rsplit(": ", 1)[-1].strip() if "last error" in message else message
-    if "ssl" in message.lower() or "handshake" in message.lower() or "certificate" in message.lower():
+    """gRPC's account of a failed connection, as what to do about it."""
+    low = message.lower()
+    reason = re.sub(r"^.*?last error: \w+: (?:ipv[46]:\S+?: )?", "", message, flags=re.DOTALL)
+    reason = re.sub(r"(: OK)+$", "", reason).strip()
+    plain = uri.replace("grpc+tls://", "grpc://", 1)
+    if "wrong_version_number" in low or "http_request" in low:
+        return (f"cannot connect to {uri} over TLS: the server there does not speak TLS; use {plain} for a "
+                "plaintext server (the demo's)")
+    if "http1.x" in low or "expected settings frame" in low:
+        return (f"{uri} answers HTTP/1.1, not gRPC: that is an HTTP port (OmniSQL's HTTP API and console listen on "
+                "8001 by default); Flight SQL listens on 8815 by default: pass `--uri grpc://HOST:8815`")
+    if "resolving" in low or "lookup" in low:
+        return f"cannot find the host of {uri} ({reason}): check `--uri` (or `OMNISQL_URI`)"
+    if "ssl" in low or "handshake" in low or "certificate" in low:
         return (f"cannot connect to {uri} over TLS ({reason}): pass `--tls-root-certs` with the PEM of the CA "
                 "that signed the server's certificate, or use grpc:// for a plaintext server")
     return (f"cannot reach an OmniSQL server at {uri} ({reason}): is it running? `make demo` starts one on the "
@@ -112,12 +126,43 @@ _ADVICE = (
 )
 
 
+_UNKNOWN_TABLE = re.compile(r"unknown table (\S+); (?:available tables: |write it with its schema, e\.g\. )([\w., ]+)")
+
+
+def _did_you_mean(name: str, known: list[str]) -> list[str]:
+    """The tables a mistyped ``name`` most likely meant: the same table in every schema that has it when the
+    schema was left out, else the closest names (``jira.isues`` → ``jira.issues``, ``jria.issues`` too)."""
+    lowered = {k.lower(): k for k in known}
+    if "." not in name:
+        same = [k for k in known if k.rpartition(".")[2].lower() == name.lower()]
+        if same:
+            return same
+        bare = sorted({k.rpartition(".")[2].lower() for k in known})
+        close = difflib.get_close_matches(name.lower(), bare, n=1, cutoff=0.75)
+        return [k for k in known if close and k.rpartition(".")[2].lower() == close[0]]
+    return [lowered[m] for m in difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.75)]
+
+
+def _suggest_table(message: str) -> str:
+    """``unknown table jira.isues; available tables: ...`` → ``unknown table jira.isues; did you mean
+    jira.issues? available tables: ...`` (the server lists the tables the token may read)."""
+    match = _UNKNOWN_TABLE.search(message)
+    if match is None:
+        return message
+    close = _did_you_mean(match[1], [t.strip() for t in match[2].split(",") if t.strip()])
+    if not close:
+        return message
+    options = close[0] if len(close) == 1 else ", ".join(close[:-1]) + f" or {close[-1]}"
+    at = match.end(1)
+    return f"{message[:at]}; did you mean {options}?{message[at + 1:]}"
+
+
 def explain_error(exc: RpcError, sql: str, uri: str) -> str:
     """The message to print (without ``error: ``): the server's own text, with a caret under a syntax error,
     the CLI's options in its advice, and transport failures said plainly."""
     message = exc.message.strip()
     if exc.code is None and exc.status in ("UNAVAILABLE", "DEADLINE_EXCEEDED") and (
-            "connect" in message.lower() or "handshake" in message.lower() or "ssl" in message.lower()):
+            any(word in message.lower() for word in ("connect", "handshake", "ssl", "resolving"))):
         return _connection_error(message, uri)
     if exc.code == "UNAUTHENTICATED" or exc.status == "UNAUTHENTICATED":
         for pattern, replacement in _ADVICE[:2]:
@@ -127,6 +172,7 @@ def explain_error(exc: RpcError, sql: str, uri: str) -> str:
             message = pattern.sub(replacement, message)
     # DuckDB quotes the SQL it ran — the planner's rewrite over its scans, not the query the user wrote: drop it.
     message = re.sub(r"\n+LINE \d+: .*$", "", message, flags=re.DOTALL)
+    message = _suggest_table(message)
     if "SQL syntax error at line" in message:
         message = _syntax_error(message, sql) or message
     elif _COLUMN.search(message):
@@ -221,17 +267,24 @@ def write_result(fmt: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch],
     table = pa.Table.from_batches(list(_limited(batches, limit, counted)), schema=schema)
     progress.stop()
     if fmt == "json":
-        out.write(json.dumps(json_rows(table), indent=2, ensure_ascii=False) + "\n")
+        # \uXXXX escapes where stdout cannot hold a character (a terminal that is not UTF-8): the same JSON
+        out.write(json.dumps(json_rows(table), indent=2, ensure_ascii=not _utf8(out)) + "\n")
     elif vertical:
         out.write(render_vertical(table, table.num_rows) + "\n")
     else:
-        out.write(_table_text(table, counted.total) + "\n")
+        out.write(_table_text(table, counted.total, None if _utf8(out) else out.encoding) + "\n")
     out.flush()
     return counted
 
 
-def _table_text(shown: pa.Table, total: int) -> str:
-    lines = render_table(shown, shown.num_rows).splitlines()
+def _utf8(stream: TextIO) -> bool:
+    from clients.cli import utf8
+
+    return utf8(stream)
+
+
+def _table_text(shown: pa.Table, total: int, encoding: str | None = None) -> str:
+    lines = render_table(shown, shown.num_rows, encoding).splitlines()
     more = total - shown.num_rows
     lines[-1] = f"({total} row{'s' if total != 1 else ''}" + (f", {more} not shown)" if more > 0 else ")")
     return "\n".join(lines)
@@ -368,7 +421,15 @@ def cmd_tables(args: argparse.Namespace) -> int:
     """``tables``: every table the token may read (Flight SQL GetTables), optionally of one schema."""
 
     def work(rpc: FlightRpc, progress: Progress) -> int:
-        entries = rpc.tables(schema_pattern=args.schema)
+        entries = rpc.tables()
+        schemas = sorted({str(e.schema_name) for e in entries})
+        if args.schema is not None and args.schema not in schemas:
+            progress.stop()
+            close = difflib.get_close_matches(args.schema, schemas, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}? " if close else ""
+            print(f"omnisql tables: no schema {args.schema} that this token may read; {hint}schemas: "
+                  f"{', '.join(schemas)}", file=sys.stderr)
+            return 1
         entries = [e for e in entries if args.schema is None or e.schema_name == args.schema]
         return _print_table(args, _tables_table(sorted(entries, key=lambda e: e.qualified_name)), progress)
 
@@ -403,8 +464,10 @@ def cmd_describe(args: argparse.Namespace) -> int:
                 print(f"omnisql describe: {args.table} is ambiguous ({names}); write it with its schema",
                       file=sys.stderr)
             else:
-                print(f"omnisql describe: no table {args.table} that this token may read; `omnisql tables` lists "
-                      "them", file=sys.stderr)
+                close = _did_you_mean(args.table, sorted(e.qualified_name for e in entries))
+                hint = f"did you mean {' or '.join(close)}? " if close else ""
+                print(f"omnisql describe: no table {args.table} that this token may read; {hint}`omnisql tables` "
+                      "lists them", file=sys.stderr)
             return 1
         return _print_table(args, _columns_table(found[0]), progress)
 

@@ -8,19 +8,54 @@ import csv
 import datetime
 import json
 import math
+import re
+import unicodedata
 from typing import TextIO
 
 import pyarrow as pa
 
-__all__ = ["csv_cell", "json_rows", "plain", "render_table", "render_vertical", "unique_names", "write_csv_header",
-           "write_csv_rows"]
+__all__ = ["csv_cell", "json_rows", "plain", "render_table", "render_vertical", "unique_names", "width",
+           "write_csv_header", "write_csv_rows"]
 
 MAX_CELL = 60
 
 
+def width(text: str) -> int:
+    """Columns ``text`` takes on a terminal: East Asian wide and full-width characters (CJK, most emoji) take two,
+    combining marks and zero-width characters none."""
+    return sum(0 if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf")
+               else 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def _pad(text: str, columns: int) -> str:
+    return text + " " * max(0, columns - width(text))
+
+
 def _cell(value: object) -> str:
-    text = "NULL" if value is None else str(value).replace("\n", "\\n")
-    return text if len(text) <= MAX_CELL else text[:MAX_CELL - 1] + "…"
+    """A value as one table cell: NULL for null, control characters escaped (a newline or tab in a value cannot
+    break the row), and at most ``MAX_CELL`` columns wide (cut with ``…``; json and csv keep whole values)."""
+    text = "NULL" if value is None else _CONTROL.sub(_escape, str(value))
+    if width(text) <= MAX_CELL:
+        return text
+    kept, used = [], 0
+    for ch in text:
+        used += width(ch)
+        if used > MAX_CELL - 1:
+            break
+        kept.append(ch)
+    return "".join(kept) + "…"
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    ch = match.group()
+    return {"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(ch, f"\\x{ord(ch):02x}")
+
+
+def _encodable(text: str, encoding: str) -> str:
+    return text.encode(encoding, "replace").decode(encoding, "replace")
 
 
 def _rows(table: pa.Table) -> list[list[object]]:
@@ -44,13 +79,19 @@ def json_rows(table: pa.Table) -> list[dict[str, object]]:
     return [dict(zip(names, (plain(v) for v in row), strict=True)) for row in _rows(table)]
 
 
-def render_table(table: pa.Table, max_rows: int) -> str:
+def render_table(table: pa.Table, max_rows: int, encoding: str | None = None) -> str:
+    """Aligned text; with ``encoding`` (stdout's, when it is not UTF-8) a character it lacks is ``?`` already
+    here, so the columns stay aligned as printed."""
     rows = [[_cell(v) for v in row] for row in _rows(table.slice(0, max_rows))]
-    names = table.schema.names
-    widths = [max([len(n)] + [len(r[i]) for r in rows]) for i, n in enumerate(names)]
-    lines = [" | ".join(n.ljust(w) for n, w in zip(names, widths, strict=True)),
+    names = [_CONTROL.sub(_escape, name) for name in table.schema.names]
+    if encoding is not None:
+        rows = [[_encodable(c, encoding) for c in row] for row in rows]
+        names = [_encodable(n, encoding) for n in names]
+    widths = [max([width(n)] + [width(r[i]) for r in rows]) for i, n in enumerate(names)]
+    # Cells are padded to their column's display width; a line's trailing blanks are dropped.
+    lines = [" | ".join(_pad(n, w) for n, w in zip(names, widths, strict=True)).rstrip(),
              "-+-".join("-" * w for w in widths)]
-    lines += [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    lines += [" | ".join(_pad(c, w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     more = table.num_rows - len(rows)
     lines.append(f"({table.num_rows} row{'s' if table.num_rows != 1 else ''}"
                  + (f", {more} not shown; raise --max-rows)" if more > 0 else ")"))

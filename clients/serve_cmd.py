@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -18,7 +19,7 @@ from typing import Any
 
 __all__ = ["DEFAULT_GITHUB_RATE_LIMIT", "DEFAULT_HOST", "DEFAULT_HTTP_PORT", "DEFAULT_PORT", "LIMIT_FLAGS",
            "NO_DEMO", "NO_TENANT_KEY", "ServeSettings", "cmd_serve", "demo_launcher", "http_settings",
-           "listen_overrides", "serve_settings", "wait_forever", "write_info"]
+           "listen_overrides", "serve_settings", "source_checkout", "wait_forever", "write_info"]
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8815
 DEFAULT_HTTP_PORT = 8001
@@ -102,12 +103,25 @@ def listen_overrides(config: Any, args: argparse.Namespace) -> Any:
 
 
 def demo_launcher() -> Any:
-    """The demo launcher (``demo/``), or None where only the product is installed."""
+    """The demo launcher (``demo/``), or None where only the product is installed. ``.venv/bin/omnisql`` of an
+    editable install (``make install``) runs with the script's directory on ``sys.path``, not the checkout, so
+    the checkout that holds this very file is put there when it has ``demo/`` and ``sandbox/``: ``omnisql serve
+    --demo`` and ``omnisql sandbox`` work from the checkout as ``python -m clients.cli`` does."""
+    checkout = source_checkout()
+    if checkout is not None and str(checkout) not in sys.path:
+        sys.path.append(str(checkout))
     try:
         import demo.launch
     except ImportError:
         return None
     return demo.launch
+
+
+def source_checkout() -> Path | None:
+    """The source checkout this ``clients`` package runs from (it has ``demo/launch.py`` and ``sandbox/``), or
+    None for an installed wheel."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "demo" / "launch.py").is_file() and (root / "sandbox").is_dir() else None
 
 
 def write_info(path: str | None, info: dict[str, Any]) -> None:
@@ -147,6 +161,9 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any, Any] | str:
         return str(exc)
 
 
+_GRPC_ADVICE = re.compile(r";? *set GRPC_VERBOSITY=\S+ environment variable to see detailed error message\.?")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from flight_server.app import start_service
     from flight_server.config import ConfigError
@@ -166,7 +183,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         else:
             service = start_service(settings.config, settings.http, settings.trace_exporter)
     except (GovernanceError, ConfigError, OSError) as exc:
-        print(f"omnisql serve: {exc}", file=sys.stderr)
+        # gRPC's own advice (GRPC_VERBOSITY) is about gRPC's logs, not about what the user should do
+        print(f"omnisql serve: {_GRPC_ADVICE.sub('', str(exc))}", file=sys.stderr)
         if sandbox:
             sandbox.stop()
         return 2

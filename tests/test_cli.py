@@ -36,7 +36,38 @@ def test_query_prints_an_aligned_table_once(demo: dict[str, Any]) -> None:
     done = omnisql(demo, "query", "SELECT count(*) AS n FROM jira.issues")
     assert done.returncode == 0, done.stderr
     n = str(len(build_seed().issues))  # 1000: the column is as wide as the widest value
-    assert done.stdout.splitlines() == ["n".ljust(len(n)), "-" * len(n), n, "(1 row)"]
+    assert done.stdout.splitlines() == ["n", "-" * len(n), n, "(1 row)"]  # no trailing blanks
+
+
+def test_the_table_aligns_wide_characters_and_escapes_control_characters(demo: dict[str, Any]) -> None:
+    done = omnisql(demo, "query", "SELECT * FROM (VALUES ('日本語', 'x', NULL), "
+                   "('abc', 'a' || chr(27) || '[31mred', 'e' || chr(769)), "
+                   "('e', 'tab' || chr(9) || 'x' || chr(10) || 'y', repeat('é', 70))) t(u, v, w)")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "u      | v            | w",
+        "-------+--------------+-" + "-" * 60,
+        "日本語 | x            | NULL",  # CJK takes two columns a character, the combining accent none
+        "abc    | a\\x1b[31mred | e\u0301",  # an escape sequence in a value cannot colour the terminal
+        "e      | tab\\tx\\ny    | " + "é" * 59 + "…",  # cut at 60 columns
+        "(3 rows)"]
+
+
+def test_a_terminal_that_is_not_utf8_gets_question_marks_not_a_traceback(demo: dict[str, Any]) -> None:
+    sql = "SELECT '日本語 ✓' AS u, 'é' AS e"
+    for encoding in ("ascii", "latin-1"):
+        env = {**os.environ, "PYTHONIOENCODING": encoding}
+        args = [sys.executable, "-m", "clients.cli", "--uri", demo["flight_uri"], "--token",
+                demo["tokens"]["token_admin"]]
+        table = subprocess.run([*args[:3], "query", sql, *args[3:]], cwd=ROOT, capture_output=True, env=env,
+                               timeout=60)
+        assert table.returncode == 0 and b"Traceback" not in table.stderr, table.stderr
+        e = "é".encode(encoding, "replace").decode(encoding)
+        assert table.stdout.decode(encoding).splitlines()[:3] == ["u     | e", "------+--", f"??? ? | {e}"]
+        as_json = subprocess.run([*args[:3], "query", "--format", "json", sql, *args[3:]], cwd=ROOT,
+                                 capture_output=True, env=env, timeout=60)
+        assert as_json.returncode == 0, as_json.stderr
+        assert json.loads(as_json.stdout) == [{"u": "日本語 ✓", "e": "é"}]  # escaped, nothing lost
 
 
 def test_explain_prints_one_block_per_step(demo: dict[str, Any]) -> None:
@@ -61,6 +92,27 @@ def test_a_taken_port_is_a_clear_error() -> None:
                               cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert f"omnisql serve: cannot listen on 127.0.0.1:{port}: is the port taken?" in done.stderr
+    # one sentence: no gRPC core log line (E1123 ... add_port.cc) and no advice about gRPC's own logging
+    assert "add_port" not in done.stderr and "GRPC_VERBOSITY" not in done.stderr, done.stderr
+
+
+def test_the_installed_script_runs_the_sandbox_from_the_checkout(tmp_path: Path) -> None:
+    """``.venv/bin/omnisql`` (an editable install) from any directory: the checkout it runs from has ``demo/`` and
+    ``sandbox/``, so ``omnisql sandbox`` and ``omnisql serve --demo`` work as the README writes them."""
+    script = Path(sys.executable).parent / "omnisql"
+    info = tmp_path / "sandbox.json"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.Popen([str(script), "sandbox", "--info-file", str(info), "--faults", "jira:latency_ms=1"],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not info.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert info.exists(), proc.stderr.read() if proc.poll() is not None and proc.stderr else "no info file"
+        assert json.loads(info.read_text())["faults"] == {"jira": {"latency_s": 0.001}}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 # -- formats through pipes: every row, or a note on stderr --------------------------------------------------------
@@ -254,6 +306,44 @@ def test_an_unreachable_server_is_said_plainly() -> None:
     assert done.returncode == 1
     assert done.stderr.startswith(f"error: cannot reach an OmniSQL server at grpc://127.0.0.1:{port} ")
     assert "pass `--uri` (or set `OMNISQL_URI`)" in done.stderr
+
+
+def test_wrong_addresses_are_said_as_what_to_do(demo: dict[str, Any]) -> None:
+    port = demo["flight_uri"].rsplit(":", 1)[1]
+    http_port = demo["http_url"].rsplit(":", 1)[1].rstrip("/")
+    expected = {
+        f"grpc+tls://127.0.0.1:{port}": f"error: cannot connect to grpc+tls://127.0.0.1:{port} over TLS: the server "
+                                        f"there does not speak TLS; use grpc://127.0.0.1:{port}",
+        f"grpc://127.0.0.1:{http_port}": f"error: grpc://127.0.0.1:{http_port} answers HTTP/1.1, not gRPC: that is an "
+                                         "HTTP port",
+        "grpc://nosuchhost.invalid:8815": "error: cannot find the host of grpc://nosuchhost.invalid:8815 ",
+    }
+    for uri, start in expected.items():
+        done = subprocess.run([sys.executable, "-m", "clients.cli", "query", "SELECT 1", "--uri", uri, "--token", "t"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 1 and done.stderr.startswith(start), done.stderr
+        assert len(done.stderr.splitlines()) == 1, done.stderr  # no gRPC core log line (I1123 ... ssl_transport)
+
+
+@pytest.mark.parametrize(("sql", "meant"), [("SELECT * FROM jira.isues", "jira.issues"),
+                                            ("SELECT * FROM jria.issues", "jira.issues or linear.issues"),
+                                            ("SELECT * FROM issues", "github.issues, jira.issues or linear.issues"),
+                                            ("SELECT count(*) FROM pull_request", "github.pull_requests")])
+def test_a_mistyped_table_says_did_you_mean(demo: dict[str, Any], sql: str, meant: str) -> None:
+    done = omnisql(demo, "query", sql)
+    assert done.returncode == 1
+    assert f"; did you mean {meant}? " in done.stderr.splitlines()[0], done.stderr
+
+
+def test_describe_and_tables_say_did_you_mean(demo: dict[str, Any]) -> None:
+    done = omnisql(demo, "describe", "jira.isues")
+    assert done.returncode == 1
+    assert done.stderr.strip() == ("omnisql describe: no table jira.isues that this token may read; did you mean "
+                                   "jira.issues? `omnisql tables` lists them")
+    done = omnisql(demo, "tables", "--schema", "jria")
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith("omnisql tables: no schema jria that this token may read; did you mean jira? "
+                                  "schemas: github, "), done.stderr
 
 
 # -- schema discovery ---------------------------------------------------------------------------------------------
