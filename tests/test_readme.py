@@ -53,6 +53,7 @@ def test_quickstart_block_runs_as_written(demo: dict[str, Any], index: int) -> N
         done = subprocess.run(["bash", "-euo", "pipefail", "-c", code], cwd=ROOT, capture_output=True, text=True,
                               timeout=300, env=env)
     assert done.returncode == 0, f"{code}\n--- stderr:\n{done.stderr}"
+    assert done.stderr == "", done.stderr  # as written it prints its answer and nothing else: no warning, no note
     out = done.stdout
     if "adbc_driver_flightsql" in code:
         assert "merged: int64" in out and "web-frontend" in out
