@@ -27,7 +27,8 @@ from clients.serve_cmd import (
     write_info,
 )
 
-__all__ = ["LIMIT_FLAGS", "build_parser", "cmd_serve", "http_settings", "listen_overrides", "main", "utf8"]
+__all__ = ["LIMIT_FLAGS", "LOG_LEVELS", "build_parser", "cmd_serve", "http_settings", "listen_overrides", "main",
+           "utf8"]
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -57,6 +58,12 @@ def _size(text: str) -> int:
         return parse_size("the size", text)
     except LimitError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _milliseconds(text: str) -> int:
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"must be a whole number of milliseconds >= 0, not {text!r}")
+    return int(text)
 
 
 def _count(text: str) -> int:
@@ -225,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
         q = command(name, help_text)
         q.add_argument("sql", help="the SQL text (one statement; quote it for the shell)")
         _client_options(q)
-        q.add_argument("--max-staleness-ms", type=int, metavar="MS",
+        q.add_argument("--max-staleness-ms", type=_milliseconds, metavar="MS",
                        help="accept cached data up to this old (default: the server's, 0 in the demo: live)")
         q.add_argument("--allow-stale", action="store_true",
                        help="when a fresh fetch fails, accept an older cached copy (default: off)")
@@ -255,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")  # OMNISQL_LOG_LEVEL, in any case
+
+
 def _tolerant_streams() -> None:
     """On a terminal or locale that is not UTF-8 (``LANG=en_US.ISO-8859-1``, ``PYTHONIOENCODING=ascii``), a
     character the encoding lacks is printed as ``?`` instead of ending the command with a traceback (the json
@@ -279,8 +289,12 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.get("OMNISQL_LOG_LEVEL", "").upper() != "DEBUG":
         os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     _tolerant_streams()
-    logging.basicConfig(level=os.environ.get("OMNISQL_LOG_LEVEL", "WARNING"),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    level = os.environ.get("OMNISQL_LOG_LEVEL", "").strip().upper() or "WARNING"
+    if level not in LOG_LEVELS:
+        print(f"omnisql: OMNISQL_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not "
+              f"{os.environ['OMNISQL_LOG_LEVEL']!r}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         args = build_parser().parse_args(argv)
         return int(args.func(args))

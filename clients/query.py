@@ -316,7 +316,8 @@ def _client(args: argparse.Namespace) -> FlightRpc | int:
     try:
         return FlightRpc(args.uri, token, tls_root_certs=roots, headers=headers)
     except ValueError as exc:
-        print(f"omnisql {args.command}: --uri: {exc}", file=sys.stderr)
+        given = "--uri" if args.uri != os.environ.get("OMNISQL_URI") else "$OMNISQL_URI"
+        print(f"omnisql {args.command}: {given}: {exc}", file=sys.stderr)
         return 2
 
 

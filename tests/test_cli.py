@@ -503,6 +503,23 @@ def test_version() -> None:
     assert done.returncode == 0 and re.fullmatch(r"omnisql \d+\.\d+\.\d+\S*\n", done.stdout)
 
 
+def test_environment_mistakes_are_sentences_not_tracebacks() -> None:
+    def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "clients.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                              timeout=60, env={**os.environ, "OMNISQL_TOKEN": "t", **env})
+
+    done = run("--version", OMNISQL_LOG_LEVEL="info")  # any case, as the README says
+    assert done.returncode == 0 and done.stderr == ""
+    done = run("--version", OMNISQL_LOG_LEVEL="loud")
+    assert done.returncode == 2 and done.stderr == ("omnisql: OMNISQL_LOG_LEVEL must be one of DEBUG, INFO, WARNING, "
+                                                    "ERROR, CRITICAL, not 'loud'\n")
+    done = run("query", "SELECT 1", OMNISQL_URI="localhost:8815")  # the mistake is named where it was made
+    assert done.returncode == 2 and done.stderr.startswith("omnisql query: $OMNISQL_URI: 'localhost:8815' is not a "
+                                                           "Flight URI; write it as grpc://HOST:PORT")
+    done = run("query", "--max-staleness-ms", "-5", "SELECT 1")
+    assert done.returncode == 2 and "--max-staleness-ms: must be a whole number of milliseconds >= 0" in done.stderr
+
+
 def all_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
     yield parser
     for action in parser._actions:
