@@ -157,10 +157,19 @@ def _suggest_table(message: str) -> str:
     return f"{message[:at]}; did you mean {options}?{message[at + 1:]}"
 
 
+# gRPC's words for a connection that went away mid-call (the server process stopped, a proxy dropped it)
+_CONNECTION_LOST = ("cancelling all calls", "socket closed", "connection reset", "goaway", "stream removed",
+                    "broken pipe")
+
+
 def explain_error(exc: RpcError, sql: str, uri: str) -> str:
     """The message to print (without ``error: ``): the server's own text, with a caret under a syntax error,
     the CLI's options in its advice, and transport failures said plainly."""
     message = exc.message.strip()
+    if exc.code is None and exc.status == "UNAVAILABLE" and any(
+            word in message.lower() for word in _CONNECTION_LOST):
+        return (f"the server at {uri} closed the connection while the query ran ({message}): it was stopped or "
+                "restarted; run the query again once it is back")
     if exc.code is None and exc.status in ("UNAVAILABLE", "DEADLINE_EXCEEDED") and (
             any(word in message.lower() for word in ("connect", "handshake", "ssl", "resolving"))):
         return _connection_error(message, uri)

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -18,13 +19,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pexpect
 import pyarrow as pa
 import pytest
 
 from clients.cli import HelpFormatter, build_parser, cmd_serve, listen_overrides
 from sandbox.seed import build_seed
-from tests.conftest import ROOT, SandboxLog
+from tests.conftest import ROOT, SandboxLog, launch_demo
 
 
 def omnisql(demo: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
@@ -306,6 +308,20 @@ def test_an_unreachable_server_is_said_plainly() -> None:
     assert done.returncode == 1
     assert done.stderr.startswith(f"error: cannot reach an OmniSQL server at grpc://127.0.0.1:{port} ")
     assert "pass `--uri` (or set `OMNISQL_URI`)" in done.stderr
+
+
+def test_a_server_that_stops_mid_query_is_said_plainly(tmp_path: Path) -> None:
+    with launch_demo(tmp_path) as info:
+        httpx.post(f"{info['sandbox']['jira']['base_url']}/_sandbox/faults", json={"latency_s": 10}, timeout=10)
+        query = subprocess.Popen([sys.executable, "-m", "clients.cli", "query", "SELECT count(*) FROM jira.issues",
+                                  "--uri", info["flight_uri"], "--token", info["tokens"]["token_admin"]], cwd=ROOT,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(2)
+        os.kill(info["pid"], signal.SIGTERM)
+        out, err = query.communicate(timeout=60)
+    assert query.returncode == 1 and out == ""
+    assert err.startswith(f"error: the server at {info['flight_uri']} closed the connection while the query ran"), err
+    assert err.rstrip().endswith("it was stopped or restarted; run the query again once it is back"), err
 
 
 def test_wrong_addresses_are_said_as_what_to_do(demo: dict[str, Any]) -> None:
