@@ -433,14 +433,16 @@ def cmd_tables(args: argparse.Namespace) -> int:
     def work(rpc: FlightRpc, progress: Progress) -> int:
         entries = rpc.tables()
         schemas = sorted({str(e.schema_name) for e in entries})
-        if args.schema is not None and args.schema not in schemas:
+        wanted = args.schema if args.schema is None or args.schema in schemas else next(
+            (name for name in schemas if name.lower() == args.schema.lower()), args.schema)  # as SQL: any case
+        if wanted is not None and wanted not in schemas:
             progress.stop()
             close = difflib.get_close_matches(args.schema, schemas, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]}? " if close else ""
             print(f"omnisql tables: no schema {args.schema} that this token may read; {hint}schemas: "
                   f"{', '.join(schemas)}", file=sys.stderr)
             return 1
-        entries = [e for e in entries if args.schema is None or e.schema_name == args.schema]
+        entries = [e for e in entries if wanted is None or e.schema_name == wanted]
         return _print_table(args, _tables_table(sorted(entries, key=lambda e: e.qualified_name)), progress)
 
     return _run(args, work)
@@ -467,6 +469,9 @@ def cmd_describe(args: argparse.Namespace) -> int:
     def work(rpc: FlightRpc, progress: Progress) -> int:
         entries = rpc.tables()
         found = [e for e in entries if e.name == name and (not schema_name or e.schema_name == schema_name)]
+        if not found:  # SQL names are case-insensitive (FROM GitHub.Users works), so is describe
+            found = [e for e in entries if e.name.lower() == name.lower()
+                     and (not schema_name or str(e.schema_name).lower() == schema_name.lower())]
         if len(found) != 1:
             progress.stop()
             if found:

@@ -356,6 +356,10 @@ def test_describe_and_tables_say_did_you_mean(demo: dict[str, Any]) -> None:
     assert done.returncode == 1
     assert done.stderr.strip() == ("omnisql describe: no table jira.isues that this token may read; did you mean "
                                    "jira.issues? `omnisql tables` lists them")
+    done = omnisql(demo, "describe", "GitHub.Users")  # as case-insensitive as SQL's FROM GitHub.Users
+    assert done.returncode == 0 and done.stdout.splitlines()[2].startswith("login "), done.stderr
+    done = omnisql(demo, "tables", "--schema", "JIRA")
+    assert done.returncode == 0 and "(2 rows)" in done.stdout, done.stderr
     done = omnisql(demo, "tables", "--schema", "jria")
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.startswith("omnisql tables: no schema jria that this token may read; did you mean jira? "
