@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench install dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,13 +15,15 @@ install: $(BIN)/python  # the product and the Python client libraries the README
 demo: install  # from the checkout: the sandbox and demo/ are not part of the installed product
 	$(BIN)/python -m clients.cli serve --demo
 
-test: $(BIN)/python
+dev: $(BIN)/python  # the product with the test extras: pytest, ruff, mypy and the clients the tests drive
 	$(BIN)/pip install --quiet -e '.[test]'
+
+test: dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
 	$(BIN)/python -m pytest -q -p no:warnings tests
 
-lint: $(BIN)/python
+lint: dev  # ruff and mypy come with the test extras (make install alone has neither)
 	$(BIN)/ruff check . && $(BIN)/mypy .
 
 bench: install

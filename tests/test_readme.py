@@ -64,3 +64,33 @@ def test_quickstart_block_runs_as_written(demo: dict[str, Any], index: int) -> N
         assert out.rstrip().endswith(f"\n{issues}")  # the arrow pipe counted every issue
         assert re.search(r"github +\| pull_requests", out) and "story_points" in out and "strategy:" in out
         assert "issue_key,status\n" in out
+
+
+def makefile_targets() -> dict[str, tuple[list[str], list[str]]]:
+    """target → (prerequisites, recipe lines) of the Makefile."""
+    targets: dict[str, tuple[list[str], list[str]]] = {}
+    current = None
+    for line in (ROOT / "Makefile").read_text().splitlines():
+        if line.startswith("\t") and current is not None:
+            targets[current][1].append(line.strip())
+        elif (match := re.match(r"^([\w$().\-/]+):(?!=)([^#]*)", line)) and not line.startswith("."):
+            current = match[1]
+            targets[current] = (match[2].split(), [])
+    return targets
+
+
+def test_every_make_target_installs_the_tools_it_runs() -> None:
+    """``make lint`` after ``make demo`` (a fresh checkout's first steps) ran ``.venv/bin/ruff``, which only the
+    test extras install: each target that runs ruff, mypy or pytest must install them first."""
+    targets = makefile_targets()
+
+    def recipe(target: str) -> list[str]:
+        prerequisites, lines = targets.get(target, ([], []))
+        return [line for p in prerequisites for line in recipe(p)] + lines
+
+    for target in targets:
+        lines = recipe(target)
+        for tool in ("/ruff ", "/mypy ", "-m pytest "):
+            using = next((i for i, line in enumerate(lines) if tool in line), None)
+            if using is not None:
+                assert any("pip install" in line and ".[test" in line for line in lines[:using]), (target, tool)
