@@ -9,14 +9,22 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-install: $(BIN)/python  # the product and the Python client libraries the README's Quickstart uses (ADBC)
+# Each install leaves a stamp in .venv, so `make demo` again starts at once (no pip run, no setuptools noise);
+# a changed pyproject.toml installs again.
+$(VENV)/.installed-client: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e '.[client]'
+	touch $@
+
+$(VENV)/.installed-test: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed-client  # the product and the Python client libraries the README's Quickstart uses (ADBC)
 
 demo: install  # from the checkout: the sandbox and demo/ are not part of the installed product
 	$(BIN)/python -m clients.cli serve --demo
 
-dev: $(BIN)/python  # the product with the test extras: pytest, ruff, mypy and the clients the tests drive
-	$(BIN)/pip install --quiet -e '.[test]'
+dev: $(VENV)/.installed-test  # the product with the test extras: pytest, ruff, mypy and the clients the tests drive
 
 test: dev
 	$(BIN)/ruff check .
