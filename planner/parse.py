@@ -58,6 +58,7 @@ def parse_query(sql: str) -> exp.Expr:
         raise InvalidQuery(f"only read-only queries (SELECT ...) are supported, got {kind}; OmniSQL never writes "
                            "to the source apps")
     _reject_table_functions(statements[0])
+    _reject_server_functions(statements[0])
     return statements[0]
 
 
@@ -94,6 +95,20 @@ def _reject_table_functions(tree: exp.Expr) -> None:
             shown = function.sql("duckdb") if isinstance(function, exp.Expr) else node.sql("duckdb")
             raise InvalidQuery(f"table functions are not allowed ({shown[:80]}); query the catalog's tables "
                                "(GetTables), VALUES lists, UNNEST of a list, or range() / generate_series()")
+
+
+# Scalar functions that read the server rather than the data: DuckDB's settings (memory, directories, paths).
+SERVER_FUNCTIONS = frozenset({"current_setting"})
+
+
+def _reject_server_functions(tree: exp.Expr) -> None:
+    """No scalar function that reports the server's own configuration (``current_setting('secret_directory')``
+    names a path of the server's file system, ``memory_limit`` its machine); the table functions that would do
+    the same (``duckdb_settings``) are refused with the others."""
+    for node in tree.find_all(exp.Anonymous):
+        if str(node.name).lower() in SERVER_FUNCTIONS:
+            raise InvalidQuery(f"{node.name}() reads the server's settings and is not available; the limits "
+                               "that apply to queries are the tenant config's (README: Tenant config)")
 
 
 def base_tables(tree: exp.Expr, catalog: Catalog, default_schema: str | None = None,

@@ -205,3 +205,16 @@ def test_a_fragment_value_is_never_a_placeholder(hostile: str) -> None:
         FilterDef("title", frozenset({"=", "IN"}), "fragment", "title {op} ({values})"),))
     options = build_options(table, [Predicate("title", "IN", (hostile, "y"))], {"quote": '"', "escape": "\\"})
     assert options.fragments == [f'title IN ("{hostile}", "y")']
+
+
+@pytest.mark.parametrize("sql", ["SELECT current_setting('secret_directory') AS s",
+                                 "SELECT CURRENT_SETTING('memory_limit') AS m",
+                                 "SELECT n FROM (SELECT 1 AS n) t WHERE current_setting('TimeZone') = 'UTC'",
+                                 "SELECT main.current_setting('threads') AS t"])
+def test_the_servers_settings_are_not_queryable(sql: str) -> None:
+    """``current_setting`` answers with the server's paths and machine size: refused wherever it appears."""
+    from core.errors import InvalidQuery
+    from planner.parse import parse_query
+
+    with pytest.raises(InvalidQuery, match="reads the server's settings"):
+        parse_query(sql)
