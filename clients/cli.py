@@ -8,6 +8,7 @@ import contextlib
 import io
 import json
 import logging
+import math
 import os
 import sys
 from typing import Any, TextIO
@@ -58,6 +59,29 @@ def _size(text: str) -> int:
         return parse_size("the size", text)
     except LimitError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _port(text: str) -> int:
+    """A TCP port, checked as the tenant file's listen.port is (0: a free one)."""
+    if not text.strip().isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535 (0 picks a free one), not {text!r}")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text!r}")
+    return value
+
+
+def _whole(text: str) -> int:
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, not {text!r}")
+    return int(text)
 
 
 def _milliseconds(text: str) -> int:
@@ -175,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", metavar="PATH", help="tenant config YAML (not with --demo; default: none)")
     serve.add_argument("--host", default=None, help=f"address to listen on (overrides listen.host; default: the "
                                                     f"config's, else {DEFAULT_HOST}; 0.0.0.0 for every interface)")
-    serve.add_argument("--port", type=int, default=None,
+    serve.add_argument("--port", type=_port, default=None,
                        help=f"port to listen on; 0 picks a free one (overrides listen.port; default: the config's, "
                             f"else {DEFAULT_PORT})")
     serve.add_argument("--info-file", metavar="PATH",
@@ -188,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="serving processes sharing the port (SO_REUSEPORT), e.g. one per core; without Redis each "
                             "gets 1/N of the rate limits and query caps (overrides workers; default: the config's, "
                             "else 1)")
-    serve.add_argument("--query-deadline-s", type=float, default=None,
+    serve.add_argument("--query-deadline-s", type=_seconds, default=None, metavar="S",
                        help="stop any query (planning, fetching, DuckDB) after this many seconds "
                             "(overrides query_deadline_s; default 60)")
     for key, (kind, help_text) in LIMIT_FLAGS.items():
@@ -197,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     from flight_server.governance import add_serve_flags
 
     add_serve_flags(serve)
-    serve.add_argument("--http-port", type=int, default=None,
+    serve.add_argument("--http-port", type=_port, default=None, metavar="N",
                        help="port of the HTTP API, web console, /metrics and health checks, on the same host; 0 "
                             f"picks a free one (overrides listen.http_port; default: the config's, else "
                             f"{DEFAULT_HTTP_PORT})")
@@ -224,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "--faults github:latency_ms=200,error_rate=0.1 (default: none)")
     sandbox.set_defaults(func=cmd_sandbox)
     for parser_, only in ((serve, "with --demo only; "), (sandbox, "")):
-        parser_.add_argument("--github-rate-limit", type=int, default=None, metavar="N",
+        parser_.add_argument("--github-rate-limit", type=_whole, default=None, metavar="N",
                              help=f"the sandbox GitHub's hourly request budget ({only}default: "
                                   f"{DEFAULT_GITHUB_RATE_LIMIT}, as GitHub's)")
     for name, help_text in (("query", "run a SQL query against a running server"),

@@ -184,7 +184,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             service = start_service(settings.config, settings.http, settings.trace_exporter)
     except (GovernanceError, ConfigError, OSError) as exc:
         # gRPC's own advice (GRPC_VERBOSITY) is about gRPC's logs, not about what the user should do
-        print(f"omnisql serve: {_GRPC_ADVICE.sub('', str(exc))}", file=sys.stderr)
+        message = _GRPC_ADVICE.sub("", str(exc))
+        # the limits' checker names a flag as its key path (--rate-limit.burst): say it as typed (--rate-limit-burst)
+        message = re.sub(r"--rate-limit\.(\w+)", lambda m: "--rate-limit-" + m[1].replace("_", "-"), message)
+        print(f"omnisql serve: {message}", file=sys.stderr)
         if sandbox:
             sandbox.stop()
         return 2

@@ -540,6 +540,29 @@ def test_environment_mistakes_are_sentences_not_tracebacks() -> None:
     assert done.returncode == 2 and "--max-staleness-ms: must be a whole number of milliseconds >= 0" in done.stderr
 
 
+@pytest.mark.parametrize(("args", "said"), [
+    (["--port", "99999"], "argument --port: must be a port from 0 to 65535 (0 picks a free one), not '99999'"),
+    (["--port", "-1"], "argument --port: must be a port from 0 to 65535"),
+    (["--http-port", "70000"], "argument --http-port: must be a port from 0 to 65535"),  # was an OverflowError
+    (["--query-deadline-s", "-1"], "argument --query-deadline-s: must be a number of seconds above 0, not '-1'"),
+    (["--query-deadline-s", "nan"], "argument --query-deadline-s: must be a number of seconds above 0"),
+    (["--github-rate-limit", "-3"], "argument --github-rate-limit: must be a whole number >= 0, not '-3'")])
+def test_serve_flags_out_of_range_are_usage_errors(args: list[str], said: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["serve", "--demo", *args])
+    assert exited.value.code == 2 and said in capsys.readouterr().err
+
+
+def test_a_rate_limit_flag_out_of_range_is_named_as_typed(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text("principals: [{user: a, token_env: CLI_T_TOKEN}]\n")
+    done = subprocess.run([sys.executable, "-m", "clients.cli", "serve", "--config", str(path), "--port", "0",
+                           "--no-http", "--rate-limit-burst", "-1"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "CLI_T_TOKEN": "t"})
+    assert done.returncode == 2 and done.stderr == "omnisql serve: --rate-limit-burst must be at least 1, not -1\n"
+
+
 def all_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
     yield parser
     for action in parser._actions:
