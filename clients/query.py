@@ -308,9 +308,14 @@ def truncation_note(counted: Counted, limit: int | None) -> str | None:
 
 # -- commands ------------------------------------------------------------------------------------------------------
 def _client(args: argparse.Namespace) -> FlightRpc | int:
-    token = args.token or ""
+    token = (args.token or "").strip()  # a token pasted with its line break works as the token alone
     if not token:
         print(f"omnisql {args.command}: no token: {_TOKEN_HELP}", file=sys.stderr)
+        return 2
+    if not all(" " <= ch < "\x7f" for ch in token):  # it travels as a header value: printable ASCII (never echoed)
+        given = "--token" if args.token != os.environ.get("OMNISQL_TOKEN") else "$OMNISQL_TOKEN"
+        print(f"omnisql {args.command}: {given} holds a character no token has (a line break, a control character "
+              "or one outside printable ASCII): check it was copied whole and alone", file=sys.stderr)
         return 2
     try:
         roots = Path(args.tls_root_certs).read_bytes() if args.tls_root_certs else None
@@ -374,6 +379,11 @@ def _silence_stdout() -> None:
 
 def cmd_query(args: argparse.Namespace) -> int:
     """``query`` and ``explain``."""
+    bad = next((i for i, ch in enumerate(args.sql) if "\udc80" <= ch <= "\udcff"), None)
+    if bad is not None:  # bytes that were not UTF-8 reach Python as lone surrogates
+        print(f"omnisql {args.command}: the SQL is not UTF-8 text (byte 0x{ord(args.sql[bad]) - 0xdc00:02x} at "
+              f"character {bad + 1}): is the terminal's encoding UTF-8?", file=sys.stderr)
+        return 2
     sql = ("EXPLAIN " if args.command == "explain" else "") + args.sql
     vertical = sql.lstrip().upper().startswith("EXPLAIN")
     limit = _limit(args)

@@ -536,6 +536,16 @@ def test_environment_mistakes_are_sentences_not_tracebacks() -> None:
     done = run("query", "SELECT 1", OMNISQL_URI="localhost:8815")  # the mistake is named where it was made
     assert done.returncode == 2 and done.stderr.startswith("omnisql query: $OMNISQL_URI: 'localhost:8815' is not a "
                                                            "Flight URI; write it as grpc://HOST:PORT")
+    done = run("query", "SELECT 1", OMNISQL_TOKEN="s3cr\u00e9t")  # was a UnicodeEncodeError traceback from grpc
+    assert done.returncode == 2 and done.stderr.startswith("omnisql query: $OMNISQL_TOKEN holds a character no token "
+                                                           "has"), done.stderr
+    assert "s3cr" not in done.stderr  # never echoed
+    done = run("query", "--token", "a\tb", "SELECT 1")  # was INTERNAL: Invalid metadata
+    assert done.returncode == 2 and done.stderr.startswith("omnisql query: --token holds a character"), done.stderr
+    raw = subprocess.run([sys.executable.encode(), b"-m", b"clients.cli", b"query", b"SELECT '\xff'"], cwd=ROOT,
+                         capture_output=True, timeout=60, env={**os.environ, "OMNISQL_TOKEN": "t", "LC_ALL": "C.UTF-8"})
+    assert raw.returncode == 2 and raw.stderr == (b"omnisql query: the SQL is not UTF-8 text (byte 0xff at character "
+                                                  b"9): is the terminal's encoding UTF-8?\n"), raw.stderr
     done = run("query", "--max-staleness-ms", "-5", "SELECT 1")
     assert done.returncode == 2 and "--max-staleness-ms: must be a whole number of milliseconds >= 0" in done.stderr
 
