@@ -4,7 +4,6 @@ travel as their own message, anything unexpected as an incident id that points i
 from __future__ import annotations
 
 import logging
-import uuid
 
 import grpc
 
@@ -22,6 +21,7 @@ from core.errors import (
     Unsupported,
     UpstreamError,
 )
+from core.incidents import log_incident
 from flight_server.sessions import SessionNotFound
 
 __all__ = ["GrpcError", "status_of"]
@@ -80,7 +80,6 @@ def status_of(exc: BaseException, method: str) -> tuple[grpc.StatusCode, str, li
         if retry_after is not None:
             trailers.append(("x-omnisql-retry-after-s", str(retry_after)))
         return _code_of(exc), str(exc), trailers
-    incident = uuid.uuid4().hex[:12]
-    log.error("unexpected error in %s (incident %s)", method, incident, exc_info=exc)
+    incident = log_incident(log, f"in {method}", exc)
     return (grpc.StatusCode.INTERNAL,
             f"INTERNAL: unexpected server error (incident {incident}); the server log has details", [])

@@ -8,7 +8,6 @@ import json
 import logging
 import math
 import secrets
-import uuid
 
 from starlette.responses import Response
 
@@ -27,6 +26,7 @@ from core.errors import (
     Unsupported,
     UpstreamError,
 )
+from core.incidents import log_incident
 from flight_server.query_scope import Busy
 
 __all__ = ["HttpProblem", "error_response", "status_of"]
@@ -68,8 +68,7 @@ def error_response(exc: BaseException, trace_id: str | None = None) -> Response:
     if isinstance(exc, OmniSQLError):
         status, body = status_of(exc), {"code": exc.code, "message": _message(exc)}
     else:
-        incident = uuid.uuid4().hex[:12]
-        log.error("unexpected error answering HTTP (incident %s)", incident, exc_info=exc)
+        incident = log_incident(log, "answering HTTP", exc)
         status, body = 500, {"code": "INTERNAL",
                              "message": f"unexpected server error (incident {incident}); the server log has details"}
     headers: dict[str, str] = {}
