@@ -151,7 +151,7 @@ def _connector_command(connector: argparse.ArgumentParser) -> None:
                             "<MANIFEST>_<NAME>, e.g. LINEAR_API_KEY); repeatable")
     check.add_argument("--var", action="append", metavar="NAME=VALUE", help="a manifest variable; repeatable")
     check.add_argument("--auth", help="which of the manifest's auth types to use (default: the first with secrets)")
-    check.add_argument("--rows", type=int, default=5, help="rows to fetch (default: %(default)s)")
+    check.add_argument("--rows", type=_count, default=5, metavar="N", help="rows to fetch (default: %(default)s)")
     check.add_argument("--no-probe", action="store_true", help="only validate; send nothing (default: off)")
 
     def run(args: argparse.Namespace) -> int:
@@ -322,6 +322,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return int(args.func(args))
+    except BrokenPipeError:  # `omnisql ... | head`: the reader has what it wanted, which is not an error
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 0
     except KeyboardInterrupt:  # Ctrl-C outside a query (a query's own handler cancels it on the server)
         print("omnisql: interrupted", file=sys.stderr)
         return 130

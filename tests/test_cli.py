@@ -573,6 +573,32 @@ def test_a_rate_limit_flag_out_of_range_is_named_as_typed(tmp_path: Path) -> Non
     assert done.returncode == 2 and done.stderr == "omnisql serve: --rate-limit-burst must be at least 1, not -1\n"
 
 
+def test_connector_check_mistakes_are_usage_errors(tmp_path: Path) -> None:
+    def check(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "clients.cli", "connector", "check", *args], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+
+    linear = "connectors/manifests/linear.yaml"
+    done = check(linear, "--table", "teems", "--no-probe")  # checked even without credentials or a probe
+    assert done.returncode == 2 and done.stderr == ("omnisql connector check: --table: no table 'teems' in the "
+                                                    "manifest; did you mean 'teams'? (tables: issues, teams, users)\n")
+    done = check(linear, "--secret-env", "api_key")  # exit 2 as usage (SystemExit with a message was exit 1)
+    assert done.returncode == 2 and done.stderr == "omnisql connector check: --secret-env takes NAME=VAR, not " \
+                                                   "'api_key'\n"
+    latin = tmp_path / "m.yaml"
+    latin.write_bytes(b"version: 1\nname: caf\xe9\n")
+    done = check(str(latin))
+    assert done.returncode == 2 and done.stderr == (f"omnisql connector check: {latin}: not UTF-8 text (byte 0xe9 at "
+                                                    "offset 20); save the file as UTF-8\n")
+
+
+def test_any_command_piped_into_head_ends_quietly() -> None:
+    for command in ("connector check connectors/manifests/linear.yaml --no-probe", "config schema", "serve --help"):
+        done = subprocess.run(["bash", "-o", "pipefail", "-c", f"{sys.executable} -m clients.cli {command} | head -1"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and done.stderr == "" and len(done.stdout.splitlines()) == 1, (command, done)
+
+
 def all_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
     yield parser
     for action in parser._actions:
