@@ -43,6 +43,9 @@ class TokenAuthenticator:
                  session_ttl_s: int = 12 * 3600, jwt: BearerVerifier | None = None) -> None:
         self.by_token = dict(principals)
         self.by_user = {p.user: p for p in self.by_token.values()}
+        self.tokens_of: dict[str, list[str]] = {}
+        for token, principal in self.by_token.items():
+            self.tokens_of.setdefault(principal.user, []).append(token)
         self.signer = Signer(secret or secrets.token_bytes(32))
         self.session_ttl_s = session_ttl_s
         self.jwt = jwt
@@ -78,22 +81,26 @@ class TokenAuthenticator:
         payload = json.dumps({"u": principal.user, "exp": int(time.time()) + self.session_ttl_s},
                              separators=(",", ":")).encode()
         body = base64.urlsafe_b64encode(payload).decode().rstrip("=")
-        return f"{SESSION_PREFIX}{body}.{self._sign(body)}"
+        return f"{SESSION_PREFIX}{body}.{self._sign(body, principal.user)}"
 
     def _verify_session(self, token: str) -> Principal:
+        """The signature covers the user's tokens as configured now: rotating (or removing) a user's token ends
+        the sessions it opened, on every replica, without waiting for them to expire."""
         try:
             body, signature = token[len(SESSION_PREFIX):].rsplit(".", 1)
-            if not hmac.compare_digest(signature.encode(), self._sign(body).encode()):  # str: ASCII only
-                raise ValueError("signature")
             payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+            user = payload["u"] if isinstance(payload, dict) and isinstance(payload.get("u"), str) else ""
+            if not hmac.compare_digest(signature.encode(), self._sign(body, user).encode()):  # str: ASCII only
+                raise ValueError("signature")
         except (ValueError, json.JSONDecodeError) as exc:
             raise Unauthenticated("the session token is not valid; authenticate again") from exc
         if payload["exp"] < time.time():
             raise Unauthenticated("the session token has expired; authenticate again")
-        principal = self.by_user.get(payload["u"])
+        principal = self.by_user.get(user)
         if principal is None:
             raise Unauthenticated("the session token names an unknown user; authenticate again")
         return principal
 
-    def _sign(self, body: str) -> str:
-        return self.signer.sign("session-token", body.encode()).hex()[:32]
+    def _sign(self, body: str, user: str) -> str:
+        credentials = "\n".join(sorted(self.tokens_of.get(user, ())))
+        return self.signer.sign("session-token", f"{body}\n{credentials}".encode()).hex()[:32]

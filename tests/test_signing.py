@@ -7,7 +7,7 @@ import math
 import pyarrow as pa
 import pytest
 
-from core.errors import InvalidQuery
+from core.errors import InvalidQuery, Unauthenticated
 from flight_server.tickets import TicketSigner
 from security.principals import Principal, TokenAuthenticator
 from security.signing import Signer
@@ -40,3 +40,16 @@ def test_a_session_token_is_not_a_ticket() -> None:
     assert auth.from_bearer(token).user == "ana"
     with pytest.raises(InvalidQuery):
         TicketSigner(secret).verify(token.encode().ljust(64, b"x"), "ana")
+
+
+def test_rotating_a_users_token_ends_the_sessions_it_opened() -> None:
+    """Replicas (or a restart) with the same secret but the user's new token refuse the old session token; the
+    user's other principals' sessions stay valid."""
+    secret = b"z" * 32
+    before = TokenAuthenticator([("old-token", Principal("ana")), ("bo-token", Principal("bo"))], secret=secret)
+    ana, bo = before.issue_session(before.from_basic("ana", "old-token")), before.issue_session(Principal("bo"))
+    after = TokenAuthenticator([("new-token", Principal("ana")), ("bo-token", Principal("bo"))], secret=secret)
+    with pytest.raises(Unauthenticated, match="not valid; authenticate again"):
+        after.from_bearer(ana)
+    assert after.from_bearer(bo).user == "bo"
+    assert after.from_bearer(after.issue_session(after.from_basic("ana", "new-token"))).user == "ana"
