@@ -254,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_text in (("query", "run a SQL query against a running server"),
                             ("explain", "show how a query would be fetched: API calls, pushdown, bind joins")):
         q = command(name, help_text)
-        q.add_argument("sql", help="the SQL text (one statement; quote it for the shell)")
+        q.add_argument("sql", help="the SQL text (one statement; quote it for the shell), or - to read it from stdin")
         _client_options(q)
         q.add_argument("--max-staleness-ms", type=_milliseconds, metavar="MS",
                        help="accept cached data up to this old (default: the server's, 0 in the demo: live)")

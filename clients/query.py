@@ -379,6 +379,12 @@ def _silence_stdout() -> None:
 
 def cmd_query(args: argparse.Namespace) -> int:
     """``query`` and ``explain``."""
+    if args.sql == "-":  # the SQL from stdin: `omnisql query - < report.sql`
+        if sys.stdin.isatty():
+            print(f"omnisql {args.command}: reading the SQL from stdin (`-`): pipe or redirect it, e.g. "
+                  f"`omnisql {args.command} - < query.sql`", file=sys.stderr)
+            return 2
+        args.sql = sys.stdin.buffer.read().decode("utf-8", "surrogateescape").strip()
     bad = next((i for i, ch in enumerate(args.sql) if "\udc80" <= ch <= "\udcff"), None)
     if bad is not None:  # bytes that were not UTF-8 reach Python as lone surrogates
         print(f"omnisql {args.command}: the SQL is not UTF-8 text (byte 0x{ord(args.sql[bad]) - 0xdc00:02x} at "

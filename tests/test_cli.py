@@ -324,6 +324,15 @@ def test_a_server_that_stops_mid_query_is_said_plainly(tmp_path: Path) -> None:
     assert err.rstrip().endswith("it was stopped or restarted; run the query again once it is back"), err
 
 
+def test_the_sql_may_come_from_stdin(demo: dict[str, Any]) -> None:
+    done = subprocess.run([sys.executable, "-m", "clients.cli", "query", "-", "--format", "csv", "--uri",
+                           demo["flight_uri"], "--token", demo["tokens"]["token_admin"]], cwd=ROOT,
+                          input="-- the team's count\nSELECT count(*) AS n\nFROM jira.issues\nWHERE team = 'web';\n",
+                          capture_output=True, text=True, timeout=60)
+    inline = omnisql(demo, "query", "--format", "csv", "SELECT count(*) AS n FROM jira.issues WHERE team = 'web'")
+    assert done.returncode == 0 and done.stdout == inline.stdout and done.stdout.startswith("n\n"), done.stderr
+
+
 def test_wrong_addresses_are_said_as_what_to_do(demo: dict[str, Any]) -> None:
     port = demo["flight_uri"].rsplit(":", 1)[1]
     http_port = demo["http_url"].rsplit(":", 1)[1].rstrip("/")
