@@ -10,9 +10,11 @@ expression — never spliced into SQL text.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ from core.types import TableSpec
 from security.masks import MIN_KEY_BYTES, Mask, mask_supports
 from security.principals import Principal
 
+log = logging.getLogger("omnisql.policy")
 __all__ = ["ALLOW_ALL", "Policy", "PolicyError", "Rule", "TableDecision", "bind_row_filter", "decision_fingerprint",
            "parse_mask", "parse_policy", "parse_row_filter", "unknown_filter_columns"]
 
@@ -125,8 +128,10 @@ class Policy:
         """Release what the policy holds (a decision point's connections); rules hold nothing."""
 
     def validate(self, specs: Sequence[TableSpec]) -> None:
-        """Every row filter and mask names columns of every table its rule can match (checked at start-up)."""
+        """Every row filter and mask names columns of every table its rule can match, and every table pattern
+        matches a table of the connectors it names (checked at start-up)."""
         for rule in self.rules:
+            _check_patterns(rule, specs)
             matched = [s for s in specs if any(fnmatch.fnmatchcase(s.qualified_name, t) for t in rule.tables)]
             for spec in matched:
                 names = {c.name for c in spec.columns}
@@ -153,6 +158,30 @@ class Policy:
             if keyed and len(self.mask_key) < MIN_KEY_BYTES:
                 raise PolicyError(f"policy rule {rule.name!r}: hash/email masks ({', '.join(sorted(keyed))}) need a "
                                   f"key of at least {MIN_KEY_BYTES} bytes in the variable policy.mask_key_env names")
+
+
+def _check_patterns(rule: Rule, specs: Sequence[TableSpec]) -> None:
+    """A pattern that names a configured connector but none of its tables is a typo (``github.pull_request``,
+    ``GitHub.*``): its masks and filters would silently apply to nothing, so start-up fails with the close names.
+    A pattern for a connector this deployment does not configure (one policy shared by several) is only logged."""
+    names = [spec.qualified_name for spec in specs]
+    schemas = {spec.schema_name for spec in specs}
+    for pattern in rule.tables:
+        if any(fnmatch.fnmatchcase(name, pattern) for name in names):
+            continue
+        schema = pattern.split(".", 1)[0]
+        if not any(fnmatch.fnmatchcase(known, schema.lower()) for known in schemas):
+            log.warning("policy rule %r: no configured connector has tables matching %r", rule.name, pattern)
+            continue
+        close = difflib.get_close_matches(pattern.lower(), names, n=3, cutoff=0.6)
+        if any(fnmatch.fnmatchcase(name, pattern.lower()) for name in names):
+            hint = f"; write it in lower case: {pattern.lower()!r}"
+        elif close:
+            hint = f"; did you mean {', '.join(close)}?"
+        else:
+            hint = f"; the tables are {', '.join(sorted(names))}"
+        raise PolicyError(f"policy rule {rule.name!r}: table pattern {pattern!r} matches no table (names are "
+                          f"schema.table in lower case){hint}")
 
 
 ALLOW_ALL = Policy(default="allow")  # a tenant without a policy section (documented; warned at start-up)

@@ -3,6 +3,9 @@ as literals (quotes stay values), scopes, and statistics that never cross scopes
 
 from __future__ import annotations
 
+import logging
+import re
+
 import pytest
 from sqlglot import exp
 
@@ -105,3 +108,24 @@ def test_keyed_masks_need_a_key_and_masks_fit_their_column() -> None:
     listy = parse_policy({"rules": [{"name": "l", "tables": ["jira.issues"], "masks": {"labels": "hash"}}]}, b"k" * 32)
     with pytest.raises(PolicyError, match="'l': a hash mask cannot apply to jira.issues.labels"):
         listy.validate([ISSUES])
+
+
+@pytest.mark.parametrize(("pattern", "hint"), [("github.pull_request", "did you mean github.pull_requests"),
+                                                ("GitHub.*", "write it in lower case: 'github.*'"),
+                                                ("jira.xyz", "the tables are")])
+def test_a_table_pattern_matching_no_table_of_its_connector_fails_start_up(pattern: str, hint: str) -> None:
+    """A typo'd pattern would apply its masks and filters to nothing (with ``default: allow``, the column served
+    raw): refused at start-up with the names it may have meant."""
+    policy = parse_policy({"default": "allow", "rules": [
+        {"name": "hide authors", "match": {"roles": ["qa"]}, "tables": [pattern], "masks": {"author": "redact"}}]},
+        b"k" * 32)
+    with pytest.raises(PolicyError, match=re.escape(hint)):
+        policy.validate([PULL_REQUESTS, USERS, ISSUES])
+
+
+def test_a_pattern_for_a_connector_this_deployment_lacks_is_only_logged(caplog: pytest.LogCaptureFixture) -> None:
+    policy = parse_policy({"default": "deny", "rules": [
+        {"name": "sales", "match": {"roles": ["qa"]}, "tables": ["salesforce.*", "github.*"]}]}, b"k" * 32)
+    with caplog.at_level(logging.WARNING, logger="omnisql.policy"):
+        policy.validate([PULL_REQUESTS])
+    assert any("salesforce.*" in r.getMessage() for r in caplog.records)
