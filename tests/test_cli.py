@@ -625,6 +625,19 @@ def test_every_option_has_help_that_shows_its_default() -> None:
             assert action.help and "default" in text, (parser.prog, action.option_strings)
 
 
+def test_every_command_and_flag_in_help_is_in_the_readme() -> None:
+    """What ``omnisql --help`` and each ``COMMAND --help`` show, the README's *Commands and options* documents."""
+    readme = (ROOT / "README.md").read_text()
+    for parser in all_parsers(build_parser()):
+        assert f"`{parser.prog}" in readme or f"| `{parser.prog.split()[-1]}`" in readme or \
+            parser.prog in ("omnisql", "omnisql config", "omnisql connector"), parser.prog
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            for flag in (f for f in action.option_strings if f.startswith("--")):
+                assert re.search(rf"`[^`\n]*(?<![\w-]){re.escape(flag)}(?![\w-])[^`\n]*`", readme), (parser.prog, flag)
+
+
 def test_the_demo_banner_commands_run_as_printed(demo: dict[str, Any]) -> None:
     from demo.launch import banner_commands, banner_python
 
