@@ -121,6 +121,7 @@ _ADVICE = (
      f"; {_TOKEN_HELP} with a valid token (the demo prints its tokens)"),
     (re.compile(r": send 'authorization: Bearer <token>'.*$", re.DOTALL), f": {_TOKEN_HELP}"),
     (re.compile(r"accept it with allow_stale"), "pass `--allow-stale` to accept it"),
+    (re.compile(r"(cached data with a larger) max_staleness_ms"), r"\1 `--max-staleness-ms`"),
     (re.compile(r"check the column names against the catalog \(GetTables[^)]*\)"),
      "check the column names with `omnisql describe TABLE`"),
 )

@@ -333,6 +333,21 @@ def test_the_sql_may_come_from_stdin(demo: dict[str, Any]) -> None:
     assert done.returncode == 0 and done.stdout == inline.stdout and done.stdout.startswith("n\n"), done.stderr
 
 
+def test_a_spent_budget_names_the_cli_flags_that_help(tmp_path: Path) -> None:
+    with launch_demo(tmp_path, "--rate-limit-burst", "1", "--rate-limit-refill-per-s", "0.001",
+                     "--rate-limit-max-wait-ms", "0", throttled=True) as info:
+        def query() -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "clients.cli", "query", "SELECT count(*) FROM jira.projects",
+                                   "--uri", info["flight_uri"], "--token", info["tokens"]["token_admin"]], cwd=ROOT,
+                                  capture_output=True, text=True, timeout=60)
+
+        assert query().returncode == 0  # the one token; its rows stay cached
+        done = query()
+    assert done.returncode == 1 and done.stderr.startswith("error: RATE_LIMIT_EXHAUSTED: "), done.stderr
+    assert "accept cached data with a larger `--max-staleness-ms`" in done.stderr, done.stderr
+    assert "cached: pass `--allow-stale` to accept it" in done.stderr, done.stderr
+
+
 def test_wrong_addresses_are_said_as_what_to_do(demo: dict[str, Any]) -> None:
     port = demo["flight_uri"].rsplit(":", 1)[1]
     http_port = demo["http_url"].rsplit(":", 1)[1].rstrip("/")
