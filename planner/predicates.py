@@ -111,7 +111,11 @@ def to_predicate(condition: exp.Expr, spec: TableSpec) -> Predicate | None:
         return Predicate(column.name, "IN", tuple(dict.fromkeys(values)))
     if isinstance(node, exp.Between):
         low, high = _coerce(node.args["low"], typ), _coerce(node.args["high"], typ)
-        return None if _NO in (low, high) else Predicate(column.name, "BETWEEN", (low, high))
+        if _NO in (low, high):
+            return None
+        if node.args.get("symmetric") and high < low:  # BETWEEN SYMMETRIC 8 AND 3 is BETWEEN 3 AND 8
+            low, high = high, low
+        return Predicate(column.name, "BETWEEN", (low, high))
     if isinstance(node, exp.Like) and pa.types.is_string(typ) and not node.args.get("escape"):
         prefix = _like_prefix(node.expression)
         return Predicate(column.name, "LIKE_PREFIX", (prefix,)) if prefix else None

@@ -54,6 +54,10 @@ def test_pass_order_is_listed() -> None:
     ("title LIKE 'Fix%'", Predicate("title", "LIKE_PREFIX", ("Fix",))),
     ("title LIKE 'F_x%'", None),
     ("merged_at IS NULL", Predicate("merged_at", "IS_NULL")),
+    # SYMMETRIC orders its bounds (pushing 'BETWEEN 9 AND 3' as written answered nothing)
+    ("number BETWEEN SYMMETRIC 9 AND 3", Predicate("number", "BETWEEN", (3, 9))),
+    ("number BETWEEN SYMMETRIC 3 AND 9", Predicate("number", "BETWEEN", (3, 9))),
+    ("number BETWEEN 9 AND 3", Predicate("number", "BETWEEN", (9, 3))),
 ])
 def test_to_predicate(condition: str, expected: Predicate | None) -> None:
     assert to_predicate(rewrite(sqlglot.parse_one(condition, dialect="duckdb")), PULL_REQUESTS) == expected
