@@ -12,6 +12,7 @@ import pytest
 
 from connectors.jira.connector import JiraConfig, JiraConnector
 from core.types import Predicate, ScanRequest
+from planner.parameters import Parameters
 from sandbox.jql import lucene_text, tokenize
 from sandbox.seed import build_seed
 from tests.conftest import SandboxLog
@@ -239,3 +240,33 @@ def test_text_values_reach_jira_as_literal_lucene_text(value: str, term: str) ->
 
     assert text_term(value) == term
     assert lucene_text(term).lower() == value.lower()
+
+
+def test_a_locally_row_filtered_step_is_never_counted(demo: dict[str, Any]) -> None:
+    """The API's count includes the rows a locally checked row filter hides, and a learned count comes back as
+    EXPLAIN's est_rows: such a step is priced on its guess. Unit test of ``Engine._count_guessed_listings`` (the
+    count itself is the test double); the same step without a row filter is counted."""
+    from sqlglot import exp
+
+    service = _service_with(demo)
+    try:
+        engine = service.engine
+        ctx = engine.context()
+        plan = engine.planner.plan(BIND_SQL, Parameters(), ctx)
+        bound = [step for step in plan.steps if step.binding is not None and step.binding.max_keys is not None]
+        assert bound, "the query binds the Jira listing"
+        asked: list[str] = []
+
+        async def count(step: Any, ctx: Any) -> int | None:
+            asked.append(step.spec.qualified_name)
+            return None
+
+        engine.executor.count_listing = count  # type: ignore[method-assign]
+        filtered = dataclasses.replace(bound[0], row_filter=exp.condition("length(summary) > 30"),
+                                       local=("LENGTH(ji.summary) > 30",))
+        engine._count_guessed_listings(dataclasses.replace(plan, steps=(filtered,)), ctx)
+        assert asked == []
+        engine._count_guessed_listings(dataclasses.replace(plan, steps=(bound[0],)), ctx)
+        assert asked == ["jira.issues"]
+    finally:
+        service.stop()
