@@ -32,6 +32,8 @@ import pyarrow.compute as pc
 import sqlglot
 from sqlglot import expressions as exp
 
+from planner.predicates import plain
+
 __all__ = ["ArrowFinal", "Condition", "compile_arrow_final"]
 
 _COMPARISONS: dict[type[exp.Expr], str] = {exp.EQ: "equal", exp.NEQ: "not_equal", exp.LT: "less",
@@ -154,6 +156,8 @@ def _conditions(where: exp.Expr, view: pa.Schema, tables: set[str]) -> list[Cond
 
 
 def _condition(node: exp.Expr, view: pa.Schema, tables: set[str]) -> Condition | None:
+    if not isinstance(node, exp.Not) and not plain(node):  # NOT LIKE, 1 IN labels, ...: DuckDB's to check
+        return None
     if isinstance(node, exp.Is) and isinstance(node.this, exp.Column) and isinstance(node.expression, exp.Null):
         name = _field(view, node.this, tables)
         return Condition(name, "is_null") if name else None

@@ -11,7 +11,7 @@ from sqlglot import exp
 
 from core.types import Op, Predicate, TableSpec
 
-__all__ = ["to_predicate"]
+__all__ = ["plain", "to_predicate"]
 
 _OPS: dict[type[exp.Expr], Op] = {exp.EQ: "=", exp.NEQ: "<>", exp.LT: "<", exp.LTE: "<=", exp.GT: ">",
                                          exp.GTE: ">="}
@@ -93,8 +93,27 @@ def _contains(node: exp.ArrayContains, spec: TableSpec) -> Predicate | None:
     return None if value is _NO or value is None else Predicate(column.name, "CONTAINS", (value,))
 
 
+# The arguments each shape may carry. sqlglot keeps modifiers as flags on the node (``NOT LIKE`` is ``Like``
+# with ``negate``, ``BETWEEN SYMMETRIC`` is ``Between`` with ``symmetric``, ``1 IN labels`` is ``In`` with
+# ``field``): a node with any other argument set is a different condition and is never pushed.
+_PLAIN_ARGS: dict[type[exp.Expr], frozenset[str]] = {
+    **{op: frozenset({"this", "expression"}) for op in _OPS},
+    exp.In: frozenset({"this", "expressions"}), exp.Between: frozenset({"this", "low", "high", "symmetric"}),
+    exp.Like: frozenset({"this", "expression"}), exp.Is: frozenset({"this", "expression"}),
+    exp.ArrayContains: frozenset({"this", "expression"}),
+}
+
+
+def plain(node: exp.Expr) -> bool:
+    """Whether ``node`` is one of the shapes pushdown knows with no modifier flag it does not (see ``_PLAIN_ARGS``)."""
+    allowed = _PLAIN_ARGS.get(type(node))
+    return allowed is not None and all(k in allowed or k.startswith("_") for k, v in node.args.items() if v)
+
+
 def to_predicate(condition: exp.Expr, spec: TableSpec) -> Predicate | None:
     node = condition.unnest()
+    if not plain(node):
+        return None
     if isinstance(node, exp.ArrayContains):
         return _contains(node, spec)
     column = node.this if isinstance(node, exp.In | exp.Between | exp.Like | exp.Is) else node.args.get("this")
@@ -104,7 +123,7 @@ def to_predicate(condition: exp.Expr, spec: TableSpec) -> Predicate | None:
     if type(node) in _OPS:
         value = _coerce(node.expression, typ)
         return None if value is _NO else Predicate(column.name, _OPS[type(node)], (value,))
-    if isinstance(node, exp.In) and not node.args.get("query") and not node.args.get("unnest"):
+    if isinstance(node, exp.In):
         values = [_coerce(v, typ) for v in node.expressions]
         if not values or any(v is _NO for v in values):
             return None
@@ -116,7 +135,7 @@ def to_predicate(condition: exp.Expr, spec: TableSpec) -> Predicate | None:
         if node.args.get("symmetric") and high < low:  # BETWEEN SYMMETRIC 8 AND 3 is BETWEEN 3 AND 8
             low, high = high, low
         return Predicate(column.name, "BETWEEN", (low, high))
-    if isinstance(node, exp.Like) and pa.types.is_string(typ) and not node.args.get("escape"):
+    if isinstance(node, exp.Like) and pa.types.is_string(typ):
         prefix = _like_prefix(node.expression)
         return Predicate(column.name, "LIKE_PREFIX", (prefix,)) if prefix else None
     if isinstance(node, exp.Is) and isinstance(node.expression, exp.Null):

@@ -13,7 +13,7 @@ from sqlglot import exp
 
 from connectors.filtering import predicate_expression
 from core.types import TableSpec
-from planner.predicates import to_predicate
+from planner.predicates import plain, to_predicate
 
 __all__ = ["to_residual"]
 
@@ -46,7 +46,7 @@ def _leaf(node: exp.Expr, spec: TableSpec) -> Translation:
     predicate = to_predicate(node, spec)
     if predicate is not None and predicate.op != "CONTAINS":  # no Arrow expression for it: DuckDB checks it
         return predicate_expression(predicate, spec.column(predicate.column).type), True
-    if isinstance(node, exp.Like) and not node.args.get("escape") and isinstance(node.this, exp.Column) \
+    if isinstance(node, exp.Like) and plain(node) and isinstance(node.this, exp.Column) \
             and isinstance(node.expression, exp.Literal) and node.expression.is_string \
             and "\\" not in node.expression.this and node.this.name in {c.name for c in spec.columns} \
             and pa.types.is_string(spec.column(node.this.name).type):

@@ -156,6 +156,14 @@ HAND_WRITTEN = [
     "WHERE repo = 'infra-tools'",
     "SELECT gh.* EXCLUDE (additions, deletions, author_email, title), ji.issue_key FROM github.pull_requests gh "
     "JOIN jira.issues ji ON gh.branch = ji.branch_name WHERE ji.status = 'Done'",
+    # modifiers sqlglot keeps as flags on a node (NOT LIKE is Like(negate)): never pushed or pre-filtered as the
+    # plain condition (issue_key NOT LIKE 'MOB%' went to JQL as the MOB project and answered nothing)
+    "SELECT issue_key FROM jira.issues WHERE issue_key NOT LIKE 'MOB%' AND issue_key !~~* 'web%'",
+    "SELECT issue_key FROM jira.issues WHERE issue_key NOT LIKE 'PLAT%' ORDER BY issue_key LIMIT 5",
+    "SELECT number, additions FROM github.pull_requests WHERE title NOT LIKE 'Remove%' AND repo = 'mobile-app'",
+    "SELECT number, repo FROM github.pull_requests WHERE status NOT LIKE 'me%' AND repo NOT ILIKE 'MOBILE%'",
+    "SELECT gh.number, ji.issue_key FROM github.pull_requests gh JOIN jira.issues ji ON gh.branch = ji.branch_name "
+    "WHERE ji.issue_key NOT LIKE 'MOB%' AND gh.title NOT LIKE 'Fix%'",
 ]
 
 _PR_STRINGS = {"repo": lambda p: p.repo, "status": lambda p: "merged" if p.merged_at else p.state,
