@@ -27,6 +27,8 @@ def _coerce(node: exp.Expr, typ: pa.DataType) -> Any:
         return _date_or_bool(node, typ)
     if isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal) and node.this.is_string:
         target = node.to.this
+        if pa.types.is_timestamp(typ) and target == _T.DATE:  # DATE '2026-06-01 05:00' is midnight, not 05:00
+            return _parse_date(node.this.this)
         if pa.types.is_timestamp(typ) and target in _TIMESTAMP_TYPES:
             return _parse_ts(node.this.this)
         return _NO
@@ -54,6 +56,15 @@ def _date_or_bool(node: exp.Expr, typ: pa.DataType) -> Any:
         return _NO
     try:
         return date.fromisoformat(node.this.strip())
+    except ValueError:
+        return _NO
+
+
+def _parse_date(text: str) -> Any:
+    """A DATE literal as the midnight it compares as; only a plain date (DuckDB drops a time part, which the
+    timestamp parser would keep: such a literal stays with DuckDB)."""
+    try:
+        return datetime.combine(date.fromisoformat(text.strip()), datetime.min.time())
     except ValueError:
         return _NO
 

@@ -164,6 +164,12 @@ HAND_WRITTEN = [
     "SELECT number, repo FROM github.pull_requests WHERE status NOT LIKE 'me%' AND repo NOT ILIKE 'MOBILE%'",
     "SELECT gh.number, ji.issue_key FROM github.pull_requests gh JOIN jira.issues ji ON gh.branch = ji.branch_name "
     "WHERE ji.issue_key NOT LIKE 'MOB%' AND gh.title NOT LIKE 'Fix%'",
+    # a DATE literal with a time part is that day's midnight (the time was pushed: the API dropped rows before it)
+    "SELECT count(*) AS n FROM jira.issues WHERE created_at > DATE '2026-06-01 05:00:00'",
+    "SELECT issue_key FROM jira.issues WHERE updated_at >= CAST('2026-06-07 23:30' AS DATE) "
+    "ORDER BY updated_at, issue_key LIMIT 3",
+    "SELECT number, repo FROM github.pull_requests WHERE created_at BETWEEN DATE '2026-05-01 12:00' "
+    "AND DATE '2026-05-03 23:00'",
 ]
 
 _PR_STRINGS = {"repo": lambda p: p.repo, "status": lambda p: "merged" if p.merged_at else p.state,

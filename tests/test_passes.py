@@ -59,6 +59,8 @@ def test_pass_order_is_listed() -> None:
     ("number BETWEEN SYMMETRIC 3 AND 9", Predicate("number", "BETWEEN", (3, 9))),
     ("number BETWEEN 9 AND 3", Predicate("number", "BETWEEN", (9, 3))),
     # a modifier flag makes it another condition: NOT LIKE is not LIKE, 'x' IN labels is not an IN list
+    ("merged_at >= DATE '2026-02-01'", Predicate("merged_at", ">=", (datetime(2026, 2, 1),))),
+    ("merged_at >= DATE '2026-02-01 05:00'", None),  # midnight in DuckDB: never pushed as 05:00
     ("title NOT LIKE 'Fix%'", None), ("title NOT ILIKE 'fix%'", None), ("'bug' IN labels", None),
 ])
 def test_to_predicate(condition: str, expected: Predicate | None) -> None:
