@@ -78,6 +78,33 @@ def _syntax_error(message: str, sql: str) -> str | None:
 _COLUMN = re.compile(r"Column '([^']+)' could not be resolved\. Line: (\d+), Col: (\d+)")
 
 
+_UNKNOWN_COLUMN = re.compile(r"Unknown column: ([\w.\"]+?)[;,]?(?:\s|$)")
+
+
+def _unknown_column(message: str) -> str | None:
+    """The column an unknown-column error names (either of the two forms the server words it in)."""
+    match = _COLUMN.search(message) or _UNKNOWN_COLUMN.search(message)
+    return match[1].strip('"') if match else None
+
+
+def _bare_column_error(message: str, sql: str) -> str | None:
+    """``Unknown column: x`` (a qualified reference, without a position) → a caret under ``x`` when the SQL names it
+    exactly once."""
+    match = _UNKNOWN_COLUMN.search(message)
+    if match is None:
+        return None
+    name = match[1].strip('"').rpartition(".")[2]
+    lines = sql.splitlines() or [""]
+    found = [(i, m.start()) for i, line in enumerate(lines)
+             for m in re.finditer(rf"(?<![\w]){re.escape(name)}(?!\w)", line.expandtabs(1))]
+    if len(found) != 1:
+        return None
+    line_no, start = found[0][0] + 1, found[0][1]
+    gutter = f"{line_no} | "
+    return "\n".join([message, f"  {gutter}{lines[line_no - 1].expandtabs(1)}",
+                      "  " + " " * (len(gutter) - 2) + "| " + " " * start + "^" * len(name)])
+
+
 def _column_error(message: str, sql: str) -> str | None:
     """DuckDB-style ``Column 'x' could not be resolved. Line: L, Col: C`` (C where x ends) → with a caret."""
     match = _COLUMN.search(message)
@@ -92,6 +119,28 @@ def _column_error(message: str, sql: str) -> str | None:
     gutter = f"{line_no} | "
     return "\n".join([message, f"  {gutter}{text}", "  " + " " * (len(gutter) - 2) + "| " + " " * start
                       + "^" * max(1, len(name))])
+
+
+def _with_column_hint(text: str, message: str, sql: str, rpc: FlightRpc) -> str:
+    """An unknown column with ``(did you mean ...?)``: the closest columns of the tables the query names, from the
+    catalog the token may read (one GetTables call; the hint is left out when it fails)."""
+    name = _unknown_column(message)
+    if name is None:
+        return text
+    try:
+        entries = rpc.tables()
+    except (RpcError, CallCancelled):
+        return text
+    named = [e for e in entries if e.schema is not None and re.search(
+        rf"(?<![\w.]){re.escape(str(e.schema_name))}\s*\.\s*{re.escape(e.name)}(?!\w)|"
+        rf"\b(?:from|join)\s+{re.escape(e.name)}(?!\w)", sql, re.IGNORECASE)]
+    columns = sorted({field.name for e in named for field in e.schema or ()})
+    close = difflib.get_close_matches(name.rpartition(".")[2].lower(), columns, n=3, cutoff=0.7)
+    if not close:
+        return text
+    first, _, rest = text.partition("\n")
+    options = close[0] if len(close) == 1 else ", ".join(close[:-1]) + f" or {close[-1]}"
+    return f"{first} (did you mean {options}?)" + (f"\n{rest}" if rest else "")
 
 
 def _connection_error(message: str, uri: str) -> str:
@@ -187,6 +236,8 @@ def explain_error(exc: RpcError, sql: str, uri: str) -> str:
         message = _syntax_error(message, sql) or message
     elif _COLUMN.search(message):
         message = _column_error(message, sql) or message
+    elif _UNKNOWN_COLUMN.search(message):
+        message = _bare_column_error(message, sql) or message
     if exc.code and not message.startswith(exc.code):
         message = f"{exc.code}: {message}"
     elif not exc.code and exc.status not in ("OK", "UNKNOWN") and not message.startswith(exc.status):
@@ -360,7 +411,10 @@ def _run(args: argparse.Namespace, work: Callable[[FlightRpc, Progress], int], s
     try:
         return run_cancellable(rpc, lambda p: work(rpc, p), progress)
     except RpcError as exc:
-        print(f"error: {explain_error(exc, sql, args.uri)}", file=sys.stderr)
+        text = explain_error(exc, sql, args.uri)
+        if sql and _unknown_column(exc.message):
+            text = _with_column_hint(text, exc.message, sql, rpc)
+        print(f"error: {text}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `| head`: the reader has what it wanted; stop the query too
         rpc.cancel()

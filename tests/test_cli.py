@@ -375,6 +375,22 @@ def test_a_mistyped_table_says_did_you_mean(demo: dict[str, Any], sql: str, mean
     assert f"; did you mean {meant}? " in done.stderr.splitlines()[0], done.stderr
 
 
+def test_a_mistyped_column_says_did_you_mean_with_a_caret(demo: dict[str, Any]) -> None:
+    done = omnisql(demo, "query", "SELECT isue_key FROM jira.issues")
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[0].endswith("(did you mean issue_key?)"), done.stderr
+    # a qualified reference: the server words it without a position; the caret is found in the SQL
+    done = omnisql(demo, "query", "SELECT ji.summary\nFROM jira.issues ji WHERE ji.stauts = 'Done'")
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "error: INVALID_QUERY: Unknown column: stauts; check the column names with `omnisql describe TABLE` (did you "
+        "mean status?)",
+        "  2 | FROM jira.issues ji WHERE ji.stauts = 'Done'",
+        "    |                              ^^^^^^"], done.stderr
+    done = omnisql(demo, "query", "SELECT zzz FROM jira.issues")  # nothing close: no guess
+    assert done.returncode == 1 and "did you mean" not in done.stderr
+
+
 def test_describe_and_tables_say_did_you_mean(demo: dict[str, Any]) -> None:
     done = omnisql(demo, "describe", "jira.isues")
     assert done.returncode == 1
