@@ -72,7 +72,19 @@ def _syntax_error(message: str, sql: str) -> str | None:
     width = max(1, len(near)) if near and "\n" not in near else 1
     start = max(0, min(len(text), col - 1))
     gutter = f"{line_no} | "
+    before = re.search(r"(?<![\w.\"'])([A-Za-z]{3,})\s+$", text[:start])  # the word before the unexpected token
+    if before and before[1].upper() not in _KEYWORDS:
+        close = difflib.get_close_matches(before[1].upper(), _KEYWORDS, n=1, cutoff=0.75)
+        head += f" (is {before[1]} a misspelt {close[0]}?)" if close else ""
     return "\n".join([head, f"  {gutter}{text}", "  " + " " * (len(gutter) - 2) + "| " + " " * start + "^" * width])
+
+
+# SQL's words a statement is built of: a misspelt one (FORM, WHER, SELEC) is the usual cause of "unexpected token"
+_KEYWORDS = ["SELECT", "FROM", "WHERE", "GROUP", "ORDER", "HAVING", "LIMIT", "OFFSET", "JOIN", "LEFT", "RIGHT",
+             "INNER", "OUTER", "FULL", "CROSS", "USING", "DISTINCT", "UNION", "EXCEPT", "INTERSECT", "WITH", "CASE",
+             "WHEN", "THEN", "ELSE", "EXPLAIN", "ANALYZE", "DESCRIBE", "SHOW", "QUALIFY", "WINDOW", "OVER",
+             "PARTITION", "BETWEEN", "LIKE", "ILIKE", "NULL", "NOT", "AND", "DESC", "ASC", "VALUES", "TABLES", "AS",
+             "BY", "ON", "OR", "IN", "IS", "ALL", "END"]
 
 
 _COLUMN = re.compile(r"Column '([^']+)' could not be resolved\. Line: (\d+), Col: (\d+)")

@@ -375,6 +375,18 @@ def test_a_mistyped_table_says_did_you_mean(demo: dict[str, Any], sql: str, mean
     assert f"; did you mean {meant}? " in done.stderr.splitlines()[0], done.stderr
 
 
+@pytest.mark.parametrize(("sql", "hint"), [("SELEC 1", "(is SELEC a misspelt SELECT?)"),
+                                            ("SELECT * FORM jira.issues", "(is FORM a misspelt FROM?)"),
+                                            ("SELECT count(*) FROM jira.issues GROPU BY team",
+                                             "(is GROPU a misspelt GROUP?)"),
+                                            ("SELECT issue_key FROM jira.issues ji ji2", None)])
+def test_a_misspelt_keyword_is_named(demo: dict[str, Any], sql: str, hint: str | None) -> None:
+    done = omnisql(demo, "query", sql)
+    first = done.stderr.splitlines()[0]
+    assert done.returncode == 1 and first.startswith("error: INVALID_QUERY: SQL syntax error at line 1"), done.stderr
+    assert first.endswith(hint) if hint else "misspelt" not in first, done.stderr
+
+
 def test_a_mistyped_column_says_did_you_mean_with_a_caret(demo: dict[str, Any]) -> None:
     done = omnisql(demo, "query", "SELECT isue_key FROM jira.issues")
     assert done.returncode == 1
