@@ -170,6 +170,10 @@ HAND_WRITTEN = [
     "ORDER BY updated_at, issue_key LIMIT 3",
     "SELECT number, repo FROM github.pull_requests WHERE created_at BETWEEN DATE '2026-05-01 12:00' "
     "AND DATE '2026-05-03 23:00'",
+    # GitHub logins are case-insensitive: one search per login, not one per spelling (rows came back twice)
+    "SELECT number, title FROM github.pull_requests WHERE author IN ('sam-ito', 'SAM-ITO', 'ana-silva')",
+    "SELECT gh.number, gh.author FROM github.pull_requests gh JOIN (VALUES ('sam-ito'), ('Sam-Ito')) v(a) "
+    "ON gh.author = v.a",
 ]
 
 _PR_STRINGS = {"repo": lambda p: p.repo, "status": lambda p: "merged" if p.merged_at else p.state,

@@ -127,6 +127,9 @@ def test_author_lists_fan_out_only_so_far() -> None:
     hostile = (Predicate("author", "IN", ("ana", "bo repo:x/y")), Predicate("labels", "CONTAINS", ("bug",)))
     assert search_queries("acme-corp", ScanRequest("pull_requests", COLUMNS, hostile)) == (
         'is:pr org:acme-corp label:"bug"',)  # a value that cannot be a login: the author is not sent at all
+    spelled = (Predicate("author", "IN", ("ana", "ANA", "bo", "Ana")),)  # logins are case-insensitive
+    assert search_queries("acme-corp", ScanRequest("pull_requests", COLUMNS, spelled)) == (
+        "is:pr org:acme-corp author:ana", "is:pr org:acme-corp author:bo")  # ana's rows once, not three times
 
 
 @pytest.mark.parametrize("mode", ["drop_links", "incomplete"])

@@ -94,8 +94,13 @@ def search_queries(org: str, request: ScanRequest) -> tuple[str, ...] | None:
 
 
 def _logins(p: Predicate) -> tuple[str, ...] | None:
-    """The logins to search for, or None (not sent) when a value cannot be a GitHub login."""
-    values = tuple(dict.fromkeys(str(v) for v in p.values))
+    """The logins to search for, or None (not sent) when a value cannot be a GitHub login. Logins are
+    case-insensitive (``author:SAM-ITO`` finds sam-ito's): one search per login however it is spelled, or rows
+    would come back once per spelling."""
+    spellings: dict[str, str] = {}
+    for v in p.values:
+        spellings.setdefault(str(v).lower(), str(v))
+    values = tuple(spellings.values())
     return values if p.op in ("=", "IN") and all(_LOGIN.fullmatch(v) for v in values) else None
 
 
