@@ -547,8 +547,8 @@ def _pushable_limit(found: _Conditions, params: Parameters) -> tuple[int, tuple[
                                                    for f in projection.find_all(exp.Func)):
             return None
     limit = select.args.get("limit")
-    if not isinstance(limit, exp.Limit) or limit.args.get("expressions"):
-        return None
+    if not isinstance(limit, exp.Limit) or limit.args.get("expressions") or limit.args.get("limit_options"):
+        return None  # LIMIT 10 PERCENT / 10% / WITH TIES: not a row count
     count = _int_value(limit.expression, params)
     offset = select.args.get("offset")
     extra = _int_value(offset.expression, params) if offset is not None else 0

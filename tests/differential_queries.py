@@ -174,6 +174,9 @@ HAND_WRITTEN = [
     "SELECT number, title FROM github.pull_requests WHERE author IN ('sam-ito', 'SAM-ITO', 'ana-silva')",
     "SELECT gh.number, gh.author FROM github.pull_requests gh JOIN (VALUES ('sam-ito'), ('Sam-Ito')) v(a) "
     "ON gh.author = v.a",
+    # LIMIT n PERCENT is no row count (it went down as LIMIT n: 10 PERCENT answered 10 rows of 1,000, 1% none)
+    "SELECT count(*) AS n FROM (SELECT issue_key FROM jira.issues WHERE project = 'WEB' LIMIT 10 PERCENT) s",
+    "SELECT number FROM github.pull_requests ORDER BY created_at DESC, pr_id LIMIT 1%",
 ]
 
 _PR_STRINGS = {"repo": lambda p: p.repo, "status": lambda p: "merged" if p.merged_at else p.state,
