@@ -4,6 +4,7 @@ API calls made so far per source — asked of the server (``omnisql.QueryProgres
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +17,14 @@ __all__ = ["POLL_S", "PROGRESS_DELAY_S", "Progress", "watch_progress"]
 
 PROGRESS_DELAY_S = 0.3  # queries that finish sooner show no progress line at all
 POLL_S = 0.5  # how often the server is asked while a query runs (one tiny action; nothing when not a terminal)
+
+
+def _columns(stream: TextIO) -> int:
+    """The width of the terminal ``stream`` draws on (80 when it cannot be asked)."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or 80
+    except (OSError, ValueError, AttributeError):
+        return 80
 
 
 class Progress:
@@ -59,7 +68,12 @@ class Progress:
         with self._lock:
             if not self.enabled or self.stopped or time.monotonic() - self.started < PROGRESS_DELAY_S:
                 return
-            self.stream.write("\r\x1b[K" + self.text())
+            line = self.text()
+            # one terminal line at most: a wrapped line would not be cleared by \r and ESC [K, and piles up
+            columns = _columns(self.stream)
+            if len(line) >= columns:
+                line = line[:max(0, columns - 2)] + "…"
+            self.stream.write("\r\x1b[K" + line)
             self.stream.flush()
             self.shown = True
 

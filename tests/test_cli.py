@@ -191,10 +191,10 @@ def test_arrow_is_refused_on_a_terminal(demo: dict[str, Any]) -> None:
 
 
 # -- a terminal: progress, Ctrl-C ---------------------------------------------------------------------------------
-def spawn(demo: dict[str, Any], *args: str) -> pexpect.spawn:
+def spawn(demo: dict[str, Any], *args: str, columns: int = 200) -> pexpect.spawn:
     return pexpect.spawn(sys.executable, ["-m", "clients.cli", *args, "--uri", demo["flight_uri"], "--token",
                                           demo["tokens"]["token_admin"]], cwd=str(ROOT), encoding="utf-8",
-                         timeout=60, dimensions=(40, 200))
+                         timeout=60, dimensions=(40, columns))
 
 
 @pytest.fixture()
@@ -209,6 +209,15 @@ def last_logged(demo: dict[str, Any]) -> dict[str, Any]:
                    "ORDER BY started_at DESC LIMIT 1")
     assert done.returncode == 0, done.stderr
     return dict(json.loads(done.stdout)[0])
+
+
+def test_the_progress_line_fits_a_narrow_terminal(demo: dict[str, Any], slow_jira: None) -> None:
+    child = spawn(demo, "query", "SELECT count(*) FROM jira.issues WHERE status <> 'Done'", columns=40)
+    child.expect(pexpect.EOF)
+    child.close()
+    drawn = [part for part in child.before.split("\r\x1b[K") if part.startswith("omnisql: ")]
+    assert drawn and all(len(part) <= 39 for part in drawn), drawn  # cut with … rather than wrapped
+    assert all(part.endswith("…") for part in drawn if len(part) == 39)
 
 
 def test_ctrl_c_cancels_the_query_on_the_server(demo: dict[str, Any], slow_jira: None) -> None:
