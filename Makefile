@@ -1,5 +1,7 @@
 # Quickstart: `make demo` (server + sandbox + example queries) and `make test` (the whole suite).
 PYTHON ?= python3
+# more flags for `make demo`, e.g. make demo ARGS='--port 8816 --http-port 8002'
+ARGS ?=
 VENV := .venv
 BIN := $(VENV)/bin
 
@@ -22,7 +24,7 @@ $(VENV)/.installed-test: $(BIN)/python pyproject.toml
 install: $(VENV)/.installed-client  # the product and the Python client libraries the README's Quickstart uses (ADBC)
 
 demo: install  # from the checkout: the sandbox and demo/ are not part of the installed product
-	$(BIN)/python -m clients.cli serve --demo
+	$(BIN)/python -m clients.cli serve --demo $(ARGS)
 
 dev: $(VENV)/.installed-test  # the product with the test extras: pytest, ruff, mypy and the clients the tests drive
 

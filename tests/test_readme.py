@@ -94,3 +94,12 @@ def test_every_make_target_installs_the_tools_it_runs() -> None:
             using = next((i for i, line in enumerate(lines) if tool in line), None)
             if using is not None:
                 assert any("pip install" in line and ".[test" in line for line in lines[:using]), (target, tool)
+
+
+def test_make_demo_passes_args_to_serve() -> None:
+    """The README's way out when 8815 or 8001 is taken: ``make demo ARGS='...'``."""
+    done = subprocess.run(["make", "-n", "demo", "ARGS=--port 8816 --http-port 8002"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0
+    assert done.stdout.splitlines()[-1] == ".venv/bin/python -m clients.cli serve --demo --port 8816 --http-port 8002"
+    assert "make demo ARGS='--port 8816 --http-port 8002'" in (ROOT / "README.md").read_text()
