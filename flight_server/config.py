@@ -31,7 +31,7 @@ from security.principals import Principal
 
 Document = tenant_schema.Document
 
-__all__ = ["ConfigError", "TenantConfig", "load_config", "read_document"]
+__all__ = ["ConfigError", "TenantConfig", "check_tls_pair", "load_config", "read_document"]
 
 
 class ConfigError(ValueError):
@@ -82,11 +82,41 @@ class TenantConfig:
         if not self.tls_cert_file and not self.tls_key_file:
             return None
         if not (self.tls_cert_file and self.tls_key_file):
-            raise ConfigError("TLS needs both a certificate and a key (listen.tls_cert_file and listen.tls_key_file)")
+            raise ConfigError("TLS needs both a certificate and a key (--tls-cert and --tls-key, or "
+                              "listen.tls_cert_file and listen.tls_key_file)")
         try:
-            return Path(self.tls_cert_file).read_bytes(), Path(self.tls_key_file).read_bytes()
+            cert, key = Path(self.tls_cert_file).read_bytes(), Path(self.tls_key_file).read_bytes()
         except OSError as exc:
             raise ConfigError(f"cannot read the TLS certificate or key: {exc}") from exc
+        check_tls_pair(cert, key, str(self.tls_cert_file), str(self.tls_key_file))
+        return cert, key
+
+
+def check_tls_pair(cert: bytes, key: bytes, cert_name: str, key_name: str) -> None:
+    """The certificate chain and key are PEM, the key is not encrypted and belongs to the first certificate: said
+    here, by name, instead of gRPC's one failure for all of them ("cannot listen ...: is the port taken?")."""
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        chain = x509.load_pem_x509_certificates(cert)
+    except ValueError:
+        raise ConfigError(f"TLS certificate {cert_name} (--tls-cert, listen.tls_cert_file) is not a PEM certificate "
+                          "chain (-----BEGIN CERTIFICATE-----)") from None
+    try:
+        private = serialization.load_pem_private_key(key, password=None)
+    except TypeError:
+        raise ConfigError(f"TLS key {key_name} (--tls-key, listen.tls_key_file) is encrypted; give the key "
+                          "without a passphrase (e.g. openssl pkey -in KEY -out KEY.plain)") from None
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise ConfigError(f"TLS key {key_name} (--tls-key, listen.tls_key_file) is not a PEM private key "
+                          f"(-----BEGIN PRIVATE KEY-----): {type(exc).__name__}") from None
+    der = serialization.Encoding.DER
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    if chain[0].public_key().public_bytes(der, spki) != private.public_key().public_bytes(der, spki):
+        raise ConfigError(f"TLS key {key_name} does not belong to the certificate {cert_name} (the first of its "
+                          "chain): give the key the certificate was issued for")
 
 
 def _env(section: str, spec: dict[str, Any], key: str) -> str:

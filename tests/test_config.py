@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -210,3 +213,35 @@ def test_a_file_that_is_not_utf8_names_its_first_bad_byte(tmp_path: Path, data: 
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert str(caught.value) == f"{path}:{where}: not UTF-8 text (byte {byte}); save the file as UTF-8"
+
+
+def test_tls_files_that_are_not_a_pem_pair_are_named(tmp_path: Path) -> None:
+    """gRPC refuses a bad certificate or key with the same failure as a taken port ("cannot listen ...: is the port
+    taken?"); each mistake is said by name before it gets there."""
+    import trustme
+
+    from flight_server.config import check_tls_pair
+
+    ca = trustme.CA()
+    issued, other = ca.issue_cert("127.0.0.1"), ca.issue_cert("127.0.0.1")
+    cert = issued.cert_chain_pems[0].bytes()
+    key = issued.private_key_pem.bytes()
+    check_tls_pair(cert, key, "c.pem", "k.pem")  # a right pair passes
+    wrong = [(b"not a cert", key, "TLS certificate c.pem (--tls-cert, listen.tls_cert_file) is not a PEM certificate"),
+             (cert, cert, "TLS key k.pem (--tls-key, listen.tls_key_file) is not a PEM private key"),
+             (cert, other.private_key_pem.bytes(), "TLS key k.pem does not belong to the certificate c.pem")]
+    for cert_pem, key_pem, said in wrong:
+        with pytest.raises(ConfigError) as caught:
+            check_tls_pair(cert_pem, key_pem, "c.pem", "k.pem")
+        assert str(caught.value).startswith(said), caught.value
+
+
+def test_a_tls_flag_alone_names_the_flags_too(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text("principals: [{user: a, token_env: CFG_T}]\n")
+    done = subprocess.run([sys.executable, "-m", "clients.cli", "serve", "--config", str(path), "--no-http", "--port",
+                           "0", "--tls-cert", str(path), "--tls-key", str(path)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "CFG_T": "t"})
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"omnisql serve: TLS certificate {path} (--tls-cert, listen.tls_cert_file) is not a "
+                                  "PEM certificate chain"), done.stderr
