@@ -84,12 +84,17 @@ class TenantConfig:
         if not (self.tls_cert_file and self.tls_key_file):
             raise ConfigError("TLS needs both a certificate and a key (--tls-cert and --tls-key, or "
                               "listen.tls_cert_file and listen.tls_key_file)")
-        try:
-            cert, key = Path(self.tls_cert_file).read_bytes(), Path(self.tls_key_file).read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"cannot read the TLS certificate or key: {exc}") from exc
+        cert = _read_pem(self.tls_cert_file, "certificate", "--tls-cert, listen.tls_cert_file")
+        key = _read_pem(self.tls_key_file, "key", "--tls-key, listen.tls_key_file")
         check_tls_pair(cert, key, str(self.tls_cert_file), str(self.tls_key_file))
         return cert, key
+
+
+def _read_pem(path: str | Path, what: str, named: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the TLS {what} {path} ({named}): {exc.strerror or exc}") from exc
 
 
 def check_tls_pair(cert: bytes, key: bytes, cert_name: str, key_name: str) -> None:

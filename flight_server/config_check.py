@@ -21,6 +21,7 @@ from connectors.mcp.connector import McpConfig
 from connectors.registry import ConnectorConfig, default_registry
 from connectors.salesforce.connector import SalesforceConfig
 from core.types import TableSpec
+from flight_server import tenant_schema
 from flight_server.app_probes import mcp_probe, salesforce_probe
 from flight_server.config import ConfigError, TenantConfig, load_config, read_document
 from flight_server.connector_check import ManifestConfig, probe_manifest
@@ -52,6 +53,12 @@ def check_file(path: str | Path, probe_upstream: bool = True) -> CheckReport:
     config = load_config(path)
     doc = read_document(path)
     raw: Mapping[str, Any] = doc.data
+    try:
+        config.tls()  # the files exist, are PEM and belong together: what serve would refuse, said now
+    except ConfigError as exc:
+        line, column = tenant_schema.locate(doc, str(exc))
+        where = f"{path}:{line}:{column}" if line else str(path)
+        raise ConfigError(f"{where}: {exc}", [f"{where}: {exc}"]) from exc
     specs = _check_policy(config)
     notes = []
     secret_env = raw.get("secret_env")

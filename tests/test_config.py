@@ -245,3 +245,14 @@ def test_a_tls_flag_alone_names_the_flags_too(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.startswith(f"omnisql serve: TLS certificate {path} (--tls-cert, listen.tls_cert_file) is not a "
                                   "PEM certificate chain"), done.stderr
+
+
+def test_config_check_checks_the_tls_files_with_their_line(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(f"principals: [{{user: a, token_env: CFG_T}}]\nlisten:\n  tls_cert_file: {tmp_path / 'no.pem'}\n"
+                    f"  tls_key_file: {path}\n")
+    done = subprocess.run([sys.executable, "-m", "clients.cli", "config", "check", "--no-probe", str(path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, env={**os.environ, "CFG_T": "t"})
+    assert done.returncode == 2  # what serve would refuse, config check says first, with the key's line
+    assert done.stderr == (f"omnisql config check: {path}:3:3: cannot read the TLS certificate {tmp_path / 'no.pem'} "
+                           "(--tls-cert, listen.tls_cert_file): No such file or directory\n"), done.stderr
