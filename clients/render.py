@@ -34,7 +34,7 @@ def _pad(text: str, columns: int) -> str:
 def _cell(value: object) -> str:
     """A value as one table cell: NULL for null, control characters escaped (a newline or tab in a value cannot
     break the row), and at most ``MAX_CELL`` columns wide (cut with ``…``; json and csv keep whole values)."""
-    text = "NULL" if value is None else _CONTROL.sub(_escape, str(value))
+    text = "NULL" if value is None else _CONTROL.sub(_escape, _text(value))
     if width(text) <= MAX_CELL:
         return text
     kept, used = [], 0
@@ -44,6 +44,18 @@ def _cell(value: object) -> str:
             break
         kept.append(ch)
     return "".join(kept) + "…"
+
+
+def _text(value: object) -> str:
+    """A value as SQL shows it, not as Python does: true/false, lists and structs as JSON (as csv writes them),
+    bytes as hex."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(plain(value), ensure_ascii=False, separators=(", ", ": "))
+    if isinstance(value, bytes):
+        return "\\x" + value.hex()
+    return str(value)
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")

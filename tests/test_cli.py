@@ -55,6 +55,13 @@ def test_the_table_aligns_wide_characters_and_escapes_control_characters(demo: d
         "(3 rows)"]
 
 
+def test_the_table_shows_values_as_sql_does_not_as_python(demo: dict[str, Any]) -> None:
+    done = omnisql(demo, "query", "SELECT true AS t, NULL::BOOLEAN AS n, ['bug', 'ux'] AS l, {'a': 1} AS s, "
+                   "'ab'::BLOB AS b")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[2] == 'true | NULL | ["bug", "ux"] | {"a": 1} | \\x6162'  # not True, ['bug', 'ux']
+
+
 def test_a_terminal_that_is_not_utf8_gets_question_marks_not_a_traceback(demo: dict[str, Any]) -> None:
     sql = "SELECT '日本語 ✓' AS u, 'é' AS e"
     for encoding in ("ascii", "latin-1"):
