@@ -15,7 +15,7 @@ from planner.catalog import CATALOG_NAME, Catalog
 from planner.information_schema import rewrite_discovery
 from planner.parameters import number_placeholders
 
-__all__ = ["SCAN_TAG", "base_tables", "parse_query", "qualify_query"]
+__all__ = ["SCAN_TAG", "base_tables", "expand_column_aliases", "parse_query", "qualify_query"]
 
 SCAN_TAG = "omnisql_scan"
 # sqlglot warns about statements it parses as a bare Command quoting them: user SQL (and its values) never goes
@@ -139,6 +139,37 @@ def base_tables(tree: exp.Expr, catalog: Catalog, default_schema: str | None = N
         tables.append(node)
     _strip_schema_from_columns(tree, catalog)
     return tables
+
+
+def expand_column_aliases(tables: list[exp.Table], catalog: Catalog) -> None:
+    """``FROM jira.issues AS x(a, b)`` renames the table's first columns by position, as DuckDB does; but a scan's
+    view holds only the columns the query fetches, in another order, so the list must not reach DuckDB as
+    written (``x(a, b)`` named whatever the view had first). Each becomes ``(SELECT issue_key AS a, summary AS b,
+    <the other columns the query may name> FROM jira.issues AS x) AS x``: the view is then read by name. Columns
+    past the list are kept when the query has a star or ``COLUMNS(...)``, or names them anywhere."""
+    positions = [i for i, t in enumerate(tables) if t.args.get("alias") is not None and t.args["alias"].columns]
+    if not positions:
+        return
+    root = tables[positions[0]].root()
+    star = root.find(exp.Star, exp.Columns) is not None
+    named = {c.name.lower() for c in root.find_all(exp.Column)}
+    for i in positions:
+        table = tables[i]
+        alias = table.args["alias"]
+        columns = [c.name for c in catalog.lookup(table.db, table.name).columns]
+        if len(alias.columns) > len(columns):
+            raise InvalidQuery(f"{table.db}.{table.name} has {len(columns)} columns but {alias.name}"
+                               f"({', '.join(c.name for c in alias.columns)}) names {len(alias.columns)}")
+        projections: list[exp.Expr] = [exp.alias_(exp.column(c, table=alias.name), r.copy())
+                                       for c, r in zip(columns, alias.columns, strict=False)]
+        projections += [exp.column(c, table=alias.name) for c in columns[len(alias.columns):]
+                        if star or c.lower() in named]
+        inner = table.copy()
+        inner.meta.update(table.meta)
+        inner.set("alias", exp.TableAlias(this=alias.this.copy()))
+        table.replace(exp.Subquery(this=exp.select(*projections).from_(inner),
+                                   alias=exp.TableAlias(this=alias.this.copy())))
+        tables[i] = inner
 
 
 def _table_names(catalog: Catalog) -> str:

@@ -31,7 +31,7 @@ from planner.duck import Duck
 from planner.estimates import Estimator
 from planner.information_schema import DESCRIBE_TARGET, describe_query
 from planner.parameters import Parameters, bind_literals, check_count, renumber
-from planner.parse import SCAN_TAG, base_tables, parse_query, qualify_query
+from planner.parse import SCAN_TAG, base_tables, expand_column_aliases, parse_query, qualify_query
 from planner.passes import rewrite
 from planner.plan import FetchPlan, JoinMode, ScanStep
 from planner.predicates import to_predicate
@@ -155,6 +155,7 @@ class Planner:
         policy = self.policy if principal is not None else ALLOW_ALL
         visible = self._visible_catalog(principal, scope) if policy is not ALLOW_ALL else self.catalog
         tagged = base_tables(tree, self.catalog, default_schema, visible)
+        expand_column_aliases(tagged, visible)
         specs = {node.meta[SCAN_TAG]: self.catalog.lookup(node.db, node.name) for node in tagged}
         decisions = {i: decision_for(policy, principal or _NOBODY, spec) for i, spec in specs.items()}
         for decision in decisions.values():

@@ -177,6 +177,12 @@ HAND_WRITTEN = [
     # LIMIT n PERCENT is no row count (it went down as LIMIT n: 10 PERCENT answered 10 rows of 1,000, 1% none)
     "SELECT count(*) AS n FROM (SELECT issue_key FROM jira.issues WHERE project = 'WEB' LIMIT 10 PERCENT) s",
     "SELECT number FROM github.pull_requests ORDER BY created_at DESC, pr_id LIMIT 1%",
+    # column aliases in FROM rename the table's first columns by position (they renamed the view's, which holds
+    # only the fetched columns in another order: x(a, b) made a the status)
+    "SELECT * FROM jira.issues AS x(a, b) WHERE x.project = 'WEB' AND a LIKE 'WEB-1%'",
+    "SELECT a, c FROM jira.issues AS x(a, b, c) WHERE c = 'Done' ORDER BY a LIMIT 3",
+    "SELECT n, r FROM github.pull_requests g(i, n, r) WHERE r = 'infra-tools' AND n < 4",
+    "SELECT x.a, y.a FROM jira.issues x(a) JOIN jira.issues y(a, b) ON x.a = y.a WHERE y.b LIKE 'Harden%'",
 ]
 
 _PR_STRINGS = {"repo": lambda p: p.repo, "status": lambda p: "merged" if p.merged_at else p.state,
