@@ -589,6 +589,12 @@ def _order_column(select: exp.Select, key: exp.Expr) -> exp.Column | None:
         if target is None:
             return None
         key = target.unalias()
+    elif isinstance(key, exp.Column) and any(e.alias_or_name.lower() == key.name.lower() and e.unalias() != key
+                                             for e in select.expressions):
+        # The qualifier may have bound a name DuckDB reads as an output column to the table's column: a star's
+        # RENAME/REPLACE (``* RENAME (updated_at AS created_at) ... ORDER BY created_at``) names an output after
+        # a column it is not. Which one the user meant is no longer known here: not pushed.
+        return None
     return key if isinstance(key, exp.Column) and key.table else None
 
 

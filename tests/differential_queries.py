@@ -185,6 +185,21 @@ HAND_WRITTEN = [
     "SELECT x.a, y.a FROM jira.issues x(a) JOIN jira.issues y(a, b) ON x.a = y.a WHERE y.b LIKE 'Harden%'",
 ]
 
+# ORDER BY a name a star's RENAME/REPLACE gives to another column: DuckDB sorts by the output column, the
+# qualifier bound the name to the table's column, and the top-N went to the API sorted by the wrong one.
+STAR_RENAMED_ORDER = [
+    "SELECT * RENAME (updated_at AS created_at, created_at AS updated_at) FROM jira.issues "
+    "ORDER BY created_at DESC, 1 LIMIT 3",
+    "SELECT * EXCLUDE (created_at) RENAME (updated_at AS created_at) FROM jira.issues ORDER BY created_at DESC, 1 "
+    "LIMIT 3",
+    "SELECT * REPLACE (updated_at AS created_at) FROM jira.issues WHERE project = 'WEB' ORDER BY created_at, 1 "
+    "LIMIT 4",
+    "SELECT * EXCLUDE (additions, deletions, author_email) RENAME (created_at AS updated_at, updated_at AS "
+    "created_at) FROM github.pull_requests ORDER BY updated_at DESC, pr_id LIMIT 3",
+    "SELECT * FROM (SELECT * RENAME (updated_at AS created_at, created_at AS updated_at) FROM jira.issues) s "
+    "ORDER BY created_at, issue_key LIMIT 3",
+]
+
 _PR_STRINGS = {"repo": lambda p: p.repo, "status": lambda p: "merged" if p.merged_at else p.state,
                "branch": lambda p: p.head, "base_branch": lambda p: p.base, "author": lambda p: p.author,
                "title": lambda p: p.title}

@@ -29,11 +29,18 @@ import pytest
 
 from tests.answers import adbc_answer, assert_same_answer, is_ordered
 from tests.conftest import launch_demo
-from tests.differential_queries import DYNAMIC_COLUMNS, HAND_WRITTEN, SHADOW_ALIAS, differential_queries
+from tests.differential_queries import (
+    DYNAMIC_COLUMNS,
+    HAND_WRITTEN,
+    SHADOW_ALIAS,
+    STAR_RENAMED_ORDER,
+    differential_queries,
+)
 from tests.oracle import oracle_answer
 
 QUERIES = [pytest.param(sql, id=query_id) for query_id, sql in differential_queries()]
-SHADOWED = [pytest.param(sql, id=f"shadow-{i:02d}") for i, sql in enumerate(SHADOW_ALIAS)]
+SHADOWED = [pytest.param(sql, id=f"shadow-{i:02d}") for i, sql in enumerate(SHADOW_ALIAS)] + \
+    [pytest.param(sql, id=f"renamed-{i:02d}") for i, sql in enumerate(STAR_RENAMED_ORDER)]
 DYNAMIC = [pytest.param(sql, id=f"columns-{i:02d}") for i, sql in enumerate(DYNAMIC_COLUMNS)]
 # Queries whose answer depends on the session's time zone: timestamps shown, truncated, subtracted, compared.
 TIME_SENSITIVE = [pytest.param(sql, id=f"hand-{i:02d}") for i, sql in enumerate(HAND_WRITTEN)
