@@ -545,6 +545,19 @@ def _columns_table(entry: TableEntry) -> pa.Table:
                      "description": [m.get(_REMARKS, b"").decode() or None for m in meta]})
 
 
+def _system_table(rpc: FlightRpc, name: str) -> TableEntry | None:
+    """A table every principal may query that GetTables does not list (``omnisql.query_log``,
+    ``information_schema.columns``): its columns are the result schema of ``SELECT * ... LIMIT 0``, planned only."""
+    if name.split(".")[0].lower() not in ("omnisql", "information_schema"):
+        return None
+    try:
+        plan = rpc.plan(f"SELECT * FROM {name} LIMIT 0")
+    except RpcError:
+        return None
+    schema_name, _, table = name.partition(".")
+    return TableEntry(None, schema_name, table, "SYSTEM TABLE", plan.schema)
+
+
 def cmd_describe(args: argparse.Namespace) -> int:
     """``describe TABLE``: its columns with their SQL types (GetTables with include_schema)."""
     schema_name, _, name = args.table.rpartition(".")
@@ -555,6 +568,10 @@ def cmd_describe(args: argparse.Namespace) -> int:
         if not found:  # SQL names are case-insensitive (FROM GitHub.Users works), so is describe
             found = [e for e in entries if e.name.lower() == name.lower()
                      and (not schema_name or str(e.schema_name).lower() == schema_name.lower())]
+        if not found and re.fullmatch(r"[A-Za-z_]\w*\.[A-Za-z_]\w*", args.table):
+            system = _system_table(rpc, args.table)  # omnisql.query_log, information_schema.*: not in GetTables
+            if system is not None:
+                return _print_table(args, _columns_table(system), progress)
         if len(found) != 1:
             progress.stop()
             if found:

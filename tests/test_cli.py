@@ -419,6 +419,16 @@ def test_a_mistyped_column_says_did_you_mean_with_a_caret(demo: dict[str, Any]) 
     assert done.returncode == 1 and "did you mean" not in done.stderr
 
 
+def test_describe_shows_the_system_tables_too(demo: dict[str, Any]) -> None:
+    """Queryable by every principal but not listed by GetTables: describe still answers for them."""
+    done = omnisql(demo, "describe", "omnisql.query_log", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    columns = {c["column"]: c["type"] for c in json.loads(done.stdout)}
+    assert columns["trace_id"] == "VARCHAR" and columns["started_at"] == "TIMESTAMP WITH TIME ZONE"
+    assert omnisql(demo, "describe", "information_schema.columns").returncode == 0
+    assert omnisql(demo, "describe", "omnisql.nope").returncode == 1
+
+
 def test_describe_and_tables_say_did_you_mean(demo: dict[str, Any]) -> None:
     done = omnisql(demo, "describe", "jira.isues")
     assert done.returncode == 1
