@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import codecs
 import contextlib
+import difflib
 import io
 import json
 import logging
 import math
 import os
+import re
 import sys
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from clients.serve_cmd import (
     DEFAULT_GITHUB_RATE_LIMIT,
@@ -28,8 +30,8 @@ from clients.serve_cmd import (
     write_info,
 )
 
-__all__ = ["LIMIT_FLAGS", "LOG_LEVELS", "build_parser", "cmd_serve", "http_settings", "listen_overrides", "main",
-           "utf8"]
+__all__ = ["LIMIT_FLAGS", "LOG_LEVELS", "Parser", "build_parser", "cmd_serve", "http_settings", "listen_overrides",
+           "main", "utf8"]
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -94,6 +96,39 @@ def _count(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
     return int(text)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a "did you mean" for a mistyped command or choice (``omnisql qurey``, ``--format jsno``); its
+    subcommands' parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        match = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if match:
+            close = difflib.get_close_matches(match[1], re.findall(r"'([^']*)'", match[2]), n=1, cutoff=0.6)
+            message += f"; did you mean {close[0]!r}?" if close else ""
+        unknown = re.match(r"unrecognized arguments: (--[\w-]+)", message)
+        if unknown:
+            close = difflib.get_close_matches(unknown[1], sorted(self._options(self._words)), n=1, cutoff=0.7)
+            message += f"; did you mean {close[0]}?" if close else ""
+        super().error(message)
+
+    _words: list[str] = []  # the command line being parsed: its command words pick the options to suggest from
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._words = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
+    def _options(self, words: list[str]) -> set[str]:
+        """The long options of the (sub)command ``words`` name: ``serve``'s for ``omnisql serve ...``."""
+        options = {o for o in self._option_string_actions if o.startswith("--")}
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                named = next((w for w in words if w in action.choices), None)
+                for name, sub in action.choices.items():
+                    if isinstance(sub, Parser) and named in (None, name):
+                        options |= sub._options(words)
+        return options
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -184,7 +219,7 @@ DEFAULT_URI = "grpc://127.0.0.1:8815"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="omnisql", description="SQL over SaaS apps, via Arrow Flight SQL",
+    parser = Parser(prog="omnisql", description="SQL over SaaS apps, via Arrow Flight SQL",
                                      formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"omnisql {_version()}",
                         help="print the version and exit")

@@ -677,6 +677,23 @@ def test_any_command_piped_into_head_ends_quietly() -> None:
         assert done.returncode == 0 and done.stderr == "" and len(done.stdout.splitlines()) == 1, (command, done)
 
 
+@pytest.mark.parametrize(("args", "said"), [
+    (["qurey", "SELECT 1"], "invalid choice: 'qurey' (choose from 'serve', "),
+    (["query", "--format", "jsno", "SELECT 1"], "; did you mean 'json'?"),
+    (["config", "chek", "t.yaml"], "; did you mean 'check'?"),
+    (["query", "--fromat", "json", "SELECT 1"], "unrecognized arguments: --fromat SELECT 1; did you mean --format?"),
+    (["serve", "--confg", "t.yaml"], "; did you mean --config?"),  # the options of the command given
+    (["tables", "--shcema", "jira"], "; did you mean --schema?")])
+def test_a_mistyped_command_or_flag_says_did_you_mean(args: list[str], said: str,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(args)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and said in err, err
+    if args[0] == "qurey":
+        assert err.rstrip().endswith("; did you mean 'query'?")
+
+
 def all_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
     yield parser
     for action in parser._actions:
