@@ -277,8 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="write the stand-ins' URLs and credentials as JSON here (default: none)")
     sandbox.add_argument("--faults", action="append", default=[], metavar="APP:KEY=VALUE,...",
                          help="misbehaviour from the start, per app (github, jira, salesforce, linear or all; "
-                              "repeatable): latency_ms, jitter_ms, error_rate (0-1, answered fail_status, default "
-                              "503; 429 with retry_after is a 429 storm), fail_next, fail_status, retry_after, "
+                              "repeatable): latency_ms (or latency_s), jitter_ms (or jitter_s), error_rate (0-1, "
+                              "answered fail_status, default 503; 429 with retry_after is a 429 storm), fail_next, "
+                              "fail_status, retry_after, "
                               "truncate_next, malformed_next, drop_next, etags (github; false: no 304s). E.g. "
                               "--faults github:latency_ms=200,error_rate=0.1 (default: none)")
     sandbox.set_defaults(func=cmd_sandbox)
