@@ -51,7 +51,7 @@ def banner_python(uri: str) -> list[str]:
     admin = demo_tokens()["token_admin"]
     return ["import adbc_driver_flightsql.dbapi as flightsql",
             f"conn = flightsql.connect({uri!r}, db_kwargs={{'adbc.flight.sql.authorization_header': "
-            f"'Bearer {admin}'}})",
+            f"'Bearer {admin}'}}, autocommit=True)",  # OmniSQL has no transactions: no autocommit warning
             "cur = conn.cursor()",
             f"cur.execute({SEED_QUERIES['merged_prs']!r})",
             "print(cur.fetch_arrow_table())"]
@@ -71,7 +71,9 @@ def banner(uri: str, sandbox: Sandbox, http_url: str | None = None) -> str:
     lines = [f"OmniSQL demo is serving Flight SQL at {uri}",
              *(banner_http(http_url) if http_url else []),
              f"  tokens: {tokens}",
-             f"  sandbox: GitHub {sandbox.github_url}, Jira {sandbox.jira_url}",
+             "  sandbox: " + ", ".join(f"{app} {url}" for app, url in (
+                 ("GitHub", sandbox.github_url), ("Jira", sandbox.jira_url), ("Linear", sandbox.linear_url),
+                 ("Salesforce", sandbox.salesforce_url)) if url),
              "",
              "Try it in another terminal, from this directory (Ctrl-C here stops the demo):",
              *(f"  {command}" for command in banner_commands(uri)),
