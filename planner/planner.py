@@ -30,6 +30,7 @@ from planner.context import QueryContext
 from planner.duck import Duck
 from planner.estimates import Estimator
 from planner.information_schema import DESCRIBE_TARGET, describe_query
+from planner.names import WrittenNames, unnamed_outputs
 from planner.parameters import Parameters, bind_literals, check_count, renumber
 from planner.parse import SCAN_TAG, base_tables, expand_column_aliases, parse_query, qualify_query
 from planner.passes import rewrite
@@ -105,6 +106,7 @@ class Planner:
         self.estimator = estimator or Estimator()
         self.policy = policy
         self._visible: dict[str, Catalog] = {}  # security scope → the catalog its principals qualify against
+        self.written = WrittenNames(catalog)
 
     def plan(self, sql: str, params: Parameters | None = None, ctx: QueryContext | None = None) -> FetchPlan:
         """SQL → FetchPlan in named steps: analyse the query, decide each scan's pushdown, bind joins, check
@@ -126,6 +128,11 @@ class Planner:
         schema = EXPLAIN_SCHEMA if explain else self.duck.result_schema(
             final_sql, {s.view_name: s.schema for s in steps}, params.duckdb_values(),
             ctx.control if ctx else None)
+        if not explain and _renamed_as_written(query.tree, sql, schema, params, self.written,
+                                               ctx.options.default_schema if ctx else None):
+            final_sql = _final_sql(query.tree, steps)
+            schema = self.duck.result_schema(final_sql, {s.view_name: s.schema for s in steps},
+                                             params.duckdb_values(), ctx.control if ctx else None)
         decisions = tuple(dict.fromkeys(line for d in query.decisions.values() for line in d.describe()))
         arrow_final = None if explain or params.duckdb_values() else compile_arrow_final(
             final_sql, {s.view_name: s.schema for s in steps}, schema)
@@ -603,6 +610,29 @@ def _conjuncts(condition: exp.Expr) -> list[exp.Expr]:
     re-checks the whole filter)."""
     condition = condition.unnest()
     return list(condition.flatten()) if isinstance(condition, exp.And) else [condition]
+
+
+_NOT_A_QUERY = re.compile(r"^\s*(DESCRIBE|DESC|SHOW|SUMMARIZE|PRAGMA)\b", re.IGNORECASE)
+
+
+def _renamed_as_written(tree: exp.Expr, sql: str, schema: pa.Schema, params: Parameters, written: WrittenNames,
+                        default_schema: str | None) -> bool:
+    """Alias the result's unaliased expression columns with the names DuckDB gives them in the query as written,
+    where the final SQL (sqlglot's spelling) named them otherwise (``planner.names``); True when any was."""
+    found = unnamed_outputs(tree)
+    if found is None or not found[1] or _NOT_A_QUERY.match(sql):
+        return False
+    select, positions = found
+    if len(select.expressions) != len(schema):
+        return False
+    names = written.names(sql, params.duckdb_values(), default_schema)
+    if names is None or len(names) != len(schema):
+        return False
+    renamed = {i: names[i] for i in positions if names[i] != schema.names[i]}
+    for i, name in renamed.items():
+        item = select.expressions[i]
+        item.replace(exp.alias_(item.copy(), name, quoted=True))
+    return bool(renamed)
 
 
 def _final_sql(tree: exp.Expr, steps: Sequence[ScanStep]) -> str:

@@ -183,6 +183,16 @@ HAND_WRITTEN = [
     "SELECT a, c FROM jira.issues AS x(a, b, c) WHERE c = 'Done' ORDER BY a LIMIT 3",
     "SELECT n, r FROM github.pull_requests g(i, n, r) WHERE r = 'infra-tools' AND n < 4",
     "SELECT x.a, y.a FROM jira.issues x(a) JOIN jira.issues y(a, b) ON x.a = y.a WHERE y.b LIKE 'Harden%'",
+    # an unaliased expression is named as DuckDB names the query as written, not after sqlglot's spelling of it
+    # (string_agg came back as listagg(...), date_trunc('month', ...) as date_trunc('MONTH', ...))
+    "SELECT repo, string_agg(DISTINCT status, ',' ORDER BY status), list(number ORDER BY number)[1:3] "
+    "FROM github.pull_requests WHERE status = 'open' GROUP BY repo",
+    "SELECT date_trunc('month', created_at), count(*) FROM jira.issues WHERE project = 'WEB' GROUP BY 1",
+    "SELECT issue_key, if(story_points > 5, 'big', 'small'), datediff('day', created_at, updated_at), "
+    "instr(issue_key, '-') FROM jira.issues WHERE project = 'MOB' AND story_points = 13",
+    "SELECT project, group_concat(status) FROM jira.issues WHERE issue_key IN ('MOB-1', 'WEB-1') GROUP BY 1 "
+    "UNION ALL SELECT 'x', string_agg(branch, ',') FROM github.pull_requests WHERE repo = 'infra-tools' "
+    "AND number = 3",
 ]
 
 # ORDER BY a name a star's RENAME/REPLACE gives to another column: DuckDB sorts by the output column, the
