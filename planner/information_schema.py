@@ -19,7 +19,7 @@ from core.types import ColumnSpec, ScanRequest, ScanStats, TableSpec
 from planner.access import INFORMATION_SCHEMA
 from planner.catalog import CATALOG_NAME, Catalog
 
-__all__ = ["DESCRIBE_TARGET", "INFORMATION_SCHEMA", "InformationSchemaConnector", "describe_query",
+__all__ = ["DESCRIBE_TARGET", "INFORMATION_SCHEMA", "InformationSchemaConnector", "describe_listed", "describe_query",
            "rewrite_discovery"]
 
 DESCRIBE_TARGET = "omnisql_describe"  # meta on a rewritten DESCRIBE: (schema or None, table) it names
@@ -155,6 +155,22 @@ def describe_query(schema: str | None, table: str) -> exp.Expr:
     tree = _select(f"{_COLUMNS_OF} WHERE {where} ORDER BY ordinal_position")
     tree.meta[DESCRIBE_TARGET] = (schema, table)
     return tree
+
+
+def describe_listed(spec: TableSpec) -> exp.Expr:
+    """``DESCRIBE`` of a table ``information_schema`` does not list (the system tables ``omnisql.*`` and
+    ``information_schema.*``, queryable by everyone): the same columns and types as ``describe_query``, from the
+    spec itself."""
+    def value(v: object) -> str:
+        return "NULL" if v is None else str(v).upper() if isinstance(v, bool) else _literal(str(v))
+
+    rows = ", ".join(f"({r['ordinal_position']}, {value(r['column_name'])}, {value(r['data_type'])}, "
+                     f"{value(r['is_nullable'])}, {value(r['is_primary_key'])}, {value(r['pushdown'])}, "
+                     f"{value(r['required_filter'])}, {value(r['column_comment'])})" for r in _columns([spec]))
+    return _select('SELECT CAST(n AS VARCHAR) AS column_name, CAST(t AS VARCHAR) AS column_type, '
+                   'CAST(u AS VARCHAR) AS "null", CAST(k AS BOOLEAN) AS "key", CAST(p AS VARCHAR) AS pushdown, '
+                   'CAST(r AS BOOLEAN) AS required_filter, CAST(d AS VARCHAR) AS description '
+                   f"FROM (VALUES {rows}) AS c(i, n, t, u, k, p, r, d) ORDER BY i")
 
 
 def _literal(text: str) -> str:

@@ -21,7 +21,7 @@ from sqlglot.optimizer.scope import traverse_scope
 
 from core.errors import InvalidQuery
 from core.types import TableSpec
-from planner.access import check_denied_columns, decision_for, visible_catalog, visible_spec
+from planner.access import SYSTEM_SCHEMAS, check_denied_columns, decision_for, visible_catalog, visible_spec
 from planner.arrow_final import compile_arrow_final
 from planner.binding import JoinEdge, JoinStrategy, bind_step, choose_bindings
 from planner.binding import join_strategy as join_strategy_of
@@ -29,7 +29,7 @@ from planner.catalog import Catalog
 from planner.context import QueryContext
 from planner.duck import Duck
 from planner.estimates import Estimator
-from planner.information_schema import DESCRIBE_TARGET, describe_query
+from planner.information_schema import DESCRIBE_TARGET, describe_listed, describe_query
 from planner.names import WrittenNames, unnamed_outputs
 from planner.parameters import Parameters, bind_literals, check_count, renumber
 from planner.parse import SCAN_TAG, base_tables, expand_column_aliases, parse_query, qualify_query
@@ -193,6 +193,8 @@ class Planner:
             listed = ", ".join(f"{s}.{t}" for s, t in sorted(shown.tables)) or "none"
             raise InvalidQuery(f"unknown table {schema}.{name}; available tables: {listed}" if schema else
                                f"unknown table {name}; write it with its schema, e.g. {listed}")
+        if spec.schema_name in SYSTEM_SCHEMAS:  # queryable by everyone, not listed in information_schema
+            return describe_listed(spec)
         if principal is not None:
             decision_for(self.policy, principal, spec).require()
         return describe_query(spec.schema_name, spec.name)

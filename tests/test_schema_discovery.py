@@ -67,6 +67,24 @@ def test_describe_matches_the_table_schema_rpc(adbc_conn: Any, sql: str) -> None
     assert by_name["status"]["pushdown"] is not None, "what the API can filter is part of the description"
 
 
+@pytest.mark.parametrize(("sql", "schema", "table"), [("DESCRIBE omnisql.query_log", "omnisql", "query_log"),
+                                                     ("DESCRIBE query_log", "omnisql", "query_log"),
+                                                     ("DESCRIBE information_schema.tables", "information_schema",
+                                                      "tables")])
+def test_describe_of_a_system_table_matches_what_it_answers(adbc_conn: Any, sql: str, schema: str,
+                                                            table: str) -> None:
+    """System tables are queryable by everyone but not listed in information_schema: DESCRIBE still has their
+    columns (it answered no rows), typed as for any table, in the order a query returns them."""
+    cursor = adbc_conn.cursor()
+    cursor.execute(f"SELECT * FROM {schema}.{table} LIMIT 0")
+    answered = cursor.fetch_arrow_table().schema
+    described = _rows(adbc_conn, sql)
+    assert [(r["column_name"], r["column_type"]) for r in described] == \
+        [(f.name, sql_type_name(f.type)) for f in answered]
+    assert all(isinstance(r["key"], bool) and r["null"] in ("YES", "NO") for r in described)
+    assert _rows(adbc_conn, "DESCRIBE jira.issues")[0].keys() == described[0].keys()
+
+
 def test_information_schema_columns_joins_like_any_table(adbc_conn: Any) -> None:
     counts = _rows(adbc_conn, "SELECT table_schema, table_name, count(*) AS n, max(ordinal_position) AS last "
                               "FROM information_schema.columns GROUP BY ALL ORDER BY ALL")
