@@ -29,10 +29,11 @@ class WrittenNames:
         self._db: duckdb.DuckDBPyConnection | None = None
         self._lock = threading.Lock()
 
-    def _connection(self) -> duckdb.DuckDBPyConnection:
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor of the connection (built on first use); creating one is not thread-safe, hence the lock."""
         with self._lock:
             if self._db is None:
-                db = duckdb.connect(":memory:")
+                db = duckdb.connect(":memory:", config={"enable_external_access": False})  # binds, never reads
                 for (schema, name), spec in self.catalog.tables.items():
                     try:  # a schema DuckDB reserves (information_schema, system): its own tables stand in
                         db.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
@@ -43,11 +44,14 @@ class WrittenNames:
                     finally:
                         db.unregister("__empty")
                 self._db = db
-            return self._db
+            return self._db.cursor()
 
     def names(self, sql: str, params: Sequence[duckdb.Value], default_schema: str | None) -> list[str] | None:
         """The column names of ``sql`` as DuckDB binds it as written, or None when it does not bind there."""
-        cursor = self._connection().cursor()
+        try:
+            cursor = self._cursor()
+        except duckdb.Error:
+            return None
         try:
             schemas = [default_schema.lower()] if default_schema else []
             schemas += [s for s in self.catalog.schemas if s not in schemas]
