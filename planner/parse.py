@@ -59,7 +59,27 @@ def parse_query(sql: str) -> exp.Expr:
                            "to the source apps")
     _reject_table_functions(statements[0])
     _reject_server_functions(statements[0])
+    _fetch_as_limit(statements[0])
     return statements[0]
+
+
+def _fetch_as_limit(tree: exp.Expr) -> None:
+    """``FETCH FIRST n ...`` with an option sqlglot's DuckDB output would drop: ``PERCENT`` becomes DuckDB's
+    ``LIMIT n PERCENT`` (it was written as ``LIMIT n``: n rows), ``WITH TIES`` is refused (it was written as
+    ``LIMIT n``, leaving out the tied rows, and DuckDB has no WITH TIES)."""
+    for fetch in list(tree.find_all(exp.Fetch)):
+        options = fetch.args.get("limit_options")
+        if options is None:
+            continue
+        if options.args.get("with_ties"):
+            raise InvalidQuery("FETCH ... WITH TIES is not supported (DuckDB has none); keep the ties with a window "
+                               "instead, e.g. SELECT ... QUALIFY rank() OVER (ORDER BY <the ORDER BY>) <= n")
+        if options.args.get("percent"):
+            count = fetch.args.get("count")
+            if count is None:
+                raise InvalidQuery("FETCH FIRST PERCENT needs a number, e.g. FETCH FIRST 10 PERCENT ROWS ONLY")
+            fetch.replace(exp.Limit(expression=count.copy(),
+                                    limit_options=exp.LimitOptions(percent=True)))
 
 
 def _syntax_error(exc: ParseError) -> str:

@@ -85,3 +85,16 @@ def test_required_filter_names_table_column_and_fix() -> None:
     assert verdict.missing_required == ("day",)
     with pytest.raises(InvalidQuery, match=r"demo.events needs a filter on day.*day = '2026-01-01'"):
         require_filters(spec, verdict.missing_required)
+
+
+def test_fetch_options_are_kept_or_refused() -> None:
+    """sqlglot writes FETCH FIRST n PERCENT / WITH TIES for DuckDB as LIMIT n: n rows, ties left out."""
+    from core.errors import InvalidQuery
+    from planner.parse import parse_query
+
+    tree = parse_query("SELECT a FROM t ORDER BY a FETCH FIRST 10 PERCENT ROWS ONLY")
+    assert tree.sql(dialect="duckdb") == "SELECT a FROM t ORDER BY a LIMIT 10 PERCENT"
+    assert parse_query("SELECT a FROM t ORDER BY a OFFSET 2 ROWS FETCH NEXT 3 ROWS ONLY").sql(dialect="duckdb") \
+        == "SELECT a FROM t ORDER BY a LIMIT 3 OFFSET 2"
+    with pytest.raises(InvalidQuery, match="QUALIFY rank"):
+        parse_query("SELECT * FROM (SELECT a FROM t ORDER BY a FETCH FIRST 3 ROWS WITH TIES) s")
