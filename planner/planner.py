@@ -179,6 +179,9 @@ class Planner:
         used = _columns_by_scan(qualified)
         for index, names in _columns_by_pattern(tree, visible).items():
             used.setdefault(index, set()).update(names)
+        for node in tagged:  # PIVOT groups by every column it does not pivot: the view must have them all
+            if node.args.get("pivots"):
+                used[node.meta[SCAN_TAG]] = {c.name for c in visible.lookup(node.db, node.name).columns}
         return _Analysis(tree, tables, conditions, edges, used, decisions)
 
     def _described(self, target: tuple[str | None, str], default_schema: str | None, principal: Principal | None,
@@ -354,8 +357,9 @@ def _collect_conditions(qualified: exp.Expr) -> tuple[dict[int, _Conditions], li
         select = scope.expression
         if not isinstance(select, exp.Select):
             continue
+        # a PIVOTed table's conditions and LIMIT read the pivot's output, not the table's rows: never pushed
         tagged = {alias: src for alias, (_, src) in scope.selected_sources.items()
-                  if isinstance(src, exp.Table) and SCAN_TAG in src.meta}
+                  if isinstance(src, exp.Table) and SCAN_TAG in src.meta and not src.args.get("pivots")}
         only_source = len(scope.selected_sources) == 1 and len(tagged) == 1
         for alias, src in tagged.items():
             found[src.meta[SCAN_TAG]] = _Conditions(alias=alias, select=select if only_source else None)
@@ -644,7 +648,12 @@ def _final_sql(tree: exp.Expr, steps: Sequence[ScanStep]) -> str:
     for node in [n for n in tree.find_all(exp.Table) if SCAN_TAG in n.meta]:
         step = by_index[node.meta[SCAN_TAG]]
         alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(node.name))
-        node.replace(exp.Table(this=exp.to_identifier(step.view_name), alias=alias.copy()))
+        view = node.copy()  # what else the reference carries (PIVOT, TABLESAMPLE, ...) stays on it
+        view.set("this", exp.to_identifier(step.view_name))
+        view.set("db", None)
+        view.set("catalog", None)
+        view.set("alias", alias.copy())
+        node.replace(view)
     return tree.sql(dialect="duckdb")
 
 

@@ -193,6 +193,20 @@ HAND_WRITTEN = [
     "SELECT project, group_concat(status) FROM jira.issues WHERE issue_key IN ('MOB-1', 'WEB-1') GROUP BY 1 "
     "UNION ALL SELECT 'x', string_agg(branch, ',') FROM github.pull_requests WHERE repo = 'infra-tools' "
     "AND number = 3",
+    # TABLESAMPLE stays on the view (it was dropped: all 1,000 rows were counted)
+    "SELECT count(*) AS n FROM jira.issues USING SAMPLE 10 ROWS",
+]
+
+# What a table reference carries besides its name stays on the view: PIVOT/UNPIVOT were dropped (the rows came
+# back unpivoted). A PIVOT reads every column (its implicit GROUP BY); its conditions and LIMIT are on the
+# pivot's output, so none is pushed. Not wrapped: the qualifier cannot name a pivot's output columns.
+PIVOTED = [
+    "SELECT * FROM jira.issues PIVOT (count(*) FOR status IN ('Done', 'To Do') GROUP BY project)",
+    "SELECT * FROM jira.issues PIVOT (sum(story_points) FOR status IN ('Done', 'To Do') GROUP BY project, team) p "
+    "WHERE p.team = 'web'",
+    "SELECT * FROM jira.issues PIVOT (count(*) FOR status IN ('Done', 'To Do') GROUP BY project) "
+    "ORDER BY project LIMIT 1",
+    "SELECT * FROM jira.issues UNPIVOT (v FOR k IN (status, project)) WHERE issue_key = 'MOB-1'",
 ]
 
 # ORDER BY a name a star's RENAME/REPLACE gives to another column: DuckDB sorts by the output column, the

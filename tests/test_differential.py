@@ -32,6 +32,7 @@ from tests.conftest import launch_demo
 from tests.differential_queries import (
     DYNAMIC_COLUMNS,
     HAND_WRITTEN,
+    PIVOTED,
     SHADOW_ALIAS,
     STAR_RENAMED_ORDER,
     differential_queries,
@@ -40,7 +41,8 @@ from tests.oracle import oracle_answer
 
 QUERIES = [pytest.param(sql, id=query_id) for query_id, sql in differential_queries()]
 SHADOWED = [pytest.param(sql, id=f"shadow-{i:02d}") for i, sql in enumerate(SHADOW_ALIAS)] + \
-    [pytest.param(sql, id=f"renamed-{i:02d}") for i, sql in enumerate(STAR_RENAMED_ORDER)]
+    [pytest.param(sql, id=f"renamed-{i:02d}") for i, sql in enumerate(STAR_RENAMED_ORDER)] + \
+    [pytest.param(sql, id=f"pivoted-{i:02d}") for i, sql in enumerate(PIVOTED)]
 DYNAMIC = [pytest.param(sql, id=f"columns-{i:02d}") for i, sql in enumerate(DYNAMIC_COLUMNS)]
 # Queries whose answer depends on the session's time zone: timestamps shown, truncated, subtracted, compared.
 TIME_SENSITIVE = [pytest.param(sql, id=f"hand-{i:02d}") for i, sql in enumerate(HAND_WRITTEN)
