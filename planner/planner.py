@@ -357,9 +357,11 @@ def _collect_conditions(qualified: exp.Expr) -> tuple[dict[int, _Conditions], li
         select = scope.expression
         if not isinstance(select, exp.Select):
             continue
-        # a PIVOTed table's conditions and LIMIT read the pivot's output, not the table's rows: never pushed
+        # a PIVOTed table's conditions and LIMIT read the pivot's output, a sampled one's the sample (taken from
+        # all the table's rows, not from those a pushed condition leaves): never pushed
         tagged = {alias: src for alias, (_, src) in scope.selected_sources.items()
-                  if isinstance(src, exp.Table) and SCAN_TAG in src.meta and not src.args.get("pivots")}
+                  if isinstance(src, exp.Table) and SCAN_TAG in src.meta
+                  and not src.args.get("pivots") and not src.args.get("sample")}
         only_source = len(scope.selected_sources) == 1 and len(tagged) == 1
         for alias, src in tagged.items():
             found[src.meta[SCAN_TAG]] = _Conditions(alias=alias, select=select if only_source else None)
