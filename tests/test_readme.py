@@ -98,8 +98,9 @@ def test_every_make_target_installs_the_tools_it_runs() -> None:
 
 def test_make_demo_passes_args_to_serve() -> None:
     """The README's way out when 8815 or 8001 is taken: ``make demo ARGS='...'``."""
-    done = subprocess.run(["make", "-n", "demo", "ARGS=--port 8816 --http-port 8002"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}  # under make test
+    done = subprocess.run(["make", "--no-print-directory", "-n", "demo", "ARGS=--port 8816 --http-port 8002"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0
     assert done.stdout.splitlines()[-1] == ".venv/bin/python -m clients.cli serve --demo --port 8816 --http-port 8002"
     assert "make demo ARGS='--port 8816 --http-port 8002'" in (ROOT / "README.md").read_text()
