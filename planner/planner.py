@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.merge_subqueries import merge_subqueries
-from sqlglot.optimizer.scope import traverse_scope
+from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from core.errors import InvalidQuery
 from core.types import TableSpec
@@ -168,6 +168,7 @@ class Planner:
         for decision in decisions.values():
             decision.require()
         check_denied_columns(tree, tagged, decisions, specs)
+        _mark_star_wrappers(tree)
         qualified = qualify_query(tree, visible)
         conditions, edges = _collect_conditions(_merged(qualified))
         tables = []
@@ -493,20 +494,80 @@ def _null_supplied(select: exp.Select) -> set[str]:
     return nullable
 
 
+STAR_WRAPPER = "omnisql_star_wrapper"  # meta of a derived table's ``SELECT * FROM t [WHERE ...]``
+
+
+def _mark_star_wrappers(tree: exp.Expr) -> None:
+    """Mark each derived table that is only a filter over one catalog table, ``(SELECT * FROM t WHERE ...) s`` —
+    how BI tools and JDBC previews wrap a query (``SELECT count(*) FROM (...) s``). Its ``*`` reaches only the
+    columns the enclosing query reads from ``s``, so only those are fetched (``_columns_by_scan``): the view
+    holds them, and the final SQL's ``*`` over the view gives exactly them. Anything whose answer depends on the
+    full column list — DISTINCT, grouping, windows, ordinals, a star with modifiers, a join inside, NATURAL or
+    USING joins or whole-row references outside — leaves the derived table as it is (every column fetched)."""
+    for select in tree.find_all(exp.Select):
+        subquery = select.parent
+        if not isinstance(subquery, exp.Subquery) or not subquery.alias or subquery.args.get("pivots") \
+                or not isinstance(subquery.parent, exp.From | exp.Join):
+            continue
+        star = select.expressions[0] if len(select.expressions) == 1 else None
+        source = select.args.get("from_")
+        if not isinstance(star, exp.Star) or any(star.args.values()) or source is None \
+                or not isinstance(source.this, exp.Table) or SCAN_TAG not in source.this.meta \
+                or source.this.args.get("pivots") or source.this.args.get("sample"):
+            continue
+        if any(select.args.get(k) for k in ("joins", "laterals", "distinct", "group", "having", "qualify",
+                                             "windows", "sample")) \
+                or select.find(exp.Window) is not None \
+                or any(isinstance(o.this, exp.Literal) for o in (select.args.get("order") or exp.Order()).expressions):
+            continue
+        outer = subquery.find_ancestor(exp.Select)
+        if outer is None or any(j.args.get("using") or j.args.get("method") or (j.args.get("kind") or "").upper()
+                                == "NATURAL" for j in outer.args.get("joins") or ()) \
+                or outer.find(exp.Columns) is not None \
+                or any(any(star.args.values()) for star in outer.find_all(exp.Star)) \
+                or any(not c.table and c.name.lower() == subquery.alias.lower() for c in outer.find_all(exp.Column)):
+            continue
+        select.meta[STAR_WRAPPER] = True
+
+
 def _columns_by_scan(qualified: exp.Expr) -> dict[int, set[str]]:
     """Per tagged table reference, the columns the query uses (read from the unmerged query: the final SQL is
     the query as written). A column of a correlated subquery belongs to the enclosing scope that has its
-    table."""
-    used: dict[int, set[str]] = {}
-    for scope in traverse_scope(qualified):
+    table. A star wrapper's (``_mark_star_wrappers``) expanded ``*`` counts only the columns read through it."""
+    scopes = list(traverse_scope(qualified))
+    read_through: dict[int, set[str]] = {}  # id(star wrapper select) → its output columns read outside it
+    for scope in scopes:
         for column in scope.columns:
-            owner: Any = scope
-            while owner is not None and column.table not in owner.sources:
-                owner = owner.parent
-            source = owner.sources[column.table] if owner is not None else None
+            source = _source_of(column, scope)
+            if isinstance(source, Scope) and source.expression.meta.get(STAR_WRAPPER):
+                read_through.setdefault(id(source.expression), set()).add(column.name)
+    used: dict[int, set[str]] = {}
+    for scope in scopes:
+        wrapper = scope.expression if scope.expression.meta.get(STAR_WRAPPER) else None
+        for column in scope.columns:
+            if wrapper is not None and _projected_only(column, wrapper) \
+                    and column.name not in read_through.get(id(wrapper), ()):
+                continue
+            source = _source_of(column, scope)
             if isinstance(source, exp.Table) and SCAN_TAG in source.meta:
                 used.setdefault(source.meta[SCAN_TAG], set()).add(column.name)
     return used
+
+
+def _source_of(column: exp.Column, scope: Scope) -> Any:
+    """The table or derived table (a ``Scope``) ``column`` reads, looking outward for a correlated one."""
+    owner: Any = scope
+    while owner is not None and column.table not in owner.sources:
+        owner = owner.parent
+    return owner.sources[column.table] if owner is not None else None
+
+
+def _projected_only(column: exp.Column, select: exp.Expr) -> bool:
+    """Whether ``column`` stands in ``select``'s projection (an expanded ``*``), not in its WHERE or ORDER BY."""
+    node: exp.Expr | None = column
+    while node is not None and node.parent is not select:
+        node = node.parent
+    return node is not None and node.arg_key == "expressions"
 
 
 def _columns_by_pattern(tree: exp.Expr, visible: Catalog) -> dict[int, set[str]]:

@@ -200,6 +200,38 @@ HAND_WRITTEN = [
 # What a table reference carries besides its name stays on the view: PIVOT/UNPIVOT were dropped (the rows came
 # back unpivoted). A PIVOT reads every column (its implicit GROUP BY); its conditions and LIMIT are on the
 # pivot's output, so none is pushed. Not wrapped: the qualifier cannot name a pivot's output columns.
+# A derived table that only filters one table, as BI tools and JDBC previews wrap a query: only the columns the
+# enclosing query reads through it are fetched (planner._mark_star_wrappers), and the answer must not change —
+# including where the full column list matters (DISTINCT, NATURAL/USING joins, whole-row references, ordinals).
+STAR_WRAPPED = [
+    "SELECT count(*) AS n FROM (SELECT * FROM github.pull_requests WHERE repo = 'web-frontend') s",
+    "SELECT count(*) AS n FROM (SELECT * FROM github.pull_requests) s WHERE s.status = 'open'",
+    "SELECT s.repo, count(*) AS n, max(s.additions) AS most FROM (SELECT * FROM github.pull_requests "
+    "WHERE status = 'merged') s GROUP BY s.repo ORDER BY s.repo",
+    "SELECT s.number, s.title FROM (SELECT * FROM github.pull_requests WHERE additions > 300) s "
+    "ORDER BY s.number, s.title",
+    "SELECT s.number, ji.issue_key FROM (SELECT * FROM github.pull_requests WHERE repo = 'mobile-app') s "
+    "JOIN jira.issues ji ON s.branch = ji.branch_name ORDER BY s.number, ji.issue_key",
+    "SELECT count(*) AS n FROM (SELECT * FROM jira.issues WHERE story_points > 3) a "
+    "JOIN (SELECT * FROM github.pull_requests) b ON a.branch_name = b.branch",
+    "SELECT s.title FROM (SELECT * FROM github.pull_requests) s WHERE s.number IN "
+    "(SELECT p.number FROM github.pull_requests p WHERE p.repo = s.repo AND p.additions > 400) ORDER BY s.title",
+    "SELECT count(*) AS n FROM (SELECT * FROM (SELECT * FROM jira.issues WHERE status <> 'Done') i "
+    "WHERE i.team = 'web') j",
+    "SELECT * EXCLUDE (labels, diff_link) FROM (SELECT * FROM github.pull_requests WHERE repo = 'infra-tools') s "
+    "ORDER BY number, repo",
+    "SELECT count(*) AS n FROM (SELECT * FROM github.pull_requests ORDER BY additions DESC, pr_id LIMIT 7) s",
+    "SELECT count(*) AS n FROM (SELECT DISTINCT * FROM jira.issues) s",
+    "SELECT count(*) AS n FROM (SELECT * FROM github.pull_requests WHERE repo = 'web-frontend') s "
+    "NATURAL JOIN (SELECT * FROM github.pull_requests WHERE status = 'open') t",
+    "SELECT count(*) AS n FROM (SELECT * FROM jira.issues) a JOIN (SELECT * FROM jira.issues) b USING (issue_key)",
+    "SELECT count(DISTINCT s) AS n FROM (SELECT * FROM jira.issues WHERE project = 'WEB') s",
+    "SELECT login, (SELECT count(*) FROM (SELECT * FROM github.pull_requests) p WHERE p.author = u.login) AS prs "
+    "FROM github.users u WHERE u.login IN ('sam-ito', 'ana-silva') ORDER BY login",
+    "SELECT * REPLACE (upper(title) AS title) FROM (SELECT * FROM github.pull_requests WHERE repo = 'infra-tools') s "
+    "ORDER BY number, repo",
+]
+
 PIVOTED = [
     "SELECT * FROM jira.issues PIVOT (count(*) FOR status IN ('Done', 'To Do') GROUP BY project)",
     "SELECT * FROM jira.issues PIVOT (sum(story_points) FOR status IN ('Done', 'To Do') GROUP BY project, team) p "

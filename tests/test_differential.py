@@ -35,6 +35,7 @@ from tests.differential_queries import (
     PIVOTED,
     SHADOW_ALIAS,
     STAR_RENAMED_ORDER,
+    STAR_WRAPPED,
     differential_queries,
 )
 from tests.oracle import oracle_answer
@@ -42,7 +43,8 @@ from tests.oracle import oracle_answer
 QUERIES = [pytest.param(sql, id=query_id) for query_id, sql in differential_queries()]
 SHADOWED = [pytest.param(sql, id=f"shadow-{i:02d}") for i, sql in enumerate(SHADOW_ALIAS)] + \
     [pytest.param(sql, id=f"renamed-{i:02d}") for i, sql in enumerate(STAR_RENAMED_ORDER)] + \
-    [pytest.param(sql, id=f"pivoted-{i:02d}") for i, sql in enumerate(PIVOTED)]
+    [pytest.param(sql, id=f"pivoted-{i:02d}") for i, sql in enumerate(PIVOTED)] + \
+    [pytest.param(sql, id=f"star-wrapped-{i:02d}") for i, sql in enumerate(STAR_WRAPPED)]
 DYNAMIC = [pytest.param(sql, id=f"columns-{i:02d}") for i, sql in enumerate(DYNAMIC_COLUMNS)]
 # Queries whose answer depends on the session's time zone: timestamps shown, truncated, subtracted, compared.
 TIME_SENSITIVE = [pytest.param(sql, id=f"hand-{i:02d}") for i, sql in enumerate(HAND_WRITTEN)
