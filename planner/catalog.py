@@ -29,10 +29,16 @@ class Catalog:
     def lookup(self, schema: str, table: str) -> TableSpec:
         spec = self.tables.get((schema.lower(), table.lower()))
         if spec is None:
-            known = ", ".join(f"{s}.{t}" for s, t in sorted(self.tables))
-            name = f"{schema}.{table}" if schema else table
-            raise InvalidQuery(f"unknown table {name}; available tables: {known}")
+            raise self.unknown(schema, table)
         return spec
+
+    def unknown(self, schema: str | None, table: str) -> InvalidQuery:
+        """The error for a table name this catalog does not have, listing the tables it does (so the catalog to
+        ask is the one the asking principal may see)."""
+        known = ", ".join(f"{s}.{t}" for s, t in sorted(self.tables)) or "none"
+        if schema:
+            return InvalidQuery(f"unknown table {schema}.{table}; available tables: {known}")
+        return InvalidQuery(f"unknown table {table}; write it with its schema, e.g. {known}")
 
     def resolve_unqualified(self, table: str, default_schema: str | None = None) -> TableSpec | None:
         """A table named without its schema: in the default schema (the session's ``schema``) if it is there,

@@ -148,12 +148,10 @@ def base_tables(tree: exp.Expr, catalog: Catalog, default_schema: str | None = N
                 continue
             spec = catalog.resolve_unqualified(node.name, default_schema)
             if spec is None:
-                raise InvalidQuery(f"unknown table {node.name}; write it with its schema, e.g. "
-                                   f"{_table_names(shown or catalog)}")
+                raise (shown or catalog).unknown(None, node.name)
             node.set("db", exp.to_identifier(spec.schema_name))
         if (node.db.lower(), node.name.lower()) not in catalog.tables:
-            raise InvalidQuery(f"unknown table {node.db}.{node.name}; available tables: "
-                               f"{_table_names(shown or catalog)}")
+            raise (shown or catalog).unknown(node.db, node.name)
         node.set("catalog", None)
         node.meta[SCAN_TAG] = len(tables)
         tables.append(node)
@@ -190,10 +188,6 @@ def expand_column_aliases(tables: list[exp.Table], catalog: Catalog) -> None:
         table.replace(exp.Subquery(this=exp.select(*projections).from_(inner),
                                    alias=exp.TableAlias(this=alias.this.copy())))
         tables[i] = inner
-
-
-def _table_names(catalog: Catalog) -> str:
-    return ", ".join(f"{s}.{t}" for s, t in sorted(catalog.tables)) or "none"
 
 
 def _ctes_in_scope(node: exp.Expr) -> set[str]:

@@ -19,7 +19,6 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.merge_subqueries import merge_subqueries
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
-from core.errors import InvalidQuery
 from core.types import TableSpec
 from planner.access import SYSTEM_SCHEMAS, check_denied_columns, decision_for, visible_catalog, visible_spec
 from planner.arrow_final import compile_arrow_final
@@ -194,9 +193,7 @@ class Planner:
             else self.catalog.resolve_unqualified(name, default_schema)
         if spec is None:
             shown = self._visible_catalog(principal, scope) if principal is not None else self.catalog
-            listed = ", ".join(f"{s}.{t}" for s, t in sorted(shown.tables)) or "none"
-            raise InvalidQuery(f"unknown table {schema}.{name}; available tables: {listed}" if schema else
-                               f"unknown table {name}; write it with its schema, e.g. {listed}")
+            raise shown.unknown(schema, name)
         if spec.schema_name in SYSTEM_SCHEMAS:  # queryable by everyone, not listed in information_schema
             return describe_listed(spec)
         if principal is not None:
